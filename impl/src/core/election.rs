@@ -47,7 +47,7 @@ impl RaftNode {
     /// the candidate's log is at least as up to date as ours (§5.4.1).
     pub(crate) fn on_request_vote(&mut self, from: NodeId, rv: RequestVote) {
         let granted = rv.term == self.term
-            && self.voted_for.map_or(true, |v| v == rv.candidate_id)
+            && self.voted_for.unwrap_or(rv.candidate_id) == rv.candidate_id
             && self.log.is_up_to_date(rv.last_log_index, rv.last_log_term);
         if granted && self.voted_for.is_none() {
             self.voted_for = Some(rv.candidate_id);

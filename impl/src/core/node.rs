@@ -36,8 +36,9 @@ impl DurableState {
             }
             DurableWrite::Append { entries } => {
                 debug_assert!(entries
-                    .first()
-                    .map_or(true, |e| e.index == self.log.len() as LogIndex + 1));
+                    .iter()
+                    .take(1)
+                    .all(|e| e.index == self.log.len() as LogIndex + 1));
                 self.log.extend_from_slice(entries);
             }
         }

@@ -61,7 +61,7 @@ fn link(word: &str) -> (Option<NodeId>, Option<NodeId>) {
 }
 
 fn matches(msg: &Message, (from, to): (Option<NodeId>, Option<NodeId>)) -> bool {
-    from.map_or(true, |f| f == msg.from) && to.map_or(true, |t| t == msg.to)
+    from.unwrap_or(msg.from) == msg.from && to.unwrap_or(msg.to) == msg.to
 }
 
 impl Script {

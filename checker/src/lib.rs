@@ -2,3 +2,7 @@
 //! production implementation conforms to it.
 
 pub mod availability;
+pub mod bounds;
+pub mod check;
+pub mod engine;
+pub mod progress;

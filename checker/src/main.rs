@@ -1,1 +1,142 @@
-fn main() {}
+//! `raftcheck`: model-check the Raft spec, run the bug catalogue, and check
+//! the production implementation conforms to the spec.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use raftcheck::bounds::BoundsArgs;
+use raftcheck::check::{self, CheckOptions, Strategy};
+use raftcheck::engine::StopWhen;
+
+#[derive(Parser)]
+#[command(
+    name = "raftcheck",
+    version,
+    about = "Model-check Raft and check an implementation conforms to the model",
+    long_about = "Model-check Raft and check an implementation conforms to the model.\n\n\
+        `raftcheck check` explores every reachable state of a small Raft cluster within \
+        bounds (servers, terms, log length, crashes, messages in flight) and proves that \
+        Raft's safety properties hold there: Election Safety, Leader Append-Only, Log \
+        Matching, Leader Completeness, State Machine Safety. It also proves the interesting \
+        states are reached (a leader is elected, a value is committed, ...), so a property \
+        cannot hold vacuously. A violation prints the shortest counterexample, step by step."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Exhaustively check the Raft spec within bounds.
+    Check(CheckArgs),
+    /// Quorum availability of an n-server single-leader cluster.
+    Availability(raftcheck::availability::AvailabilityArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    bounds: BoundsArgs,
+    /// How to explore: bfs (this project's parallel engine; shortest
+    /// counterexamples), stateright-dfs, stateright-bfs (stateright's own
+    /// checkers, for comparison).
+    #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
+    strategy: Strategy,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Explore without symmetry reduction (servers are interchangeable, so
+    /// reduction is sound; turning it off is for measuring it).
+    #[arg(long)]
+    no_symmetry: bool,
+    /// Keep exploring after a property fails, to report every property.
+    #[arg(long)]
+    keep_going: bool,
+    /// Stop after this many seconds (the report then says the run is incomplete).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Report as text or JSON (on stdout).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// No progress line on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => run_check(args),
+        Command::Availability(args) => raftcheck::availability::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The command line as typed, for "reproduce:" lines.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("raftcheck {}", args.join(" "))
+}
+
+fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let cfg = args.bounds.config()?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let opts = CheckOptions {
+        strategy: args.strategy,
+        threads,
+        symmetry: !args.no_symmetry,
+        stop_when: if args.keep_going {
+            StopWhen::Exhausted
+        } else {
+            StopWhen::AnyViolation
+        },
+        show_progress: !args.quiet,
+        timeout: args.timeout.map(std::time::Duration::from_secs),
+    };
+    let run = check::run(&cfg, &opts)?;
+    let command = command_line();
+    match args.format {
+        Format::Json => {
+            let mut value = serde_json::to_value(&run.report)?;
+            value["command"] = command.clone().into();
+            value["ok"] = run.report.ok().into();
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        Format::Text => {
+            print!("{}", check::render_text(&run.report, &command));
+            for v in run.report.violations() {
+                if let Some(b) = run.behaviours.get(v.name) {
+                    println!();
+                    print!(
+                        "{}",
+                        check::render_behaviour(&format!("counterexample: {} violated", v.name), b)
+                    );
+                }
+            }
+        }
+    }
+    Ok(if run.report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

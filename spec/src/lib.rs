@@ -1,1 +1,21 @@
-//! placeholder
+//! Raft as a stateright actor model.
+//!
+//! Read in this order: [`types`] (terms, entries, the log), [`message`] (the
+//! four RPCs), [`server`] (the actor: Figure 2's rules, one function each),
+//! [`ghost`] (history the properties need), [`properties`] (Figure 3 and the
+//! non-vacuity checks), [`model`] (bounds, crash budget, network), then
+//! [`bug`] (the catalogue of wrong rules a config can switch on).
+
+pub mod bug;
+pub mod config;
+pub mod ghost;
+pub mod message;
+pub mod model;
+pub mod properties;
+pub mod render;
+pub mod server;
+pub mod types;
+
+pub use bug::Bug;
+pub use config::{Config, ConfigError, NetworkKind, Profile};
+pub use model::{Action, RaftModel, State};

@@ -1,0 +1,340 @@
+//! `raftcheck check`: exhaustive, bounded model checking of the Raft spec.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use stateright::{Checker, Expectation, Model, Representative};
+
+use raft_spec::{Action, Config, RaftModel, State};
+
+use crate::engine::{self, Options, Progress, StopWhen};
+use crate::progress;
+
+/// How the state space is explored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// This project's engine: parallel breadth-first search with symmetry
+    /// reduction and fingerprint-only visited states; shortest counterexamples.
+    Bfs,
+    /// stateright's depth-first checker (symmetry, fingerprints).
+    StaterightDfs,
+    /// stateright's breadth-first checker (no symmetry; keeps full states).
+    StaterightBfs,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    pub strategy: Strategy,
+    pub threads: usize,
+    pub symmetry: bool,
+    pub stop_when: StopWhen,
+    pub show_progress: bool,
+    pub timeout: Option<Duration>,
+}
+
+/// A behaviour: the initial state, then each action with the state after it.
+pub type Behaviour = engine::Behaviour<State, Action>;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PropertyStatus {
+    pub name: &'static str,
+    pub kind: &'static str,
+    /// holds | violated | reached | not-reached | unknown (run incomplete)
+    pub status: &'static str,
+    /// Depth of the violation or first witness.
+    pub depth: Option<usize>,
+}
+
+impl PropertyStatus {
+    /// Whether this status is what the property asks for.
+    pub fn is_ok(&self) -> bool {
+        matches!(self.status, "holds" | "reached")
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub config: Config,
+    pub strategy: Strategy,
+    pub threads: usize,
+    pub symmetry: bool,
+    /// Every state within the bounds was explored.
+    pub complete: bool,
+    pub unique_states: u64,
+    pub boundary_states: u64,
+    pub transitions: u64,
+    pub max_depth: usize,
+    pub seconds: f64,
+    pub unique_states_per_second: f64,
+    pub peak_memory_bytes: Option<u64>,
+    pub bytes_per_unique_state: Option<f64>,
+    pub properties: Vec<PropertyStatus>,
+}
+
+impl CheckReport {
+    /// Every safety property holds and every sometimes property is reached.
+    pub fn ok(&self) -> bool {
+        self.complete && self.properties.iter().all(PropertyStatus::is_ok)
+    }
+
+    pub fn violations(&self) -> impl Iterator<Item = &PropertyStatus> {
+        self.properties.iter().filter(|p| p.status == "violated")
+    }
+}
+
+/// A finished check: the report plus a concrete behaviour for each
+/// discovered property (violations and witnesses).
+pub struct CheckRun {
+    pub report: CheckReport,
+    pub behaviours: BTreeMap<&'static str, Behaviour>,
+}
+
+fn representative(s: &State) -> State {
+    s.representative()
+}
+
+/// Runs one model check. The config must be valid.
+pub fn run(cfg: &Config, opts: &CheckOptions) -> anyhow::Result<CheckRun> {
+    let model = RaftModel::new(cfg.clone())?;
+    let progress = Progress::default();
+    let symmetry: Option<fn(&State) -> State> = opts.symmetry.then_some(representative as _);
+    let (outcome, behaviours) = std::thread::scope(|scope| {
+        if opts.show_progress {
+            scope.spawn(|| progress::report_until_done(&progress));
+        }
+        let result = match opts.strategy {
+            Strategy::Bfs => run_engine(&model, opts, symmetry, &progress),
+            Strategy::StaterightDfs | Strategy::StaterightBfs => {
+                run_stateright(&model, opts, &progress)
+            }
+        };
+        progress
+            .done
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    });
+    let peak = progress::peak_rss_bytes();
+    let secs = outcome.elapsed.as_secs_f64();
+    let properties = model
+        .properties()
+        .iter()
+        .map(|p| {
+            let found = outcome.discoveries.get(p.name);
+            let (kind, status) = match (p.expectation.clone(), found, outcome.complete) {
+                (Expectation::Always, Some(_), _) => ("always", "violated"),
+                (Expectation::Always, None, true) => ("always", "holds"),
+                (Expectation::Sometimes, Some(_), _) => ("sometimes", "reached"),
+                (Expectation::Sometimes, None, true) => ("sometimes", "not-reached"),
+                (Expectation::Always, None, false) => ("always", "unknown"),
+                (Expectation::Sometimes, None, false) => ("sometimes", "unknown"),
+                (Expectation::Eventually, _, _) => ("eventually", "unknown"),
+            };
+            PropertyStatus {
+                name: p.name,
+                kind,
+                status,
+                depth: found.map(|d| d.depth),
+            }
+        })
+        .collect();
+    let report = CheckReport {
+        config: cfg.clone(),
+        strategy: opts.strategy,
+        threads: opts.threads,
+        symmetry: opts.symmetry && opts.strategy != Strategy::StaterightBfs,
+        complete: outcome.complete,
+        unique_states: outcome.unique,
+        boundary_states: outcome.boundary,
+        transitions: outcome.transitions,
+        max_depth: outcome.max_depth,
+        seconds: secs,
+        unique_states_per_second: outcome.unique as f64 / secs.max(1e-9),
+        peak_memory_bytes: peak,
+        bytes_per_unique_state: peak.map(|b| b as f64 / outcome.unique.max(1) as f64),
+        properties,
+    };
+    Ok(CheckRun { report, behaviours })
+}
+
+fn run_engine(
+    model: &RaftModel,
+    opts: &CheckOptions,
+    symmetry: Option<fn(&State) -> State>,
+    progress: &Progress,
+) -> (engine::Outcome, BTreeMap<&'static str, Behaviour>) {
+    let exploration = engine::explore(
+        model,
+        &Options {
+            threads: opts.threads,
+            symmetry,
+            stop_when: opts.stop_when,
+            timeout: opts.timeout,
+        },
+        progress,
+    );
+    let behaviours = exploration
+        .outcome
+        .discoveries
+        .iter()
+        .filter_map(|(name, d)| Some((*name, exploration.path(model, symmetry, d.fingerprint)?)))
+        .collect();
+    (exploration.outcome, behaviours)
+}
+
+fn run_stateright(
+    model: &RaftModel,
+    opts: &CheckOptions,
+    progress: &Progress,
+) -> (engine::Outcome, BTreeMap<&'static str, Behaviour>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let start = std::time::Instant::now();
+    let mut builder = model.clone().checker().threads(opts.threads);
+    if let Some(t) = opts.timeout {
+        builder = builder.timeout(t);
+    }
+    let checker: Box<dyn Checker<RaftModel>> = match opts.strategy {
+        Strategy::StaterightBfs => Box::new(builder.spawn_bfs()),
+        _ => {
+            let builder = if opts.symmetry {
+                builder.symmetry()
+            } else {
+                builder
+            };
+            Box::new(builder.spawn_dfs())
+        }
+    };
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(50));
+        progress
+            .transitions
+            .store(checker.state_count() as u64, Relaxed);
+        progress
+            .unique
+            .store(checker.unique_state_count() as u64, Relaxed);
+        progress.depth.store(checker.max_depth(), Relaxed);
+    }
+    let elapsed = start.elapsed();
+    let complete = opts.timeout.is_none_or(|t| elapsed < t);
+    let mut discoveries = BTreeMap::new();
+    let mut behaviours = BTreeMap::new();
+    for (name, path) in checker.discoveries() {
+        let steps: Vec<_> = path.into_vec();
+        let depth = steps.len() - 1;
+        discoveries.insert(
+            name,
+            engine::Discovery {
+                fingerprint: 0,
+                depth,
+            },
+        );
+        let init = steps[0].0.clone();
+        let mut behaviour = Vec::new();
+        for w in steps.windows(2) {
+            if let Some(a) = &w[0].1 {
+                behaviour.push((a.clone(), w[1].0.clone()));
+            }
+        }
+        behaviours.insert(name, (init, behaviour));
+    }
+    let outcome = engine::Outcome {
+        unique: checker.unique_state_count() as u64,
+        transitions: checker.state_count() as u64,
+        boundary: 0,
+        max_depth: checker.max_depth(),
+        elapsed,
+        complete,
+        discoveries,
+    };
+    (outcome, behaviours)
+}
+
+/// Thousands separators, for reports people read.
+pub fn grouped(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The report as text.
+pub fn render_text(report: &CheckReport, command: &str) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("raftcheck check: {}\n", report.config.summary()));
+    out.push_str(&format!(
+        "strategy {:?}, {} threads, symmetry {}\n",
+        report.strategy,
+        report.threads,
+        if report.symmetry { "on" } else { "off" }
+    ));
+    out.push_str(&format!(
+        "{} {} unique states ({} at the boundary), {} transitions, max depth {}\n",
+        if report.complete {
+            "explored all"
+        } else {
+            "stopped after"
+        },
+        grouped(report.unique_states),
+        grouped(report.boundary_states),
+        grouped(report.transitions),
+        report.max_depth
+    ));
+    let mem = match (report.peak_memory_bytes, report.bytes_per_unique_state) {
+        (Some(b), Some(per)) => format!(
+            "; peak memory {:.1} MiB ({per:.0} bytes per unique state)",
+            b as f64 / (1 << 20) as f64
+        ),
+        _ => String::new(),
+    };
+    out.push_str(&format!(
+        "in {:.2} s: {} unique states/s{mem}\n\n",
+        report.seconds,
+        grouped(report.unique_states_per_second as u64)
+    ));
+    out.push_str("properties\n");
+    for p in &report.properties {
+        let depth = p.depth.map_or(String::new(), |d| format!(" at depth {d}"));
+        out.push_str(&format!(
+            "  {:<9}  {:<52} {}{}\n",
+            p.kind, p.name, p.status, depth
+        ));
+    }
+    out.push('\n');
+    if report.ok() {
+        out.push_str(
+            "result: OK: every safety property holds and every sometimes property is reached\n",
+        );
+    } else if !report.complete && report.violations().next().is_none() {
+        out.push_str("result: INCOMPLETE: the run stopped before exhausting the bounds\n");
+    } else {
+        out.push_str("result: FAILED\n");
+    }
+    out.push_str(&format!("reproduce: {command}\n"));
+    out
+}
+
+/// A behaviour as numbered steps, each followed by every server's state.
+pub fn render_behaviour(name: &str, behaviour: &Behaviour) -> String {
+    let (init, steps) = behaviour;
+    let mut out = format!("{name} ({} steps):\n  initial state\n", steps.len());
+    out.push_str(&indent(&raft_spec::render::states(init)));
+    for (i, (action, state)) in steps.iter().enumerate() {
+        out.push_str(&format!(
+            "  {}. {}\n",
+            i + 1,
+            RaftModel::describe_action(action)
+        ));
+        out.push_str(&indent(&raft_spec::render::states(state)));
+    }
+    out
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}\n")).collect()
+}

@@ -1,0 +1,356 @@
+//! A breadth-first exploration engine over stateright's public `Model` trait.
+//!
+//! Why not stateright's own checkers: its BFS queues every state with its
+//! action path (0.75-3 KB per unique state) and ignores symmetry; its DFS
+//! applies symmetry but gives long counterexamples. This engine explores level
+//! by level on all threads, canonicalises every state under symmetry, keeps
+//! only a 64-bit fingerprint and the parent's fingerprint per visited state,
+//! and rebuilds a concrete shortest path on demand by replaying the model.
+//!
+//! Properties are evaluated on every newly discovered state, including states
+//! outside the model's boundary (which are not expanded): a bound must never
+//! hide the step that breaks a property.
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use stateright::{Expectation, Model};
+
+/// A state's identity: a 64-bit hash of its canonical form.
+pub type Fingerprint = u64;
+
+/// Maps a state to the representative of its symmetry class.
+pub type Symmetry<S> = Option<fn(&S) -> S>;
+
+/// A behaviour: the initial state, then each action with the state after it.
+pub type Behaviour<S, A> = (S, Vec<(A, S)>);
+
+const NO_PARENT: Fingerprint = 0;
+
+/// Fingerprints are already hashes: the visited set uses them as they are.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Visited = DashMap<Fingerprint, Fingerprint, BuildHasherDefault<IdentityHasher>>;
+
+/// Computes a fingerprint; never 0, which marks "no parent".
+pub fn fingerprint<T: Hash>(value: &T) -> Fingerprint {
+    let mut h = std::hash::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish().max(1)
+}
+
+/// Live counters, readable from another thread for a progress line.
+#[derive(Default, Debug)]
+pub struct Progress {
+    pub transitions: AtomicU64,
+    pub unique: AtomicU64,
+    pub depth: AtomicUsize,
+    pub done: AtomicBool,
+}
+
+/// When to stop early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopWhen {
+    /// Explore everything within the bounds.
+    Exhausted,
+    /// Stop after the level where any safety property first fails.
+    AnyViolation,
+    /// Stop after the level where this property is first discovered.
+    Discovered(&'static str),
+}
+
+pub struct Options<M: Model> {
+    pub threads: usize,
+    pub symmetry: Symmetry<M::State>,
+    pub stop_when: StopWhen,
+    /// Give up (reporting an incomplete run) after this long.
+    pub timeout: Option<Duration>,
+}
+
+/// A property's first discovery: a violation for "always", a witness for
+/// "sometimes".
+#[derive(Clone, Debug)]
+pub struct Discovery {
+    pub fingerprint: Fingerprint,
+    pub depth: usize,
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    /// Distinct states reached (after symmetry), including boundary states.
+    pub unique: u64,
+    /// Successful transitions taken (edges), duplicates included.
+    pub transitions: u64,
+    /// Distinct states outside the boundary: checked, not expanded.
+    pub boundary: u64,
+    pub max_depth: usize,
+    pub elapsed: Duration,
+    /// True when every state within the bounds was explored.
+    pub complete: bool,
+    pub discoveries: BTreeMap<&'static str, Discovery>,
+}
+
+/// A finished (or stopped) exploration: its figures, and the visited set for
+/// rebuilding paths.
+pub struct Exploration {
+    pub outcome: Outcome,
+    parents: Visited,
+}
+
+/// Explores `model` breadth-first. `progress` is updated as it goes.
+pub fn explore<M>(model: &M, opts: &Options<M>, progress: &Progress) -> Exploration
+where
+    M: Model + Sync,
+    M::State: Hash + Send + Sync + Clone,
+    M::Action: Send,
+{
+    let start = Instant::now();
+    let properties = model.properties();
+    assert!(properties.len() <= 64, "at most 64 properties");
+    let search = Search {
+        model,
+        properties: &properties,
+        symmetry: opts.symmetry,
+        visited: Visited::default(),
+        found: AtomicU64::new(0),
+        discoveries: Mutex::new(BTreeMap::new()),
+        boundary: AtomicU64::new(0),
+        progress,
+    };
+
+    // Level 0: the initial states.
+    let mut frontier = Vec::new();
+    for init in model.init_states() {
+        search.visit(NO_PARENT, init, 0, &mut frontier);
+    }
+
+    let mut depth = 0;
+    let mut complete = true;
+    while !frontier.is_empty() {
+        if search.should_stop(opts.stop_when) || opts.timeout.is_some_and(|t| start.elapsed() > t) {
+            complete = false;
+            break;
+        }
+        depth += 1;
+        progress.depth.store(depth, Ordering::Relaxed);
+        let threads = opts.threads.max(1);
+        let chunk = frontier.len().div_ceil(threads).max(1);
+        let search = &search;
+        let next: Vec<Vec<(Fingerprint, M::State)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = frontier
+                .chunks(chunk)
+                .map(|states| scope.spawn(move || search.expand(states, depth)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("explorer thread panicked"))
+                .collect()
+        });
+        frontier = next.into_iter().flatten().collect();
+    }
+    progress.done.store(true, Ordering::Relaxed);
+    let Search {
+        visited,
+        discoveries,
+        boundary,
+        ..
+    } = search;
+    Exploration {
+        outcome: Outcome {
+            unique: visited.len() as u64,
+            transitions: progress.transitions.load(Ordering::Relaxed),
+            boundary: boundary.into_inner(),
+            // Depth counts levels that produced states; the last expanded
+            // level of an exhausted space produced none.
+            max_depth: if complete {
+                depth.saturating_sub(1)
+            } else {
+                depth
+            },
+            elapsed: start.elapsed(),
+            complete,
+            discoveries: discoveries.into_inner().expect("discoveries lock"),
+        },
+        parents: visited,
+    }
+}
+
+/// Shared state of one exploration.
+struct Search<'a, M: Model> {
+    model: &'a M,
+    properties: &'a [stateright::Property<M>],
+    symmetry: Symmetry<M::State>,
+    visited: Visited,
+    /// Bit i: property i has been discovered (so it is not evaluated again).
+    found: AtomicU64,
+    discoveries: Mutex<BTreeMap<&'static str, Discovery>>,
+    boundary: AtomicU64,
+    progress: &'a Progress,
+}
+
+impl<M> Search<'_, M>
+where
+    M: Model,
+    M::State: Hash + Clone,
+{
+    fn canonical(&self, s: &M::State) -> M::State {
+        match self.symmetry {
+            Some(f) => f(s),
+            None => s.clone(),
+        }
+    }
+
+    /// Expands one chunk of the frontier, returning the new states.
+    fn expand(
+        &self,
+        states: &[(Fingerprint, M::State)],
+        depth: usize,
+    ) -> Vec<(Fingerprint, M::State)> {
+        let mut out = Vec::new();
+        let mut actions = Vec::new();
+        for (parent, state) in states {
+            self.model.actions(state, &mut actions);
+            let mut taken = 0;
+            for action in actions.drain(..) {
+                if let Some(next) = self.model.next_state(state, action) {
+                    taken += 1;
+                    self.visit(*parent, next, depth, &mut out);
+                }
+            }
+            self.progress
+                .transitions
+                .fetch_add(taken, Ordering::Relaxed);
+        }
+        out
+    }
+
+    /// Records a reached state; if new, checks it and queues it for expansion.
+    fn visit(
+        &self,
+        parent: Fingerprint,
+        state: M::State,
+        depth: usize,
+        out: &mut Vec<(Fingerprint, M::State)>,
+    ) {
+        let canonical = self.canonical(&state);
+        let fp = fingerprint(&canonical);
+        // Insert only if absent: the first parent found is on a shortest path.
+        match self.visited.entry(fp) {
+            dashmap::Entry::Occupied(_) => return,
+            dashmap::Entry::Vacant(v) => {
+                v.insert(parent);
+            }
+        }
+        self.progress.unique.fetch_add(1, Ordering::Relaxed);
+        self.check_properties(&state, fp, depth);
+        if self.model.within_boundary(&state) {
+            out.push((fp, canonical));
+        } else {
+            self.boundary.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn check_properties(&self, state: &M::State, fp: Fingerprint, depth: usize) {
+        let found = self.found.load(Ordering::Relaxed);
+        for (i, p) in self.properties.iter().enumerate() {
+            if found & (1 << i) != 0 {
+                continue;
+            }
+            let holds = (p.condition)(self.model, state);
+            let discovered = match p.expectation {
+                Expectation::Always => !holds,
+                Expectation::Sometimes => holds,
+                // Liveness needs whole paths; this engine checks states only.
+                Expectation::Eventually => false,
+            };
+            if discovered {
+                self.found.fetch_or(1 << i, Ordering::Relaxed);
+                self.discoveries
+                    .lock()
+                    .expect("discoveries lock")
+                    .entry(p.name)
+                    .or_insert(Discovery {
+                        fingerprint: fp,
+                        depth,
+                    });
+            }
+        }
+    }
+
+    fn should_stop(&self, stop: StopWhen) -> bool {
+        let found = self.discoveries.lock().expect("discoveries lock");
+        match stop {
+            StopWhen::Exhausted => false,
+            StopWhen::AnyViolation => self
+                .properties
+                .iter()
+                .any(|p| p.expectation == Expectation::Always && found.contains_key(p.name)),
+            StopWhen::Discovered(name) => found.contains_key(name),
+        }
+    }
+}
+
+impl Exploration {
+    /// A concrete path from an initial state to the state with fingerprint
+    /// `target`: the chain of parents, replayed through the model so every
+    /// step is a real action on real (not canonicalised) states.
+    pub fn path<M>(
+        &self,
+        model: &M,
+        symmetry: Symmetry<M::State>,
+        target: Fingerprint,
+    ) -> Option<Behaviour<M::State, M::Action>>
+    where
+        M: Model,
+        M::State: Hash + Clone,
+    {
+        let mut chain = vec![target];
+        let mut fp = target;
+        while let Some(parent) = self.parents.get(&fp).map(|p| *p) {
+            if parent == NO_PARENT {
+                break;
+            }
+            chain.push(parent);
+            fp = parent;
+        }
+        chain.reverse();
+        let fp_of = |s: &M::State| match symmetry {
+            Some(f) => fingerprint(&f(s)),
+            None => fingerprint(s),
+        };
+        let init = model
+            .init_states()
+            .into_iter()
+            .find(|s| fp_of(s) == chain[0])?;
+        let mut steps = Vec::new();
+        let mut current = init.clone();
+        for want in &chain[1..] {
+            let (action, next) = model
+                .next_steps(&current)
+                .into_iter()
+                .find(|(_, next)| fp_of(next) == *want)?;
+            steps.push((action, next.clone()));
+            current = next;
+        }
+        Some((init, steps))
+    }
+}

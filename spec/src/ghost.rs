@@ -1,0 +1,152 @@
+//! Ghost history: what the safety properties need to remember across steps
+//! (who led which term, what was ever committed, and transitions that broke a
+//! monotonicity rule). Servers never read it; the model updates it by
+//! comparing each server's state before and after a step.
+
+use serde::{Deserialize, Serialize};
+use stateright::actor::{ActorModelState, Id};
+use stateright::{Rewrite, RewritePlan};
+
+use crate::server::{RaftServer, Role, ServerState};
+use crate::types::{Entry, Index, ServerId, ServerSet, Term, LOG_CAPACITY, MAX_TERM_BOUND};
+
+/// An entry some server has committed, with the term of the server that
+/// committed it first (Leader Completeness speaks of later terms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Committed {
+    pub entry: Entry,
+    pub in_term: Term,
+}
+
+/// Transition facts, one bit each.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    /// A leader removed or changed an entry of its own log within its term.
+    pub const LEADER_LOG_REWRITTEN: u8 = 1 << 0;
+    /// A running server's commit index went down.
+    pub const COMMIT_DECREASED: u8 = 1 << 1;
+    /// A leader's match index for a peer went down within its term.
+    pub const MATCH_DECREASED: u8 = 1 << 2;
+    /// A server that had voted for one candidate voted for another one.
+    pub const VOTE_MOVED: u8 = 1 << 3;
+    /// A server that had committed entries crashed and recovered with them.
+    pub const COMMIT_SURVIVED_CRASH: u8 = 1 << 4;
+
+    pub fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct Ghost {
+    /// Servers that were leader in each term, ever (index = term).
+    pub leaders: [ServerSet; MAX_TERM_BOUND as usize + 1],
+    /// The first entry committed at each index, ever (index i at slot i - 1).
+    pub committed: [Option<Committed>; LOG_CAPACITY],
+    pub flags: Flags,
+}
+
+impl Ghost {
+    pub fn committed_at(&self, index: Index) -> Option<Committed> {
+        self.committed.get(index as usize - 1).copied().flatten()
+    }
+
+    pub fn committed_entries(&self) -> impl Iterator<Item = (Index, Committed)> + '_ {
+        self.committed
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.map(|c| (i as Index + 1, c)))
+    }
+
+    /// Updates the history for one step, given every server's state before
+    /// and after it.
+    pub fn observe(
+        &mut self,
+        before: &ActorModelState<RaftServer, Ghost>,
+        after: &ActorModelState<RaftServer, Ghost>,
+    ) {
+        for (i, (old, new)) in before
+            .actor_states
+            .iter()
+            .zip(&after.actor_states)
+            .enumerate()
+        {
+            if std::sync::Arc::ptr_eq(old, new) {
+                continue;
+            }
+            let me = ServerId(i as u8);
+            let recovered = before.crashed[i] && !after.crashed[i];
+            self.observe_server(me, old, new, recovered);
+        }
+    }
+
+    fn observe_server(
+        &mut self,
+        me: ServerId,
+        old: &ServerState,
+        new: &ServerState,
+        recovered: bool,
+    ) {
+        if new.role == Role::Leader {
+            self.leaders[new.term as usize].insert(me);
+        }
+        for index in 1..=new.commit_index {
+            let slot = &mut self.committed[index as usize - 1];
+            if slot.is_none() {
+                if let Some(entry) = new.log.get(index) {
+                    *slot = Some(Committed {
+                        entry,
+                        in_term: new.term,
+                    });
+                }
+            }
+        }
+        if recovered {
+            let kept = old.log.entries().get(..old.commit_index as usize)
+                == new.log.entries().get(..old.commit_index as usize);
+            if old.commit_index > 0 && kept {
+                self.flags.0 |= Flags::COMMIT_SURVIVED_CRASH;
+            }
+            return;
+        }
+        let same_leadership =
+            old.role == Role::Leader && new.role == Role::Leader && old.term == new.term;
+        if same_leadership && !old.log.is_prefix_of(&new.log) {
+            self.flags.0 |= Flags::LEADER_LOG_REWRITTEN;
+        }
+        if same_leadership
+            && old
+                .match_index
+                .0
+                .iter()
+                .zip(new.match_index.0)
+                .any(|(o, n)| n < *o)
+        {
+            self.flags.0 |= Flags::MATCH_DECREASED;
+        }
+        if new.commit_index < old.commit_index {
+            self.flags.0 |= Flags::COMMIT_DECREASED;
+        }
+        if let (Some(a), Some(b)) = (old.voted_for, new.voted_for) {
+            if a != b && b != me {
+                self.flags.0 |= Flags::VOTE_MOVED;
+            }
+        }
+    }
+}
+
+impl Rewrite<Id> for Ghost {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        let mut leaders = self.leaders;
+        for set in &mut leaders {
+            *set = set.rewrite(plan);
+        }
+        Ghost { leaders, ..*self }
+    }
+}

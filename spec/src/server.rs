@@ -612,9 +612,9 @@ impl RaftServer {
         }
     }
 
-    /// Leaders: on success, matchIndex and nextIndex move forward (never back);
-    /// on failure, nextIndex backs off (to the follower's hint at most) and
-    /// AppendEntries is retried.
+    /// Leaders: on success, matchIndex and nextIndex move forward (never back)
+    /// and a follower still behind gets its next batch; on failure, nextIndex
+    /// backs off (to the follower's hint at most) and AppendEntries is retried.
     #[allow(clippy::too_many_arguments)]
     fn handle_append_entries_response(
         &self,
@@ -643,6 +643,11 @@ impl RaftServer {
                 s.match_index.set(follower, new_match);
                 s.next_index.set(follower, new_next);
                 self.advance_leader_commit(s);
+                // A batch-limited follower still behind gets the next batch
+                // now rather than at the next heartbeat, as in production.
+                if new_next <= s.log.last_index() {
+                    outbox.push((follower, self.append_entries_for(s, follower)));
+                }
             }
         } else {
             let next = state.next_index.get(follower);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
-use stateright::{Checker, Expectation, Model, Representative};
+use stateright::{Checker, Expectation, Model};
 
 use raft_spec::{Action, Config, RaftModel, State};
 
@@ -91,15 +91,13 @@ pub struct CheckRun {
     pub behaviours: BTreeMap<&'static str, Behaviour>,
 }
 
-fn representative(s: &State) -> State {
-    s.representative()
-}
-
 /// Runs one model check. The config must be valid.
 pub fn run(cfg: &Config, opts: &CheckOptions) -> anyhow::Result<CheckRun> {
     let model = RaftModel::new(cfg.clone())?;
     let progress = Progress::default();
-    let symmetry: Option<fn(&State) -> State> = opts.symmetry.then_some(representative as _);
+    let symmetry: Option<fn(&State) -> State> = opts
+        .symmetry
+        .then_some(raft_spec::symmetry::representative as _);
     let (outcome, behaviours) = std::thread::scope(|scope| {
         if opts.show_progress {
             scope.spawn(|| progress::report_until_done(&progress));
@@ -178,7 +176,18 @@ fn run_engine(
         .outcome
         .discoveries
         .iter()
-        .filter_map(|(name, d)| Some((*name, exploration.path(model, symmetry, d.fingerprint)?)))
+        .filter_map(|(name, d)| {
+            let orbit_key = if symmetry.is_some() {
+                raft_spec::symmetry::orbit_key
+            } else {
+                engine::fingerprint::<State>
+            };
+            let behaviour = exploration.path(model, symmetry, orbit_key, d.fingerprint);
+            if behaviour.is_none() {
+                tracing::error!(property = name, "could not rebuild the path to a discovery");
+            }
+            Some((*name, behaviour?))
+        })
         .collect();
     (exploration.outcome, behaviours)
 }

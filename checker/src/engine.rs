@@ -311,12 +311,17 @@ where
 
 impl Exploration {
     /// A concrete path from an initial state to the state with fingerprint
-    /// `target`: the chain of parents, replayed through the model so every
-    /// step is a real action on real (not canonicalised) states.
+    /// `target`, every step a real action on real (not canonicalised) states.
+    ///
+    /// First the chain of parents is replayed on canonical states, exactly as
+    /// the search took it; then a concrete behaviour is found that passes
+    /// through the same symmetry classes, matched by `orbit_key` (a function
+    /// of the class, unlike a cheap representative).
     pub fn path<M>(
         &self,
         model: &M,
         symmetry: Symmetry<M::State>,
+        orbit_key: fn(&M::State) -> u64,
         target: Fingerprint,
     ) -> Option<Behaviour<M::State, M::Action>>
     where
@@ -333,21 +338,33 @@ impl Exploration {
             fp = parent;
         }
         chain.reverse();
-        let fp_of = |s: &M::State| match symmetry {
-            Some(f) => fingerprint(&f(s)),
-            None => fingerprint(s),
+        let canonical = |s: &M::State| match symmetry {
+            Some(f) => f(s),
+            None => s.clone(),
         };
         let init = model
             .init_states()
             .into_iter()
-            .find(|s| fp_of(s) == chain[0])?;
-        let mut steps = Vec::new();
-        let mut current = init.clone();
+            .find(|s| fingerprint(&canonical(s)) == chain[0])?;
+        // The classes the search went through, as orbit keys.
+        let mut keys = Vec::with_capacity(chain.len());
+        let mut current = canonical(&init);
         for want in &chain[1..] {
+            let next = model
+                .next_states(&current)
+                .into_iter()
+                .find(|next| fingerprint(&canonical(next)) == *want)?;
+            keys.push(orbit_key(&next));
+            current = canonical(&next);
+        }
+        // A concrete behaviour through the same classes.
+        let mut steps = Vec::with_capacity(keys.len());
+        let mut current = init.clone();
+        for key in keys {
             let (action, next) = model
                 .next_steps(&current)
                 .into_iter()
-                .find(|(_, next)| fp_of(next) == *want)?;
+                .find(|(_, next)| orbit_key(next) == key)?;
             steps.push((action, next.clone()));
             current = next;
         }

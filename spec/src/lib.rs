@@ -14,6 +14,7 @@ pub mod model;
 pub mod properties;
 pub mod render;
 pub mod server;
+pub mod symmetry;
 pub mod types;
 
 pub use bug::Bug;

@@ -8,7 +8,7 @@ pub struct BoundsArgs {
     /// Named bounds to start from: quick (seconds; tests), ci (the CI gate:
     /// crash-recovery and a lossy network), deep (larger; scheduled runs).
     /// Any bound below overrides the profile's value.
-    #[arg(long, default_value = "quick")]
+    #[arg(long, default_value = "ci")]
     pub profile: Profile,
     /// Number of Raft servers (1 to 5).
     #[arg(long)]

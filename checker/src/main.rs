@@ -68,6 +68,10 @@ struct CheckArgs {
     /// No progress line on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Benchmark: run the quick and ci profiles, each in a fresh process,
+    /// and print unique states/s and peak bytes per unique state.
+    #[arg(long)]
+    bench: bool,
 }
 
 fn main() -> ExitCode {
@@ -100,6 +104,11 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if args.bench {
+        let profiles = [raft_spec::Profile::Quick, raft_spec::Profile::Ci];
+        print!("{}", check::bench(&profiles, threads)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let opts = CheckOptions {
         strategy: args.strategy,
         threads,

@@ -84,7 +84,6 @@ impl RaftNode {
                 next_index,
                 match_index: 0,
             };
-            peer.more_to_send = false;
         }
         self.append_to_own_log(EntryKind::Noop);
         self.broadcast_append_entries();

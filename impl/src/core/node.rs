@@ -75,13 +75,10 @@ pub struct Proposed {
 pub(crate) struct Peer {
     pub(crate) id: NodeId,
     pub(crate) progress: Progress,
-    /// The last AppendEntries to this peer was cut short by the batching
-    /// limits, so a success should be followed by the rest at once.
-    pub(crate) more_to_send: bool,
 }
 
 /// Outputs accumulated while handling one input.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Pending {
     pub(crate) hard_state_dirty: bool,
     pub(crate) log_writes: Vec<DurableWrite>,
@@ -89,7 +86,10 @@ pub(crate) struct Pending {
 }
 
 /// A deterministic, sans-IO Raft server.
-#[derive(Debug)]
+///
+/// `Clone` makes a snapshot of the whole node (the model checker in
+/// `checker/` explores branches from one node state this way).
+#[derive(Clone, Debug)]
 pub struct RaftNode {
     pub(crate) config: Config,
     pub(crate) term: Term,
@@ -135,7 +135,6 @@ impl RaftNode {
                     next_index: 1,
                     match_index: 0,
                 },
-                more_to_send: false,
             })
             .collect();
         Ok(RaftNode {

@@ -22,7 +22,6 @@ impl RaftNode {
         let suffix = self.log.slice(next_index, self.log.last_index());
         let count = self.batch_len(suffix);
         let entries = suffix[..count].to_vec();
-        self.peers[i].more_to_send = count < suffix.len();
         let message = AppendEntries {
             term: self.term,
             leader_id: self.config.id,
@@ -53,10 +52,10 @@ impl RaftNode {
     }
 
     pub(crate) fn on_append_entries(&mut self, from: NodeId, ae: AppendEntries) {
-        let last_index = self.log.last_index();
-        let conflict_hint = ae.prev_log_index.saturating_sub(1).min(last_index);
         if ae.term < self.term {
-            self.reply_append_entries(from, false, conflict_hint);
+            // A stale leader learns our term from the reply; it is no longer
+            // leader, so a conflict hint would be meaningless: send 0.
+            self.reply_append_entries(from, false, 0);
             return;
         }
         match self.role {
@@ -70,6 +69,10 @@ impl RaftNode {
         }
         self.leader_hint = Some(ae.leader_id);
         if self.log.term_at(ae.prev_log_index) != Some(ae.prev_log_term) {
+            let conflict_hint = ae
+                .prev_log_index
+                .saturating_sub(1)
+                .min(self.log.last_index());
             self.reply_append_entries(from, false, conflict_hint);
             return;
         }
@@ -117,14 +120,23 @@ impl RaftNode {
         let Some(i) = self.peers.iter().position(|p| p.id == from) else {
             return;
         };
-        let peer = &mut self.peers[i];
-        let progress = &mut peer.progress;
+        let progress = &mut self.peers[i].progress;
         if r.success {
-            progress.match_index = progress.match_index.max(r.match_index);
-            progress.next_index = progress.next_index.max(progress.match_index + 1);
-            let continue_batch = peer.more_to_send && progress.next_index <= self.log.last_index();
+            let match_index = progress.match_index.max(r.match_index);
+            let next_index = progress.next_index.max(match_index + 1);
+            let advanced =
+                match_index != progress.match_index || next_index != progress.next_index;
+            if !advanced {
+                // A duplicate or stale success: nothing new to send.
+                return;
+            }
+            progress.match_index = match_index;
+            progress.next_index = next_index;
             self.advance_commit_index();
-            if continue_batch {
+            // The follower moved forward and is still behind (a batch limit
+            // cut the last message short, or entries were appended since):
+            // send the next batch now rather than at the next heartbeat.
+            if next_index <= self.log.last_index() {
                 self.send_append_entries(i);
             }
         } else {

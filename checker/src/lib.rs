@@ -6,3 +6,4 @@ pub mod bounds;
 pub mod check;
 pub mod engine;
 pub mod progress;
+pub mod trace;

@@ -1,0 +1,204 @@
+//! Elections (§5.2, §5.4.1): terms, votes, candidates and new leaders.
+
+use std::borrow::Cow;
+
+use stateright::actor::{model_timeout, Out};
+
+use super::{Outbox, RaftServer, Role, ServerState, Timer};
+use crate::bug::Bug;
+use crate::message::Msg;
+use crate::types::{Entry, Index, PeerMap, ServerId, ServerSet, Term, Value};
+
+impl RaftServer {
+    pub(super) fn peers(&self, me: ServerId) -> impl Iterator<Item = ServerId> {
+        (0..self.cfg.servers)
+            .map(ServerId)
+            .filter(move |s| *s != me)
+    }
+
+    /// All servers: if an RPC carries term T > currentTerm, set currentTerm = T
+    /// and convert to follower (§5.1).
+    pub(super) fn update_term(&self, state: &mut Cow<ServerState>, term: Term, o: &mut Out<Self>) {
+        let s = state.to_mut();
+        s.term = term;
+        // Bug::VoteKeptOnNewTerm: the old term's vote is kept.
+        if !self.cfg.has_bug(Bug::VoteKeptOnNewTerm) {
+            s.voted_for = None;
+        }
+        // Bug::NoStepDown: a leader keeps leading in the new term.
+        if !(s.role == Role::Leader && self.cfg.has_bug(Bug::NoStepDown)) {
+            self.become_follower(s, o);
+        }
+    }
+
+    pub(super) fn become_follower(&self, s: &mut ServerState, o: &mut Out<Self>) {
+        if s.role == Role::Leader {
+            o.cancel_timer(Timer::Heartbeat);
+            for v in 1..=self.cfg.values {
+                o.cancel_timer(Timer::Propose(Value(v)));
+            }
+            o.set_timer(Timer::Election, model_timeout());
+        }
+        s.role = Role::Follower;
+        s.votes_granted = ServerSet::default();
+        s.vote_responses = 0;
+        s.next_index = PeerMap::default();
+        s.match_index = PeerMap::default();
+    }
+
+    /// Followers and candidates: on election timeout, start an election:
+    /// increment currentTerm, vote for self, request votes from all (§5.2).
+    pub(super) fn start_election(
+        &self,
+        state: &mut Cow<ServerState>,
+        me: ServerId,
+        outbox: &mut Outbox,
+        o: &mut Out<Self>,
+    ) {
+        // Keep the timer set: a candidate may time out again.
+        o.set_timer(Timer::Election, model_timeout());
+        if state.role == Role::Leader || state.term >= self.cfg.max_term {
+            return; // bound reached: the timeout is a no-op, so not a step
+        }
+        let s = state.to_mut();
+        s.term += 1;
+        s.role = Role::Candidate;
+        s.voted_for = Some(me);
+        s.votes_granted = ServerSet::default();
+        s.votes_granted.insert(me);
+        s.vote_responses = 0;
+        if self.has_majority(s.votes_granted.len()) {
+            self.become_leader(s, me, outbox, o);
+            return;
+        }
+        for peer in self.peers(me) {
+            outbox.push((
+                peer,
+                Msg::RequestVote {
+                    term: s.term,
+                    last_log_index: s.log.last_index(),
+                    last_log_term: s.log.last_term(),
+                },
+            ));
+        }
+    }
+
+    pub(super) fn has_majority(&self, count: usize) -> bool {
+        count >= self.cfg.majority()
+    }
+
+    /// RequestVote receiver: reply false if term < currentTerm; grant if
+    /// votedFor is null or candidateId, and the candidate's log is at least as
+    /// up-to-date as ours.
+    pub(super) fn handle_request_vote(
+        &self,
+        state: &mut Cow<ServerState>,
+        candidate: ServerId,
+        term: Term,
+        last_log_index: Index,
+        last_log_term: Term,
+        outbox: &mut Outbox,
+    ) {
+        let grant = term == state.term
+            && self.can_vote_for(state, candidate)
+            && self.candidate_log_is_up_to_date(state, last_log_index, last_log_term);
+        if grant {
+            state.to_mut().voted_for = Some(candidate);
+        }
+        outbox.push((
+            candidate,
+            Msg::RequestVoteResponse {
+                term: state.term,
+                vote_granted: grant,
+            },
+        ));
+    }
+
+    /// One vote per term: votedFor is null or already this candidate.
+    pub(super) fn can_vote_for(&self, state: &ServerState, candidate: ServerId) -> bool {
+        // Bug::DoubleVote: a second, different vote in the same term.
+        self.cfg.has_bug(Bug::DoubleVote)
+            || state.voted_for.is_none()
+            || state.voted_for == Some(candidate)
+    }
+
+    /// §5.4.1: the candidate's last entry has a later term, or the same term
+    /// and an index at least ours.
+    pub(super) fn candidate_log_is_up_to_date(
+        &self,
+        state: &ServerState,
+        last_log_index: Index,
+        last_log_term: Term,
+    ) -> bool {
+        // Bug::VoteWithoutLogCheck: any log will do.
+        self.cfg.has_bug(Bug::VoteWithoutLogCheck)
+            || last_log_term > state.log.last_term()
+            || (last_log_term == state.log.last_term() && last_log_index >= state.log.last_index())
+    }
+
+    /// Candidates: count votes from distinct servers of the current term;
+    /// with a majority, become leader (§5.2).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn handle_vote_response(
+        &self,
+        state: &mut Cow<ServerState>,
+        me: ServerId,
+        voter: ServerId,
+        term: Term,
+        vote_granted: bool,
+        outbox: &mut Outbox,
+        o: &mut Out<Self>,
+    ) {
+        // Bug::StaleVoteCounted: a vote from an older term is counted too.
+        let current = term == state.term || self.cfg.has_bug(Bug::StaleVoteCounted);
+        if state.role != Role::Candidate || !current || !vote_granted {
+            return;
+        }
+        let won = if self.cfg.has_bug(Bug::VotesNotDeduplicated) {
+            // Counts responses, so a duplicated response counts twice.
+            let s = state.to_mut();
+            s.vote_responses += 1;
+            self.has_majority(1 + s.vote_responses as usize)
+        } else {
+            if state.votes_granted.contains(voter) {
+                return;
+            }
+            let s = state.to_mut();
+            s.votes_granted.insert(voter);
+            self.has_majority(s.votes_granted.len())
+        };
+        if won {
+            self.become_leader(state.to_mut(), me, outbox, o);
+        }
+    }
+
+    /// A new leader: nextIndex = last log index + 1 and matchIndex = 0 for each
+    /// peer, then a no-op of its own term so earlier entries can commit (§8),
+    /// then AppendEntries to every peer.
+    pub(super) fn become_leader(
+        &self,
+        s: &mut ServerState,
+        me: ServerId,
+        outbox: &mut Outbox,
+        o: &mut Out<Self>,
+    ) {
+        s.role = Role::Leader;
+        s.votes_granted = ServerSet::default();
+        s.vote_responses = 0;
+        for peer in self.peers(me) {
+            s.next_index.set(peer, s.log.last_index() + 1);
+            s.match_index.set(peer, 0);
+        }
+        s.log.push(Entry {
+            term: s.term,
+            value: Value::NOOP,
+        });
+        o.cancel_timer(Timer::Election);
+        o.set_timer(Timer::Heartbeat, model_timeout());
+        for v in 1..=self.cfg.values {
+            o.set_timer(Timer::Propose(Value(v)), model_timeout());
+        }
+        self.advance_leader_commit(s);
+        self.replicate_to_all(s, me, outbox);
+    }
+}

@@ -1,0 +1,262 @@
+//! One Raft server as a stateright actor: the receiver rules of the Raft
+//! paper's Figure 2, each in one small function named after its rule.
+//!
+//! A step of the model is atomic: what a handler saves (`Out::save`) and sends
+//! happen together. The persistence contract (save before send) is what the
+//! implementation must honour; here it is written in that order for readers.
+//! Wrong rules from the bug catalogue are switched on per config and marked
+//! `Bug::` at the one place each changes.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use stateright::actor::{model_timeout, Actor, Id, Out};
+use stateright::{Rewrite, RewritePlan};
+
+use crate::bug::Bug;
+use crate::config::Config;
+use crate::message::Msg;
+mod election;
+mod replication;
+
+use crate::types::{Index, Log, PeerMap, ServerId, ServerSet, Term, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// Timers are flags in stateright: any timer that is set may fire next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Timer {
+    /// A follower or candidate starts an election.
+    Election,
+    /// A leader sends AppendEntries to every peer.
+    Heartbeat,
+    /// A client proposes a value to the leader.
+    Propose(Value),
+}
+
+/// A server's whole state: persistent (term, vote, log) and volatile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ServerState {
+    pub role: Role,
+    pub term: Term,
+    pub voted_for: Option<ServerId>,
+    pub log: Log,
+    pub commit_index: Index,
+    /// A candidate's voters, itself included.
+    pub votes_granted: ServerSet,
+    /// Granted responses counted without regard to the voter: used only by
+    /// `Bug::VotesNotDeduplicated`, zero otherwise.
+    pub vote_responses: u8,
+    /// A leader's next index per peer (zero when not leader).
+    pub next_index: PeerMap,
+    /// A leader's match index per peer (zero when not leader).
+    pub match_index: PeerMap,
+    /// Ghost: recoveries so far, so the model can bound crashes over a run.
+    pub restarts: u8,
+}
+
+/// What survives a crash: Figure 2's persistent state.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct Durable {
+    pub term: Term,
+    pub voted_for: Option<ServerId>,
+    pub log: Log,
+    /// Ghost (see `ServerState::restarts`).
+    pub restarts: u8,
+}
+
+impl ServerState {
+    fn recovered(d: &Durable) -> Self {
+        ServerState {
+            role: Role::Follower,
+            term: d.term,
+            voted_for: d.voted_for,
+            log: d.log,
+            commit_index: 0,
+            votes_granted: ServerSet::default(),
+            vote_responses: 0,
+            next_index: PeerMap::default(),
+            match_index: PeerMap::default(),
+            restarts: d.restarts,
+        }
+    }
+
+    pub fn durable(&self) -> Durable {
+        Durable {
+            term: self.term,
+            voted_for: self.voted_for,
+            log: self.log,
+            restarts: self.restarts,
+        }
+    }
+}
+
+impl Rewrite<Id> for ServerState {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        ServerState {
+            voted_for: self.voted_for.map(|s| s.rewrite(plan)),
+            votes_granted: self.votes_granted.rewrite(plan),
+            next_index: self.next_index.rewrite(plan),
+            match_index: self.match_index.rewrite(plan),
+            ..*self
+        }
+    }
+}
+
+impl Rewrite<Id> for Durable {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        Durable {
+            voted_for: self.voted_for.map(|s| s.rewrite(plan)),
+            ..*self
+        }
+    }
+}
+
+/// The actor. Every server runs the same value; its identity comes from the
+/// `id` stateright passes in, which symmetry reduction requires.
+#[derive(Clone, Debug)]
+pub struct RaftServer {
+    pub cfg: Config,
+}
+
+/// Messages a handler wants sent, emitted after the durable write.
+pub(crate) type Outbox = Vec<(ServerId, Msg)>;
+
+impl Actor for RaftServer {
+    type Msg = Msg;
+    type Timer = Timer;
+    type State = ServerState;
+    type Storage = Durable;
+    type Random = ();
+
+    fn on_start(&self, _id: Id, storage: &Option<Durable>, o: &mut Out<Self>) -> ServerState {
+        // Saving at the first start too means every recovery finds storage,
+        // so the restart count (and with it the crash budget) is exact.
+        let durable = match storage {
+            Some(d) => Durable {
+                restarts: d.restarts + 1,
+                ..*d
+            },
+            None => Durable::default(),
+        };
+        o.save(durable);
+        o.set_timer(Timer::Election, model_timeout());
+        ServerState::recovered(&durable)
+    }
+
+    fn on_msg(&self, id: Id, state: &mut Cow<ServerState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+        let me = ServerId::from(id);
+        let from = ServerId::from(src);
+        let before = state.durable();
+        let mut outbox = Outbox::new();
+        if msg.term() > state.term {
+            self.update_term(state, msg.term(), o);
+        }
+        match msg {
+            Msg::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => self.handle_request_vote(
+                state,
+                from,
+                term,
+                last_log_index,
+                last_log_term,
+                &mut outbox,
+            ),
+            Msg::RequestVoteResponse { term, vote_granted } => {
+                self.handle_vote_response(state, me, from, term, vote_granted, &mut outbox, o)
+            }
+            Msg::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => self.handle_append_entries(
+                state,
+                me,
+                from,
+                AppendEntries {
+                    term,
+                    prev_log_index,
+                    prev_log_term,
+                    entries,
+                    leader_commit,
+                },
+                &mut outbox,
+                o,
+            ),
+            Msg::AppendEntriesResponse {
+                term,
+                success,
+                match_index,
+            } => self.handle_append_entries_response(
+                state,
+                from,
+                term,
+                success,
+                match_index,
+                &mut outbox,
+            ),
+        }
+        // Bug::VoteNotPersisted: the vote (and the term it was cast in) is
+        // answered without being saved, so a crash forgets it.
+        let skip_save =
+            self.cfg.has_bug(Bug::VoteNotPersisted) && matches!(msg, Msg::RequestVote { .. });
+        if !skip_save {
+            save_if_changed(&before, state, o);
+        }
+        send_all(outbox, o);
+    }
+
+    fn on_timeout(&self, id: Id, state: &mut Cow<ServerState>, timer: &Timer, o: &mut Out<Self>) {
+        let me = ServerId::from(id);
+        let before = state.durable();
+        let mut outbox = Outbox::new();
+        match *timer {
+            Timer::Election => self.start_election(state, me, &mut outbox, o),
+            Timer::Heartbeat => {
+                if state.role == Role::Leader {
+                    self.replicate_to_all(state, me, &mut outbox);
+                }
+                o.set_timer(Timer::Heartbeat, model_timeout());
+            }
+            Timer::Propose(value) => {
+                self.client_request(state, me, value, &mut outbox);
+                o.set_timer(Timer::Propose(value), model_timeout());
+            }
+        }
+        save_if_changed(&before, state, o);
+        send_all(outbox, o);
+    }
+}
+
+/// The arguments of an AppendEntries, for the handler.
+pub(crate) struct AppendEntries {
+    term: Term,
+    prev_log_index: Index,
+    prev_log_term: Term,
+    entries: Log,
+    leader_commit: Index,
+}
+
+fn save_if_changed(before: &Durable, state: &ServerState, o: &mut Out<RaftServer>) {
+    if state.durable() != *before {
+        o.save(state.durable());
+    }
+}
+
+fn send_all(outbox: Outbox, o: &mut Out<RaftServer>) {
+    for (to, msg) in outbox {
+        o.send(to.into(), msg);
+    }
+}

@@ -1,0 +1,245 @@
+//! Log replication (§5.3, §5.4.2): AppendEntries, its receiver rules, and
+//! the leader's progress tracking and commit rule.
+
+use std::borrow::Cow;
+
+use stateright::actor::Out;
+
+use super::{AppendEntries, Outbox, RaftServer, Role, ServerState};
+use crate::bug::Bug;
+use crate::message::Msg;
+use crate::types::{Entry, Index, Log, ServerId, Term, Value};
+
+impl RaftServer {
+    /// Leaders: a client command is appended to the local log, then sent to
+    /// every peer. A full log (the bound) refuses it.
+    pub(super) fn client_request(
+        &self,
+        state: &mut Cow<ServerState>,
+        me: ServerId,
+        value: Value,
+        outbox: &mut Outbox,
+    ) {
+        if state.role != Role::Leader || state.log.len() >= self.cfg.max_log_len {
+            return;
+        }
+        let s = state.to_mut();
+        s.log.push(Entry {
+            term: s.term,
+            value,
+        });
+        self.advance_leader_commit(s);
+        self.replicate_to_all(s, me, outbox);
+    }
+
+    pub(super) fn replicate_to_all(&self, s: &ServerState, me: ServerId, outbox: &mut Outbox) {
+        for peer in self.peers(me) {
+            outbox.push((peer, self.append_entries_for(s, peer)));
+        }
+    }
+
+    /// AppendEntries for one peer: the entries from its nextIndex on (at most
+    /// a batch), after the entry at nextIndex - 1 it must already hold.
+    pub(super) fn append_entries_for(&self, s: &ServerState, peer: ServerId) -> Msg {
+        let next = s.next_index.get(peer);
+        let prev_log_index = next - 1;
+        Msg::AppendEntries {
+            term: s.term,
+            prev_log_index,
+            prev_log_term: s.log.term_at(prev_log_index),
+            entries: s.log.slice_from(next, self.cfg.max_batch),
+            leader_commit: s.commit_index,
+        }
+    }
+
+    /// AppendEntries receiver (Figure 2, rules 1-5).
+    pub(super) fn handle_append_entries(
+        &self,
+        state: &mut Cow<ServerState>,
+        me: ServerId,
+        leader: ServerId,
+        req: AppendEntries,
+        outbox: &mut Outbox,
+        o: &mut Out<Self>,
+    ) {
+        let reply = |state: &ServerState, success: bool, match_index: Index| {
+            (
+                leader,
+                Msg::AppendEntriesResponse {
+                    term: state.term,
+                    success,
+                    match_index,
+                },
+            )
+        };
+        // 1. Reply false if term < currentTerm.
+        if req.term < state.term {
+            outbox.push(reply(state, false, 0));
+            return;
+        }
+        match state.role {
+            // Two leaders of one term only exist under a bug; ignore.
+            Role::Leader => return,
+            // A candidate learns of the term's leader: it steps down.
+            Role::Candidate => self.become_follower(state.to_mut(), o),
+            Role::Follower => {}
+        }
+        // 2. Reply false if the log has no entry at prevLogIndex whose term
+        //    matches prevLogTerm.
+        if !self.log_matches_prev(state, req.prev_log_index, req.prev_log_term) {
+            let hint = req
+                .prev_log_index
+                .saturating_sub(1)
+                .min(state.log.last_index());
+            outbox.push(reply(state, false, hint));
+            return;
+        }
+        // 3-4. Delete conflicting entries, append new ones.
+        self.merge_entries(state, req.prev_log_index, &req.entries);
+        // 5. Advance commitIndex.
+        let last_new = req.prev_log_index + req.entries.len();
+        self.advance_follower_commit(state, req.leader_commit, last_new);
+        // Bug::AppendEntriesElects: accepting AppendEntries makes a leader.
+        if self.cfg.has_bug(Bug::AppendEntriesElects) {
+            self.become_leader(state.to_mut(), me, outbox, o);
+        }
+        outbox.push(reply(state, true, last_new));
+    }
+
+    /// Rule 2: the entry at prevLogIndex exists and has term prevLogTerm.
+    pub(super) fn log_matches_prev(
+        &self,
+        s: &ServerState,
+        prev_log_index: Index,
+        prev_log_term: Term,
+    ) -> bool {
+        if prev_log_index > s.log.last_index() {
+            return false;
+        }
+        // Bug::NoConsistencyCheck: the term at prevLogIndex is not compared.
+        self.cfg.has_bug(Bug::NoConsistencyCheck) || s.log.term_at(prev_log_index) == prev_log_term
+    }
+
+    /// Rules 3-4: an existing entry that conflicts with a new one (same index,
+    /// different term) is deleted with all that follow it; entries already
+    /// present are kept, so a stale or reordered message never shortens the log.
+    pub(super) fn merge_entries(
+        &self,
+        state: &mut Cow<ServerState>,
+        prev_log_index: Index,
+        entries: &Log,
+    ) {
+        // Bug::TruncateOnMatch: the log is cut after prevLogIndex regardless.
+        if self.cfg.has_bug(Bug::TruncateOnMatch) {
+            let mut log = state.log;
+            log.truncate(prev_log_index);
+            for e in entries.entries() {
+                log.push(*e);
+            }
+            if log != state.log {
+                state.to_mut().log = log;
+            }
+            return;
+        }
+        for (k, entry) in entries.entries().iter().enumerate() {
+            let index = prev_log_index + 1 + k as Index;
+            match state.log.get(index) {
+                Some(existing) if existing.term == entry.term => continue,
+                Some(_) => {
+                    let s = state.to_mut();
+                    s.log.truncate(index - 1);
+                    s.log.push(*entry);
+                }
+                None => state.to_mut().log.push(*entry),
+            }
+        }
+    }
+
+    /// Rule 5: if leaderCommit > commitIndex, commitIndex = min(leaderCommit,
+    /// index of last new entry). It never decreases.
+    pub(super) fn advance_follower_commit(
+        &self,
+        state: &mut Cow<ServerState>,
+        leader_commit: Index,
+        last_new: Index,
+    ) {
+        let commit = if self.cfg.has_bug(Bug::CommitRegresses) {
+            leader_commit.min(last_new)
+        } else if self.cfg.has_bug(Bug::CommitBeyondNewEntries) {
+            state
+                .commit_index
+                .max(leader_commit.min(state.log.last_index()))
+        } else {
+            state.commit_index.max(leader_commit.min(last_new))
+        };
+        if commit != state.commit_index {
+            state.to_mut().commit_index = commit;
+        }
+    }
+
+    /// Leaders: on success, matchIndex and nextIndex move forward (never back)
+    /// and a follower still behind gets its next batch; on failure, nextIndex
+    /// backs off (to the follower's hint at most) and AppendEntries is retried.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn handle_append_entries_response(
+        &self,
+        state: &mut Cow<ServerState>,
+        follower: ServerId,
+        term: Term,
+        success: bool,
+        match_index: Index,
+        outbox: &mut Outbox,
+    ) {
+        if state.role != Role::Leader || term != state.term {
+            return;
+        }
+        if success {
+            // Bug::MatchIndexRegresses: a stale response moves matchIndex back.
+            let new_match = if self.cfg.has_bug(Bug::MatchIndexRegresses) {
+                match_index
+            } else {
+                state.match_index.get(follower).max(match_index)
+            };
+            let new_next = state.next_index.get(follower).max(new_match + 1);
+            if new_match != state.match_index.get(follower)
+                || new_next != state.next_index.get(follower)
+            {
+                let s = state.to_mut();
+                s.match_index.set(follower, new_match);
+                s.next_index.set(follower, new_next);
+                self.advance_leader_commit(s);
+                // A batch-limited follower still behind gets the next batch
+                // now rather than at the next heartbeat, as in production.
+                if new_next <= s.log.last_index() {
+                    outbox.push((follower, self.append_entries_for(s, follower)));
+                }
+            }
+        } else {
+            let next = state.next_index.get(follower);
+            let backed_off = (state.match_index.get(follower) + 1)
+                .max(next.saturating_sub(1).min(match_index + 1));
+            if backed_off != next {
+                state.to_mut().next_index.set(follower, backed_off);
+            }
+            outbox.push((follower, self.append_entries_for(state, follower)));
+        }
+    }
+
+    /// Leaders: commitIndex = the largest N replicated on a majority (the
+    /// leader included) with log[N].term == currentTerm (§5.4.2).
+    pub(super) fn advance_leader_commit(&self, s: &mut ServerState) {
+        for n in (s.commit_index + 1..=s.log.last_index()).rev() {
+            // Bug::CommitPreviousTerm: entries of earlier terms count too.
+            let own_term = s.log.term_at(n) == s.term || self.cfg.has_bug(Bug::CommitPreviousTerm);
+            let replicas = 1
+                + (0..self.cfg.servers)
+                    .map(ServerId)
+                    .filter(|p| s.match_index.get(*p) >= n)
+                    .count();
+            if own_term && self.has_majority(replicas) {
+                s.commit_index = n;
+                return;
+            }
+        }
+    }
+}

@@ -1,10 +1,16 @@
 //! Production Raft: a deterministic sans-IO core ([`core`]) and, behind the
 //! `sim` feature, a seeded in-memory cluster simulator ([`sim`]) that checks
 //! the Raft safety properties after every step.
+//!
+//! Around the core, the runtime of the `raftkv` server: a write-ahead log
+//! ([`storage`]) and TCP peer transport ([`transport`]).
 
 pub mod core;
 #[cfg(feature = "sim")]
 pub mod sim;
+
+pub mod storage;
+pub mod transport;
 
 pub use crate::core::*;
 pub use bytes::Bytes;

@@ -3,12 +3,16 @@
 //! the Raft safety properties after every step.
 //!
 //! Around the core, the runtime of the `raftkv` server: a write-ahead log
-//! ([`storage`]) and TCP peer transport ([`transport`]).
+//! ([`storage`]), TCP peer transport ([`transport`]), the key-value state
+//! machine ([`kv`]) and the server itself ([`server`]).
 
 pub mod core;
 #[cfg(feature = "sim")]
 pub mod sim;
 
+pub mod bench;
+pub mod kv;
+pub mod server;
 pub mod storage;
 pub mod transport;
 

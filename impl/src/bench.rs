@@ -1,0 +1,288 @@
+//! `raftkv bench`: closed-loop load against raftkv's API or etcd v3's JSON
+//! gateway, and a leader-failover measurement.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::server::client::KvClient;
+use crate::server::http::{percent_encode, HttpClient};
+
+/// Which API to speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Raftkv,
+    Etcd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Put,
+    Get,
+}
+
+/// One run's result.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub op: Op,
+    pub concurrency: usize,
+    pub ops: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl RunResult {
+    pub fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding (for etcd's JSON gateway).
+pub fn base64(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Find the leader's client address.
+pub fn find_leader(target: Target, endpoints: &[String]) -> Option<String> {
+    for ep in endpoints {
+        let mut http = HttpClient::new(ep.clone(), Duration::from_secs(2));
+        match target {
+            Target::Raftkv => {
+                if let Ok(resp) = http.request("GET", "/v1/status", b"") {
+                    let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+                    if let Some(addr) = v["leader_client_addr"].as_str() {
+                        return Some(addr.to_string());
+                    }
+                }
+            }
+            Target::Etcd => {
+                if let Ok(resp) = http.request("POST", "/v3/maintenance/status", b"{}") {
+                    let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+                    let me = v["header"]["member_id"].as_str().map(str::to_string);
+                    if me.is_some() && me.as_deref() == v["leader"].as_str() {
+                        return Some(ep.clone());
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+fn key_of(n: u64) -> String {
+    format!("{:016x}", n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// Run `concurrency` closed-loop workers against `addr` for `duration`.
+pub fn run(
+    target: Target,
+    addr: &str,
+    op: Op,
+    concurrency: usize,
+    duration: Duration,
+    keyspace: u64,
+) -> RunResult {
+    let value = "v".repeat(100);
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let (addr, value, stop) = (addr.to_string(), value.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut http = HttpClient::new(addr, Duration::from_secs(10));
+                let mut lat = Vec::with_capacity(1 << 16);
+                let mut errors = 0u64;
+                let mut rng = fastrand::Rng::with_seed(w as u64 + 1);
+                while !stop.load(Ordering::Relaxed) {
+                    let key = key_of(rng.u64(0..keyspace));
+                    let (method, path, body) = match (target, op) {
+                        (Target::Raftkv, Op::Put) => (
+                            "PUT",
+                            format!("/v1/kv/{}", percent_encode(&key)),
+                            format!("{{\"value\":\"{value}\"}}"),
+                        ),
+                        (Target::Raftkv, Op::Get) => (
+                            "GET",
+                            format!("/v1/kv/{}", percent_encode(&key)),
+                            String::new(),
+                        ),
+                        (Target::Etcd, Op::Put) => (
+                            "POST",
+                            "/v3/kv/put".to_string(),
+                            format!(
+                                "{{\"key\":\"{}\",\"value\":\"{}\"}}",
+                                base64(key.as_bytes()),
+                                base64(value.as_bytes())
+                            ),
+                        ),
+                        (Target::Etcd, Op::Get) => (
+                            "POST",
+                            "/v3/kv/range".to_string(),
+                            format!("{{\"key\":\"{}\"}}", base64(key.as_bytes())),
+                        ),
+                    };
+                    let t = Instant::now();
+                    match http.request(method, &path, body.as_bytes()) {
+                        Ok(r) if r.status == 200 || (r.status == 404 && op == Op::Get) => {
+                            lat.push(t.elapsed().as_micros() as u32)
+                        }
+                        _ => {
+                            errors += 1;
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (lat, e) = w.join().unwrap_or_default();
+        all.extend(lat);
+        errors += e;
+    }
+    let elapsed = start.elapsed();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        if all.is_empty() {
+            0.0
+        } else {
+            all[((all.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+        }
+    };
+    RunResult {
+        op,
+        concurrency,
+        ops: all.len() as u64,
+        errors,
+        elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    }
+}
+
+/// One failover round's outcome.
+#[derive(Clone, Debug)]
+pub struct Failover {
+    pub killed_pid: u32,
+    /// From the kill to the first write acknowledged after it.
+    pub gap: Duration,
+}
+
+/// Kill the raftkv leader with SIGKILL under a writer that puts every
+/// 10 ms, measure the gap until the next acknowledged write, then restart
+/// the killed node with its original command line.
+pub fn failover(endpoints: &[String]) -> Result<Failover, String> {
+    let leader = find_leader(Target::Raftkv, endpoints).ok_or("no leader")?;
+    let status = KvClient::status_of(&leader, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    let pid = status.pid;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).map_err(|e| e.to_string())?;
+    let args: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).to_string())
+        .collect();
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    let others: Vec<String> = endpoints
+        .iter()
+        .filter(|e| **e != leader)
+        .cloned()
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let killed_at: Arc<std::sync::Mutex<Option<Instant>>> = Default::default();
+    let writer = {
+        let (stop, killed_at) = (stop.clone(), killed_at.clone());
+        let mut client = KvClient::new(others);
+        client.retry_for = Duration::from_millis(200);
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                n += 1;
+                let ok = client.put(&format!("failover-{n}"), "x").is_ok();
+                let now = Instant::now();
+                if let Some(k) = *killed_at.lock().expect("lock") {
+                    if ok && now > k {
+                        return Some(now - k);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) with a pid we read from the node's own status.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    *killed_at.lock().expect("lock") = Some(Instant::now());
+    if rc != 0 {
+        stop.store(true, Ordering::Relaxed);
+        return Err(format!("kill -9 {pid} failed"));
+    }
+    let watchdog = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(30));
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let gap = writer.join().ok().flatten();
+    stop.store(true, Ordering::Relaxed);
+    drop(watchdog);
+    // Bring the killed node back.
+    if let Some((exe, rest)) = args.split_first() {
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(rest)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
+        cmd.spawn().map_err(|e| format!("restarting {exe}: {e}"))?;
+    }
+    let gap = gap.ok_or("no write was acknowledged within 30 s of the kill")?;
+    Ok(Failover {
+        killed_pid: pid,
+        gap,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc4648() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foo"), "Zm9v");
+        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+    }
+}

@@ -1,0 +1,658 @@
+//! The `raftkv` server: one Raft loop thread owning the [`RaftNode`], the
+//! [`Wal`] and the [`KvStore`]; a [`Transport`] for peers; and a small HTTP
+//! API for clients.
+//!
+//! # The Raft loop (group commit)
+//!
+//! Each turn it blocks for the first event (or the next timer), then drains
+//! every other queued event (peer messages, client proposals), so:
+//!
+//! 1. peer messages are stepped into the core one by one, all client
+//!    proposals of the turn become **one** `propose_batch` (one log append,
+//!    one AppendEntries per peer), and due timers fire;
+//! 2. the durable writes of every resulting `Ready` are appended to the WAL
+//!    and made durable with **one** `fdatasync`;
+//! 3. only then are the turn's messages sent and its committed entries
+//!    applied to the store and answered to their clients.
+//!
+//! A write is acknowledged only after its entry is committed and applied.
+//! A linearizable read is a `Get` command through the log; `?stale=true`
+//! reads the local store instead.
+
+pub mod client;
+pub mod http;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use thiserror::Error;
+
+use crate::core::{
+    Config, ConfigError, EntryKind, Input, LogIndex, Message, MessageBody, NodeId, ProposeError,
+    RaftNode, Role, Term, Unpersisted,
+};
+use crate::kv::{Command, CommandResult, KvStore};
+use crate::storage::{Wal, WalError};
+use crate::transport::{Transport, TransportConfig};
+
+/// How to run one node.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub id: NodeId,
+    /// Every voter (this node included) and its Raft (peer) address.
+    pub peers: Vec<(NodeId, String)>,
+    pub data_dir: PathBuf,
+    pub client_addr: String,
+    /// Election timeouts are drawn uniformly from `[election, 2 * election)`.
+    pub election_timeout: Duration,
+    pub heartbeat: Duration,
+    /// How long a client request waits for commit before "outcome unknown".
+    pub request_timeout: Duration,
+    /// Write every core input and output as NDJSON here.
+    pub trace_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("invalid cluster configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("node {id} is not in --peers; list every node, this one included, as ID=HOST:PORT")]
+    NotInPeers { id: NodeId },
+    #[error("cannot listen on {what} address {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A node's observable state (`GET /v1/status`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Status {
+    pub id: NodeId,
+    pub role: String,
+    pub term: Term,
+    pub commit_index: LogIndex,
+    pub applied_index: LogIndex,
+    pub last_log_index: LogIndex,
+    pub leader: Option<NodeId>,
+    pub leader_client_addr: Option<String>,
+    pub client_addr: String,
+    pub pid: u32,
+}
+
+/// Why a proposal got no result.
+#[derive(Debug, Clone)]
+enum ProposeFailure {
+    NotLeader {
+        leader: Option<NodeId>,
+    },
+    /// Another leader's entry took this index: the command was not applied.
+    Superseded,
+}
+
+type Reply = SyncSender<Result<CommandResult, ProposeFailure>>;
+
+enum Event {
+    Peer(Message),
+    Propose { payload: Bytes, reply: Reply },
+}
+
+struct Shared {
+    events: SyncSender<Event>,
+    kv: Mutex<KvStore>,
+    status: Mutex<Status>,
+    transport: Arc<Transport>,
+    request_timeout: Duration,
+}
+
+/// Run a node until `shutdown` is set (or a fatal storage error).
+pub fn run(cfg: ServerConfig, shutdown: Arc<AtomicBool>) -> Result<(), ServerError> {
+    let my_raft_addr = cfg
+        .peers
+        .iter()
+        .find(|(id, _)| *id == cfg.id)
+        .map(|(_, a)| a.clone())
+        .ok_or(ServerError::NotInPeers { id: cfg.id })?;
+    let voters: Vec<NodeId> = cfg.peers.iter().map(|(id, _)| *id).collect();
+    let raft_config = Config::new(cfg.id, voters);
+
+    let (wal, recovery) = Wal::open(&cfg.data_dir)?;
+    tracing::info!(
+        wal = %wal.path().display(),
+        records = recovery.records,
+        term = recovery.state.term,
+        log = recovery.state.log.len(),
+        torn_bytes = recovery.truncated_bytes,
+        "recovered"
+    );
+    let node = RaftNode::restart(raft_config, recovery.state)?;
+
+    let bind = |what: &'static str, addr: &str| {
+        TcpListener::bind(addr).map_err(|source| ServerError::Bind {
+            what,
+            addr: addr.to_string(),
+            source,
+        })
+    };
+    let raft_listener = bind("peer", &my_raft_addr)?;
+    let client_listener = bind("client", &cfg.client_addr)?;
+
+    let (tx, rx) = mpsc::sync_channel::<Event>(1 << 16);
+    let mut tcfg = TransportConfig::new(
+        cfg.id,
+        cfg.peers
+            .iter()
+            .filter(|(id, _)| *id != cfg.id)
+            .cloned()
+            .collect(),
+    );
+    tcfg.client_addr = Some(cfg.client_addr.clone());
+    let peer_tx = tx.clone();
+    let transport = Transport::start(tcfg, raft_listener, move |m| {
+        let _ = peer_tx.send(Event::Peer(m));
+    })
+    .map_err(|source| ServerError::Io {
+        what: "starting the peer transport".into(),
+        source,
+    })?;
+    let shared = Arc::new(Shared {
+        events: tx,
+        kv: Mutex::new(KvStore::default()),
+        status: Mutex::new(Status {
+            id: cfg.id,
+            role: "Follower".into(),
+            client_addr: cfg.client_addr.clone(),
+            pid: std::process::id(),
+            ..Status::default()
+        }),
+        transport: Arc::new(transport),
+        request_timeout: cfg.request_timeout,
+    });
+    {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("client-accept".into())
+            .spawn(move || client_accept_loop(client_listener, shared))
+            .map_err(|source| ServerError::Io {
+                what: "spawning the client listener".into(),
+                source,
+            })?;
+    }
+    let trace = match &cfg.trace_file {
+        Some(path) => Some(BufWriter::new(File::create(path).map_err(|source| {
+            ServerError::Io {
+                what: format!("creating trace file {}", path.display()),
+                source,
+            }
+        })?)),
+        None => None,
+    };
+    tracing::info!(
+        id = cfg.id,
+        peer_addr = %my_raft_addr,
+        client_addr = %cfg.client_addr,
+        "raftkv node serving"
+    );
+    let mut raft = RaftLoop {
+        now: Instant::now(),
+        election_deadline: Instant::now(),
+        heartbeat_deadline: Instant::now(),
+        node,
+        wal,
+        shared,
+        pending: HashMap::new(),
+        cfg,
+        trace,
+    };
+    raft.reset_election_timer();
+    raft.run(rx, &shutdown)
+}
+
+struct RaftLoop {
+    node: RaftNode,
+    wal: Wal,
+    shared: Arc<Shared>,
+    pending: HashMap<LogIndex, (Term, Reply)>,
+    cfg: ServerConfig,
+    now: Instant,
+    election_deadline: Instant,
+    heartbeat_deadline: Instant,
+    trace: Option<BufWriter<File>>,
+}
+
+const MAX_EVENTS_PER_TURN: usize = 8192;
+
+impl RaftLoop {
+    fn reset_election_timer(&mut self) {
+        let base = self.cfg.election_timeout;
+        let jitter = fastrand::u64(0..base.as_millis().max(1) as u64);
+        self.election_deadline = self.now + base + Duration::from_millis(jitter);
+    }
+
+    fn trace(&mut self, value: serde_json::Value) {
+        if let Some(t) = &mut self.trace {
+            let _ = serde_json::to_writer(&mut *t, &value);
+            let _ = t.write_all(b"\n");
+        }
+    }
+
+    fn run(&mut self, rx: Receiver<Event>, shutdown: &AtomicBool) -> Result<(), ServerError> {
+        let mut events = Vec::new();
+        let mut proposals: Vec<Reply> = Vec::new();
+        let mut payloads: Vec<Bytes> = Vec::new();
+        loop {
+            if shutdown.load(Ordering::Relaxed) {
+                tracing::info!("shutting down");
+                return Ok(());
+            }
+            self.now = Instant::now();
+            let deadline = if self.node.role() == Role::Leader {
+                self.heartbeat_deadline
+            } else {
+                self.election_deadline
+            };
+            let wait = deadline
+                .saturating_duration_since(self.now)
+                .min(Duration::from_millis(100));
+            match rx.recv_timeout(wait) {
+                Ok(ev) => events.push(ev),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            while events.len() < MAX_EVENTS_PER_TURN {
+                match rx.try_recv() {
+                    Ok(ev) => events.push(ev),
+                    Err(_) => break,
+                }
+            }
+            self.now = Instant::now();
+            let was_leader = self.node.role() == Role::Leader;
+            let mut readies = Vec::new();
+            for ev in events.drain(..) {
+                match ev {
+                    Event::Peer(m) => {
+                        if let MessageBody::AppendEntries(ae) = &m.body {
+                            if ae.term >= self.node.term() {
+                                self.reset_election_timer();
+                            }
+                        }
+                        if self.trace.is_some() {
+                            self.trace(json!({ "input": Input::Message(m.clone()) }));
+                        }
+                        readies.push(self.node.step(m));
+                    }
+                    Event::Propose { payload, reply } => {
+                        payloads.push(payload);
+                        proposals.push(reply);
+                    }
+                }
+            }
+            if !payloads.is_empty() {
+                if self.trace.is_some() {
+                    for p in &payloads {
+                        self.trace(json!({ "input": Input::Propose(p.clone()) }));
+                    }
+                }
+                match self.node.propose_batch(payloads.drain(..)) {
+                    Ok((first, ready)) => {
+                        for (i, reply) in proposals.drain(..).enumerate() {
+                            self.pending
+                                .insert(first.index + i as LogIndex, (first.term, reply));
+                        }
+                        readies.push(ready);
+                    }
+                    Err(e) => {
+                        let leader = match e {
+                            ProposeError::NotLeader { leader } => Some(leader),
+                            ProposeError::NoLeader => None,
+                        };
+                        for reply in proposals.drain(..) {
+                            let _ = reply.try_send(Err(ProposeFailure::NotLeader { leader }));
+                        }
+                    }
+                }
+            }
+            if self.node.role() == Role::Leader {
+                if self.now >= self.heartbeat_deadline {
+                    self.trace(json!({ "input": Input::HeartbeatTimeout }));
+                    readies.push(self.node.heartbeat_timeout());
+                    self.heartbeat_deadline = self.now + self.cfg.heartbeat;
+                }
+            } else if self.now >= self.election_deadline {
+                self.trace(json!({ "input": Input::ElectionTimeout }));
+                readies.push(self.node.election_timeout());
+                self.reset_election_timer();
+            }
+            if !was_leader && self.node.role() == Role::Leader {
+                tracing::info!(term = self.node.term(), "became leader");
+                self.heartbeat_deadline = self.now + self.cfg.heartbeat;
+            }
+
+            // Group commit: every write of the turn, then one fdatasync.
+            let mut released: Vec<Unpersisted> = Vec::with_capacity(readies.len());
+            for ready in readies {
+                let (writes, rest) = ready.into_writes();
+                if !writes.is_empty() {
+                    self.wal.append(&writes)?;
+                    if self.trace.is_some() {
+                        self.trace(json!({ "durable_writes": writes }));
+                    }
+                }
+                released.push(rest);
+            }
+            self.wal.sync()?;
+            for rest in released {
+                let out = rest.persisted();
+                if self.trace.is_some() {
+                    self.trace(json!({ "messages": out.messages, "committed": out.committed }));
+                }
+                for m in out.messages {
+                    if let MessageBody::RequestVoteResponse(r) = &m.body {
+                        if r.vote_granted {
+                            self.reset_election_timer();
+                        }
+                    }
+                    self.shared.transport.send(m);
+                }
+                if !out.committed.is_empty() {
+                    self.apply(out.committed);
+                }
+            }
+            if let Some(t) = &mut self.trace {
+                let _ = t.flush();
+            }
+            self.publish_status();
+        }
+    }
+
+    fn apply(&mut self, committed: Vec<crate::core::Entry>) {
+        let mut kv = self.shared.kv.lock().expect("kv lock");
+        for entry in committed {
+            let waiter = self.pending.remove(&entry.index);
+            let result = match &entry.kind {
+                EntryKind::Noop => {
+                    kv.skip(entry.index);
+                    None
+                }
+                EntryKind::Normal(payload) => match Command::decode(payload) {
+                    Ok(cmd) => Some(kv.apply(entry.index, cmd)),
+                    Err(e) => {
+                        tracing::error!(index = entry.index, "skipping committed entry: {e}");
+                        kv.skip(entry.index);
+                        None
+                    }
+                },
+            };
+            if let Some((term, reply)) = waiter {
+                let answer = match result {
+                    Some(r) if term == entry.term => Ok(r),
+                    _ => Err(ProposeFailure::Superseded),
+                };
+                let _ = reply.try_send(answer);
+            }
+        }
+    }
+
+    fn publish_status(&self) {
+        let leader = self.node.leader_hint();
+        let applied = self.shared.kv.lock().expect("kv lock").applied();
+        let mut s = self.shared.status.lock().expect("status lock");
+        s.role = format!("{:?}", self.node.role());
+        s.term = self.node.term();
+        s.commit_index = self.node.commit_index();
+        s.applied_index = applied;
+        s.last_log_index = self.node.last_log_index();
+        if s.leader != leader {
+            s.leader_client_addr = leader.and_then(|l| self.shared.transport.client_addr(l));
+            s.leader = leader;
+        } else if s.leader_client_addr.is_none() {
+            s.leader_client_addr = leader.and_then(|l| self.shared.transport.client_addr(l));
+        }
+    }
+}
+
+fn client_accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    for stream in listener.incoming() {
+        match stream {
+            Ok(s) => {
+                let shared = shared.clone();
+                let _ = std::thread::Builder::new()
+                    .name("client".into())
+                    .spawn(move || serve_client(s, shared));
+            }
+            Err(e) => {
+                tracing::warn!("client accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn serve_client(stream: TcpStream, shared: Arc<Shared>) {
+    let peer: Option<SocketAddr> = stream.peer_addr().ok();
+    let _ = stream.set_nodelay(true);
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let mut w = BufWriter::new(write_half);
+    let mut r = BufReader::new(stream);
+    loop {
+        let req = match http::read_request(&mut r) {
+            Ok(Some(req)) => req,
+            Ok(None) => return,
+            Err(http::HttpError::Io(_)) => return,
+            Err(e) => {
+                tracing::debug!(?peer, "bad client request: {e}");
+                let status = if matches!(e, http::HttpError::TooLarge(_)) {
+                    413
+                } else {
+                    400
+                };
+                let body = json!({ "error": e.to_string() }).to_string();
+                let _ = http::write_response(&mut w, status, body.as_bytes(), None, false);
+                return;
+            }
+        };
+        let (status, body, location) = handle(&shared, &req);
+        if http::write_response(
+            &mut w,
+            status,
+            body.to_string().as_bytes(),
+            location.as_deref(),
+            req.keep_alive,
+        )
+        .is_err()
+            || !req.keep_alive
+        {
+            return;
+        }
+    }
+}
+
+type HttpAnswer = (u16, serde_json::Value, Option<String>);
+
+fn error(status: u16, msg: impl Into<String>) -> HttpAnswer {
+    (status, json!({ "error": msg.into() }), None)
+}
+
+const USAGE: &str = "endpoints: GET /v1/status; GET|PUT|DELETE /v1/kv/KEY \
+    (PUT body {\"value\": \"...\"}; GET ?stale=true for a local read); \
+    POST /v1/cas/KEY (body {\"expected\": \"...\"|null, \"value\": \"...\"|null})";
+
+fn handle(shared: &Shared, req: &http::Request) -> HttpAnswer {
+    let path = req.path.as_str();
+    if path == "/v1/status" {
+        if req.method != "GET" {
+            return error(405, "use GET /v1/status");
+        }
+        let s = shared.status.lock().expect("status lock").clone();
+        return (200, serde_json::to_value(s).expect("status to JSON"), None);
+    }
+    let (cas, raw_key) = if let Some(k) = path.strip_prefix("/v1/kv/") {
+        (false, k)
+    } else if let Some(k) = path.strip_prefix("/v1/cas/") {
+        (true, k)
+    } else {
+        return error(404, format!("no such endpoint {path}; {USAGE}"));
+    };
+    let Some(key) = http::percent_decode(raw_key) else {
+        return error(400, "the key is not valid percent-encoded UTF-8");
+    };
+    if key.is_empty() {
+        return error(400, format!("missing key; {USAGE}"));
+    }
+    if key.len() > 4096 {
+        return error(400, "keys are limited to 4096 bytes");
+    }
+    let body_json = || -> Result<serde_json::Value, HttpAnswer> {
+        serde_json::from_slice(&req.body)
+            .map_err(|e| error(400, format!("the body must be a JSON object: {e}")))
+    };
+    let opt_string = |v: &serde_json::Value, field: &str| -> Result<Option<String>, HttpAnswer> {
+        match v.get(field) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(error(400, format!("\"{field}\" must be a string or null"))),
+        }
+    };
+    let cmd = match (cas, req.method.as_str()) {
+        (false, "GET") => {
+            if matches!(req.query_param("stale"), Some("true" | "1")) {
+                let kv = shared.kv.lock().expect("kv lock");
+                let value = kv.get(&key).cloned();
+                let status = if value.is_some() { 200 } else { 404 };
+                return (
+                    status,
+                    json!({ "key": key, "value": value, "applied_index": kv.applied(), "stale": true }),
+                    None,
+                );
+            }
+            Command::Get { key: key.clone() }
+        }
+        (false, "PUT") => {
+            let v = match body_json() {
+                Ok(v) => v,
+                Err(a) => return a,
+            };
+            match opt_string(&v, "value") {
+                Ok(Some(value)) => Command::Put {
+                    key: key.clone(),
+                    value,
+                },
+                Ok(None) => return error(400, "PUT needs a body {\"value\": \"...\"}"),
+                Err(a) => return a,
+            }
+        }
+        (false, "DELETE") => Command::Delete { key: key.clone() },
+        (true, "POST") => {
+            let v = match body_json() {
+                Ok(v) => v,
+                Err(a) => return a,
+            };
+            let (expected, value) = match (opt_string(&v, "expected"), opt_string(&v, "value")) {
+                (Ok(e), Ok(n)) => (e, n),
+                (Err(a), _) | (_, Err(a)) => return a,
+            };
+            Command::Cas {
+                key: key.clone(),
+                expected,
+                value,
+            }
+        }
+        (_, m) => return error(405, format!("method {m} not allowed on {path}; {USAGE}")),
+    };
+    // Fast path for followers: redirect without touching the Raft loop.
+    {
+        let s = shared.status.lock().expect("status lock");
+        if s.role != "Leader" {
+            return redirect(s.leader, s.leader_client_addr.clone(), req);
+        }
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    if shared
+        .events
+        .send(Event::Propose {
+            payload: Bytes::from(cmd.encode()),
+            reply: tx,
+        })
+        .is_err()
+    {
+        return error(503, "the node is shutting down");
+    }
+    match rx.recv_timeout(shared.request_timeout) {
+        Ok(Ok(result)) => answer(&key, result),
+        Ok(Err(ProposeFailure::NotLeader { leader })) => {
+            let addr = leader.and_then(|l| shared.transport.client_addr(l));
+            redirect(leader, addr, req)
+        }
+        Ok(Err(ProposeFailure::Superseded)) => error(
+            503,
+            "leadership changed before the command committed; it was not applied, retry",
+        ),
+        Err(_) => error(
+            504,
+            "not committed within the request timeout (no quorum?); the outcome is unknown",
+        ),
+    }
+}
+
+fn redirect(leader: Option<NodeId>, addr: Option<String>, req: &http::Request) -> HttpAnswer {
+    match (leader, addr) {
+        (Some(leader), Some(addr)) => {
+            let mut location = format!("http://{addr}{}", req.path);
+            if !req.query.is_empty() {
+                location.push('?');
+                location.push_str(&req.query);
+            }
+            (
+                307,
+                json!({ "error": "not the leader", "leader": leader, "leader_addr": addr }),
+                Some(location),
+            )
+        }
+        _ => error(
+            503,
+            "no leader known yet (election in progress); retry shortly",
+        ),
+    }
+}
+
+fn answer(key: &str, result: CommandResult) -> HttpAnswer {
+    match result {
+        CommandResult::Get { value } => {
+            let status = if value.is_some() { 200 } else { 404 };
+            (status, json!({ "key": key, "value": value }), None)
+        }
+        CommandResult::Put { prev } => (200, json!({ "key": key, "prev": prev }), None),
+        CommandResult::Delete { prev } => (
+            200,
+            json!({ "key": key, "deleted": prev.is_some(), "prev": prev }),
+            None,
+        ),
+        CommandResult::Cas { succeeded, current } => (
+            if succeeded { 200 } else { 409 },
+            json!({ "key": key, "succeeded": succeeded, "current": current }),
+            None,
+        ),
+    }
+}

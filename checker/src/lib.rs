@@ -3,7 +3,10 @@
 
 pub mod availability;
 pub mod bounds;
+pub mod bugs;
 pub mod check;
 pub mod engine;
+pub mod explore;
 pub mod progress;
+pub mod show;
 pub mod trace;

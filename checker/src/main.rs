@@ -32,6 +32,13 @@ enum Command {
     Check(CheckArgs),
     /// Quorum availability of an n-server single-leader cluster.
     Availability(raftcheck::availability::AvailabilityArgs),
+    /// Run the bug catalogue: every known wrong rule must be caught, with a
+    /// shortest counterexample.
+    Bugs(raftcheck::bugs::BugsArgs),
+    /// Print a saved trace as steps, or as a Mermaid sequence diagram.
+    Show(raftcheck::show::ShowArgs),
+    /// Serve the stateright web explorer, opened at a saved trace.
+    Explore(raftcheck::explore::ExploreArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,6 +90,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => run_check(args),
         Command::Availability(args) => raftcheck::availability::run(&args),
+        Command::Bugs(args) => raftcheck::bugs::run(&args),
+        Command::Show(args) => raftcheck::show::run(&args),
+        Command::Explore(args) => raftcheck::explore::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

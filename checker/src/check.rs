@@ -162,7 +162,11 @@ fn run_engine(
     symmetry: Option<fn(&State) -> State>,
     progress: &Progress,
 ) -> (engine::Outcome, BTreeMap<&'static str, Behaviour>) {
-    let exploration = engine::explore(
+    let codec = engine::Codec {
+        encode: raft_spec::codec::encode,
+        decode: raft_spec::codec::decode,
+    };
+    let exploration = engine::explore_with_codec(
         model,
         &Options {
             threads: opts.threads,
@@ -170,6 +174,7 @@ fn run_engine(
             stop_when: opts.stop_when,
             timeout: opts.timeout,
         },
+        Some(&codec),
         progress,
     );
     let behaviours = exploration

@@ -78,6 +78,12 @@ pub enum StopWhen {
     Discovered(&'static str),
 }
 
+/// Turns states into compact bytes for the frontier, and back.
+pub struct Codec<S> {
+    pub encode: fn(&S) -> Box<[u8]>,
+    pub decode: fn(&[u8]) -> S,
+}
+
 pub struct Options<M: Model> {
     pub threads: usize,
     pub symmetry: Symmetry<M::State>,
@@ -123,6 +129,22 @@ where
     M::State: Hash + Send + Sync + Clone,
     M::Action: Send,
 {
+    explore_with_codec(model, opts, None, progress)
+}
+
+/// [`explore`], keeping frontier states encoded by `codec` (far less memory
+/// for a little more time).
+pub fn explore_with_codec<M>(
+    model: &M,
+    opts: &Options<M>,
+    codec: Option<&Codec<M::State>>,
+    progress: &Progress,
+) -> Exploration
+where
+    M: Model + Sync,
+    M::State: Hash + Send + Sync + Clone,
+    M::Action: Send,
+{
     let start = Instant::now();
     let properties = model.properties();
     assert!(properties.len() <= 64, "at most 64 properties");
@@ -130,6 +152,7 @@ where
         model,
         properties: &properties,
         symmetry: opts.symmetry,
+        codec,
         visited: Visited::default(),
         found: AtomicU64::new(0),
         discoveries: Mutex::new(BTreeMap::new()),
@@ -138,7 +161,7 @@ where
     };
 
     // Level 0: the initial states.
-    let mut frontier = Vec::new();
+    let mut frontier: Vec<(Fingerprint, Stored<M::State>)> = Vec::new();
     for init in model.init_states() {
         search.visit(NO_PARENT, init, 0, &mut frontier);
     }
@@ -155,7 +178,7 @@ where
         let threads = opts.threads.max(1);
         let chunk = frontier.len().div_ceil(threads).max(1);
         let search = &search;
-        let next: Vec<Vec<(Fingerprint, M::State)>> = std::thread::scope(|scope| {
+        let next: Vec<Vec<(Fingerprint, Stored<M::State>)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = frontier
                 .chunks(chunk)
                 .map(|states| scope.spawn(move || search.expand(states, depth)))
@@ -195,10 +218,17 @@ where
 }
 
 /// Shared state of one exploration.
+/// A frontier state, as it is or encoded.
+enum Stored<S> {
+    State(S),
+    Bytes(Box<[u8]>),
+}
+
 struct Search<'a, M: Model> {
     model: &'a M,
     properties: &'a [stateright::Property<M>],
     symmetry: Symmetry<M::State>,
+    codec: Option<&'a Codec<M::State>>,
     visited: Visited,
     /// Bit i: property i has been discovered (so it is not evaluated again).
     found: AtomicU64,
@@ -222,12 +252,21 @@ where
     /// Expands one chunk of the frontier, returning the new states.
     fn expand(
         &self,
-        states: &[(Fingerprint, M::State)],
+        states: &[(Fingerprint, Stored<M::State>)],
         depth: usize,
-    ) -> Vec<(Fingerprint, M::State)> {
+    ) -> Vec<(Fingerprint, Stored<M::State>)> {
         let mut out = Vec::new();
         let mut actions = Vec::new();
-        for (parent, state) in states {
+        for (parent, stored) in states {
+            let decoded;
+            let state = match (stored, self.codec) {
+                (Stored::State(s), _) => s,
+                (Stored::Bytes(b), Some(codec)) => {
+                    decoded = (codec.decode)(b);
+                    &decoded
+                }
+                (Stored::Bytes(_), None) => unreachable!("bytes are stored only with a codec"),
+            };
             self.model.actions(state, &mut actions);
             let mut taken = 0;
             for action in actions.drain(..) {
@@ -249,7 +288,7 @@ where
         parent: Fingerprint,
         state: M::State,
         depth: usize,
-        out: &mut Vec<(Fingerprint, M::State)>,
+        out: &mut Vec<(Fingerprint, Stored<M::State>)>,
     ) {
         let canonical = self.canonical(&state);
         let fp = fingerprint(&canonical);
@@ -263,7 +302,11 @@ where
         self.progress.unique.fetch_add(1, Ordering::Relaxed);
         self.check_properties(&state, fp, depth);
         if self.model.within_boundary(&state) {
-            out.push((fp, canonical));
+            let stored = match self.codec {
+                Some(codec) => Stored::Bytes((codec.encode)(&canonical)),
+                None => Stored::State(canonical),
+            };
+            out.push((fp, stored));
         } else {
             self.boundary.fetch_add(1, Ordering::Relaxed);
         }

@@ -173,7 +173,7 @@ pub enum ConfigError {
     MaxLogLen(u8),
     #[error("max batch must be at least 1 (AppendEntries could carry no entry), got 0")]
     Batch,
-    #[error("values must be between 1 and 9, got {0}")]
+    #[error("values must be between 1 and 6, got {0}")]
     Values(u8),
     #[error("max crashes ({crashes}) cannot exceed the number of servers ({servers})")]
     Crashes { crashes: u8, servers: u8 },
@@ -200,7 +200,7 @@ impl Config {
         if self.max_batch == 0 {
             return Err(ConfigError::Batch);
         }
-        if self.values == 0 || self.values > 9 {
+        if self.values == 0 || self.values > 6 {
             return Err(ConfigError::Values(self.values));
         }
         if self.max_crashes > self.servers {

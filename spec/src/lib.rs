@@ -7,6 +7,7 @@
 //! [`bug`] (the catalogue of wrong rules a config can switch on).
 
 pub mod bug;
+pub mod codec;
 pub mod config;
 pub mod ghost;
 pub mod message;

@@ -191,17 +191,73 @@ pub fn run(
 #[derive(Clone, Debug)]
 pub struct Failover {
     pub killed_pid: u32,
-    /// From the kill to the first write acknowledged after it.
-    pub gap: Duration,
+    /// The pid of the restarted process.
+    pub restarted_pid: Option<u32>,
+    /// From the kill to the first write acknowledged after it (`None`: none
+    /// within 30 s).
+    pub gap: Option<Duration>,
 }
 
-/// Kill the raftkv leader with SIGKILL under a writer that puts every
-/// 10 ms, measure the gap until the next acknowledged write, then restart
-/// the killed node with its original command line.
-pub fn failover(endpoints: &[String]) -> Result<Failover, String> {
-    let leader = find_leader(Target::Raftkv, endpoints).ok_or("no leader")?;
-    let status = KvClient::status_of(&leader, Duration::from_secs(2)).map_err(|e| e.to_string())?;
-    let pid = status.pid;
+/// One put for the failover writer, to any node (raftkv followers redirect,
+/// etcd followers forward).
+fn failover_put(target: Target, http: &mut HttpClient, n: u64) -> bool {
+    let key = format!("failover-{n}");
+    let r = match target {
+        Target::Raftkv => http.request("PUT", &format!("/v1/kv/{key}"), br#"{"value":"x"}"#),
+        Target::Etcd => http.request(
+            "POST",
+            "/v3/kv/put",
+            format!(
+                "{{\"key\":\"{}\",\"value\":\"eA==\"}}",
+                base64(key.as_bytes())
+            )
+            .as_bytes(),
+        ),
+    };
+    match r {
+        Ok(r) if r.status == 200 => true,
+        Ok(r) if r.status == 307 => {
+            // Follow at once (the writer retries every 10 ms anyway).
+            if let Some(addr) = r
+                .location
+                .as_deref()
+                .and_then(|l| l.strip_prefix("http://"))
+                .and_then(|l| l.split('/').next())
+            {
+                http.set_addr(addr.to_string());
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+/// Kill the leader with SIGKILL under a writer that puts every 10 ms
+/// (through the surviving nodes), measure the time from the kill to the
+/// first acknowledged write *sent after* it, then restart the killed process
+/// with its original command line and working directory. raftkv reports its
+/// pid in `/v1/status`; for etcd pass `pids` in endpoint order.
+pub fn failover(
+    target: Target,
+    endpoints: &[String],
+    pids: Option<&[u32]>,
+) -> Result<Failover, String> {
+    let leader = find_leader(target, endpoints).ok_or("no leader")?;
+    let pid = match (target, pids) {
+        (Target::Raftkv, _) => {
+            KvClient::status_of(&leader, Duration::from_secs(2))
+                .map_err(|e| e.to_string())?
+                .pid
+        }
+        (Target::Etcd, Some(pids)) => {
+            let i = endpoints
+                .iter()
+                .position(|e| *e == leader)
+                .ok_or("leader not among endpoints")?;
+            *pids.get(i).ok_or("--pids must list one pid per endpoint")?
+        }
+        (Target::Etcd, None) => return Err("etcd failover needs --pids (one per endpoint)".into()),
+    };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).map_err(|e| e.to_string())?;
     let args: Vec<String> = cmdline
         .split(|&b| b == 0)
@@ -218,45 +274,59 @@ pub fn failover(endpoints: &[String]) -> Result<Failover, String> {
     let killed_at: Arc<std::sync::Mutex<Option<Instant>>> = Default::default();
     let writer = {
         let (stop, killed_at) = (stop.clone(), killed_at.clone());
-        let mut client = KvClient::new(others);
-        client.retry_for = Duration::from_millis(200);
         std::thread::spawn(move || {
+            let mut https: Vec<(String, HttpClient)> = others
+                .iter()
+                .map(|a| {
+                    (
+                        a.clone(),
+                        HttpClient::new(a.clone(), Duration::from_millis(300)),
+                    )
+                })
+                .collect();
             let mut n = 0u64;
             loop {
                 if stop.load(Ordering::Relaxed) {
                     return None;
                 }
                 n += 1;
-                let ok = client.put(&format!("failover-{n}"), "x").is_ok();
+                let sent = Instant::now();
+                let (home, http) = &mut https[n as usize % others.len().max(1)];
+                let ok = failover_put(target, http, n);
+                if !ok && http.addr() != home.as_str() {
+                    // A redirect may have pointed at the dead leader.
+                    http.set_addr(home.clone());
+                }
                 let now = Instant::now();
                 if let Some(k) = *killed_at.lock().expect("lock") {
-                    if ok && now > k {
+                    if ok && sent >= k {
                         return Some(now - k);
                     }
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(Duration::from_millis(10).saturating_sub(now - sent));
             }
         })
     };
     std::thread::sleep(Duration::from_millis(500));
-    // SAFETY: kill(2) with a pid we read from the node's own status.
+    let killed = Instant::now();
+    // SAFETY: kill(2) on the leader's pid (from its status or the caller).
     let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-    *killed_at.lock().expect("lock") = Some(Instant::now());
+    *killed_at.lock().expect("lock") = Some(killed);
     if rc != 0 {
         stop.store(true, Ordering::Relaxed);
         return Err(format!("kill -9 {pid} failed"));
     }
-    let watchdog = {
+    {
         let stop = stop.clone();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_secs(30));
             stop.store(true, Ordering::Relaxed);
-        })
-    };
+        });
+    }
     let gap = writer.join().ok().flatten();
     stop.store(true, Ordering::Relaxed);
-    drop(watchdog);
-    // Bring the killed node back.
+    // Bring the killed node back (its data dir is intact).
+    let mut restarted_pid = None;
     if let Some((exe, rest)) = args.split_first() {
         let mut cmd = std::process::Command::new(exe);
         cmd.args(rest)
@@ -266,11 +336,15 @@ pub fn failover(endpoints: &[String]) -> Result<Failover, String> {
         if let Some(cwd) = cwd {
             cmd.current_dir(cwd);
         }
-        cmd.spawn().map_err(|e| format!("restarting {exe}: {e}"))?;
+        restarted_pid = Some(
+            cmd.spawn()
+                .map_err(|e| format!("restarting {exe}: {e}"))?
+                .id(),
+        );
     }
-    let gap = gap.ok_or("no write was acknowledged within 30 s of the kill")?;
     Ok(Failover {
         killed_pid: pid,
+        restarted_pid,
         gap,
     })
 }

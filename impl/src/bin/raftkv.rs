@@ -165,9 +165,10 @@ enum BenchTarget {
 /// Measure throughput and latency: puts (16-byte keys, 100-byte values) at
 /// each --concurrency, then linearizable gets at --get-concurrency, each for
 /// --duration seconds, sent to the leader. `--target etcd` speaks etcd v3's
-/// JSON gateway (POST /v3/kv/put, /v3/kv/range). `--failover` instead kills
-/// the raftkv leader with SIGKILL under a writer (one put every 10 ms) and
-/// reports the gap until the next acknowledged write (and restarts the node).
+/// JSON gateway (POST /v3/kv/put, /v3/kv/range). `--failover N` instead
+/// kills the leader with SIGKILL N times under a writer (one put every 10 ms
+/// through the other nodes) and reports the gap from the kill to the first
+/// acknowledged write sent after it; the killed node is restarted each time.
 #[derive(Args)]
 struct BenchArgs {
     #[arg(long, value_enum, default_value = "raftkv")]
@@ -188,6 +189,11 @@ struct BenchArgs {
     /// Measure leader failover this many times instead.
     #[arg(long)]
     failover: Option<usize>,
+    /// With --failover on etcd: the members' pids, in --endpoints order
+    /// (raftkv nodes report theirs). The killed process is restarted with
+    /// its original command line.
+    #[arg(long, value_delimiter = ',')]
+    pids: Option<Vec<u32>>,
     /// Label for the table (default: the target's name).
     #[arg(long)]
     label: Option<String>,
@@ -207,7 +213,17 @@ fn install_signal_handlers() {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -449,19 +465,28 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         Target::Etcd => "etcd".into(),
     });
     if let Some(rounds) = a.failover {
-        if target != Target::Raftkv {
-            bail!("--failover drives raftkv nodes (it reads the leader's pid from /v1/status)");
-        }
         let mut gaps = Vec::new();
+        let mut pids = a.pids.clone();
         for round in 1..=rounds {
-            let f = bench::failover(&a.ep.endpoints).map_err(anyhow::Error::msg)?;
+            let f = bench::failover(target, &a.ep.endpoints, pids.as_deref())
+                .map_err(anyhow::Error::msg)?;
             println!(
-                "{label} failover round {round}: killed pid {}, gap {} ms",
+                "{label} failover round {round}: killed pid {}, gap {} ms, restarted as pid {}",
                 f.killed_pid,
-                f.gap.as_millis()
+                f.gap
+                    .map_or("none within 30 s".into(), |g| g.as_millis().to_string()),
+                f.restarted_pid.map_or("-".into(), |p| p.to_string())
             );
-            gaps.push(f.gap.as_millis());
-            std::thread::sleep(Duration::from_secs(2)); // let the node rejoin
+            if let (Some(pids), Some(new)) = (pids.as_mut(), f.restarted_pid) {
+                for p in pids.iter_mut().filter(|p| **p == f.killed_pid) {
+                    *p = new;
+                }
+            }
+            let Some(gap) = f.gap else {
+                bail!("no write was acknowledged within 30 s of killing the leader");
+            };
+            gaps.push(gap.as_millis());
+            std::thread::sleep(Duration::from_secs(3)); // let the node rejoin
         }
         gaps.sort_unstable();
         println!(

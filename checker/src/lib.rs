@@ -5,6 +5,7 @@ pub mod availability;
 pub mod bounds;
 pub mod bugs;
 pub mod check;
+pub mod conform;
 pub mod engine;
 pub mod explore;
 pub mod progress;

@@ -39,6 +39,13 @@ enum Command {
     Show(raftcheck::show::ShowArgs),
     /// Serve the stateright web explorer, opened at a saved trace.
     Explore(raftcheck::explore::ExploreArgs),
+    /// Check the production implementation takes every transition of the
+    /// model (or replays trace files) without diverging.
+    Conform(raftcheck::conform::cli::ConformArgs),
+    /// Drive fresh implementation nodes along a trace file.
+    Replay(raftcheck::conform::cli::ReplayArgs),
+    /// Write random walks over the model as trace files.
+    Traces(raftcheck::conform::walk::TracesArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,6 +100,9 @@ fn main() -> ExitCode {
         Command::Bugs(args) => raftcheck::bugs::run(&args),
         Command::Show(args) => raftcheck::show::run(&args),
         Command::Explore(args) => raftcheck::explore::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Conform(args) => raftcheck::conform::cli::run_conform(&args),
+        Command::Replay(args) => raftcheck::conform::cli::run_replay(&args),
+        Command::Traces(args) => raftcheck::conform::walk::run(&args),
     };
     match result {
         Ok(code) => code,

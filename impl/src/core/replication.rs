@@ -124,8 +124,7 @@ impl RaftNode {
         if r.success {
             let match_index = progress.match_index.max(r.match_index);
             let next_index = progress.next_index.max(match_index + 1);
-            let advanced =
-                match_index != progress.match_index || next_index != progress.next_index;
+            let advanced = match_index != progress.match_index || next_index != progress.next_index;
             if !advanced {
                 // A duplicate or stale success: nothing new to send.
                 return;

@@ -1,0 +1,296 @@
+//! Replay: a trace file drives fresh implementation nodes, through their
+//! public API only, step by step.
+//!
+//! The trace is first re-validated against the model of its own config
+//! (`Trace::to_behaviour`): every recorded state and send must be what the
+//! model produces. Then each step's action is taken on the implementation
+//! and compared with the model's step. For a trace of a catalogued bug the
+//! model runs the wrong rule, and the implementation must refuse it: it
+//! diverges exactly at the step where the wrong rule fires, which is the
+//! first step where the correct rule, from the same state, does something
+//! else.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::Serialize;
+use stateright::Model;
+
+use raft_spec::server::RaftServer;
+use raft_spec::types::ServerId;
+use raft_spec::{Bug, Config, RaftModel, State};
+
+use super::adapter::{self, acting_server, ImplServer};
+use super::cli::Format;
+use super::divergence::{Divergence, Mismatch};
+use super::perturb::Perturbation;
+use crate::check::Behaviour;
+use crate::trace::{Outcome, Trace};
+
+/// The outcome of replaying one trace.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayReport {
+    pub file: Option<PathBuf>,
+    pub config: Config,
+    pub bug: Option<Bug>,
+    pub steps: usize,
+    /// The first step where the implementation differs from the model.
+    pub divergence: Option<Divergence>,
+    /// For a bug trace: the first step where the correct rule, from the
+    /// same model state, differs from the wrong one.
+    pub wrong_rule_fires_at: Option<usize>,
+}
+
+impl ReplayReport {
+    /// Correct Raft: no divergence. A bug trace: the implementation
+    /// diverges exactly where the wrong rule fires.
+    pub fn ok(&self) -> bool {
+        match self.bug {
+            None => self.divergence.is_none(),
+            Some(_) => {
+                self.wrong_rule_fires_at.is_some()
+                    && self.divergence.as_ref().map(|d| d.step) == self.wrong_rule_fires_at
+            }
+        }
+    }
+}
+
+/// Drives fresh implementation nodes along a behaviour of the model `cfg`.
+/// Returns the first divergence, if any (step 0: the initial state).
+pub fn replay_behaviour(
+    cfg: &Config,
+    behaviour: &Behaviour,
+    perturbation: Option<Perturbation>,
+) -> Result<Option<Divergence>, String> {
+    let server = RaftServer { cfg: cfg.clone() };
+    let (init, steps) = behaviour;
+    let mut impls = (0..cfg.servers)
+        .map(|i| ImplServer::fresh(cfg, ServerId(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let diverge = |step: usize, action: String, mismatch: Mismatch| {
+        Some(Divergence {
+            step,
+            action,
+            mismatch,
+            bug: cfg.bug,
+        })
+    };
+    for (i, imp) in impls.iter().enumerate() {
+        let node = imp.node.as_ref().expect("a fresh node runs");
+        let s = ServerId(i as u8);
+        let m = match adapter::abstract_state(node, cfg.servers) {
+            Ok(abs) => adapter::compare_server(s, &init.actor_states[i], &abs, cfg.servers),
+            Err(e) => Some(Mismatch::new(format!("{s}.state"), "a model state", e)),
+        };
+        if let Some(m) = m {
+            return Ok(diverge(0, "initial state".into(), m));
+        }
+    }
+    let mut last: &State = init;
+    for (k, (action, next)) in steps.iter().enumerate() {
+        let describe = || RaftModel::describe_action(action);
+        let acting = acting_server(action);
+        let before = match acting {
+            Some(s) => impls[s.0 as usize].clone(),
+            None => {
+                // A network drop: nothing runs, nothing is sent.
+                last = next;
+                continue;
+            }
+        };
+        let step = match adapter::impl_step(cfg, action, &before, perturbation) {
+            Ok(step) => step,
+            Err(m) => return Ok(diverge(k + 1, describe(), m)),
+        };
+        let sent = adapter::model_sent(&server, last, action);
+        if let Some(m) = adapter::compare_step(cfg, next, acting, &step, &sent) {
+            return Ok(diverge(k + 1, describe(), m));
+        }
+        if let (Some(s), Some(after)) = (acting, step.server) {
+            impls[s.0 as usize] = after;
+        }
+        last = next;
+    }
+    Ok(None)
+}
+
+/// The first step (1-based) where the correct rules, from the state the
+/// buggy model reached, do something else than the wrong rule did.
+pub fn wrong_rule_step(cfg: &Config, behaviour: &Behaviour) -> Option<usize> {
+    cfg.bug?;
+    let correct_cfg = Config {
+        bug: None,
+        ..cfg.clone()
+    };
+    let correct = RaftModel::new(correct_cfg.clone()).ok()?;
+    let buggy_server = RaftServer { cfg: cfg.clone() };
+    let correct_server = RaftServer { cfg: correct_cfg };
+    let (init, steps) = behaviour;
+    let mut last = init;
+    for (k, (action, next)) in steps.iter().enumerate() {
+        let differs = match correct.next_state(last, action.clone()) {
+            None => true,
+            Some(c) => {
+                c.actor_states != next.actor_states
+                    || c.actor_storages != next.actor_storages
+                    || c.crashed != next.crashed
+                    || adapter::model_sent(&correct_server, last, action)
+                        != adapter::model_sent(&buggy_server, last, action)
+            }
+        };
+        if differs {
+            return Some(k + 1);
+        }
+        last = next;
+    }
+    None
+}
+
+/// Replays a loaded trace.
+pub fn replay_trace(
+    trace: &Trace,
+    file: Option<&Path>,
+    perturbation: Option<Perturbation>,
+) -> anyhow::Result<ReplayReport> {
+    let model = RaftModel::new(trace.config.clone())?;
+    let behaviour = trace.to_behaviour(&model).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: the trace is not a behaviour of its model: {e}",
+            file.map_or("trace".into(), |p| p.display().to_string())
+        )
+    })?;
+    let divergence =
+        replay_behaviour(&trace.config, &behaviour, perturbation).map_err(anyhow::Error::msg)?;
+    Ok(ReplayReport {
+        file: file.map(Path::to_path_buf),
+        config: trace.config.clone(),
+        bug: trace.config.bug,
+        steps: behaviour.1.len(),
+        divergence,
+        wrong_rule_fires_at: wrong_rule_step(&trace.config, &behaviour),
+    })
+}
+
+/// The report as text.
+pub fn render_text(r: &ReplayReport) -> String {
+    let name = r
+        .file
+        .as_ref()
+        .map_or("trace".to_string(), |p| p.display().to_string());
+    let mut out = format!("replay {name}: {} steps; {}\n", r.steps, r.config.summary());
+    match &r.divergence {
+        None => out.push_str(&format!(
+            "  the implementation took all {} steps and never diverged\n",
+            r.steps
+        )),
+        Some(d) => {
+            for line in d.to_string().lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+    }
+    if let (Some(bug), Some(at)) = (r.bug, r.wrong_rule_fires_at) {
+        out.push_str(&format!(
+            "  the wrong rule `{bug}` fires at step {at} (the correct rule does something else there)\n"
+        ));
+    }
+    out.push_str(if r.ok() {
+        match r.bug {
+            Some(_) => "  result: OK: the implementation refuses the wrong rule at the step where it fires\n",
+            None => "  result: OK: conforms\n",
+        }
+    } else {
+        "  result: DIVERGED\n"
+    });
+    out
+}
+
+fn print_reports(reports: &[ReplayReport], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(reports)?),
+        Format::Text => {
+            for r in reports {
+                print!("{}", render_text(r));
+            }
+            let ok = reports.iter().filter(|r| r.ok()).count();
+            println!(
+                "\n{} of {} traces: OK{}",
+                ok,
+                reports.len(),
+                if ok == reports.len() {
+                    ""
+                } else {
+                    " (the others DIVERGED)"
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `raftcheck replay FILE`.
+pub fn run_file(
+    path: &Path,
+    perturbation: Option<Perturbation>,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let trace = Trace::load(path)?;
+    let report = replay_trace(&trace, Some(path), perturbation)?;
+    let ok = report.ok();
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Text => print!("{}", render_text(&report)),
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `raftcheck conform --traces DIR`: every `*.json` in DIR, in name order.
+pub fn run_dir(
+    dir: &Path,
+    perturbation: Option<Perturbation>,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("cannot read directory {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        anyhow::bail!("no trace files (*.json) in {}", dir.display());
+    }
+    let mut reports = Vec::with_capacity(files.len());
+    for f in &files {
+        let trace = Trace::load(f)?;
+        reports.push(replay_trace(&trace, Some(f), perturbation)?);
+    }
+    print_reports(&reports, format)?;
+    Ok(if reports.iter().all(ReplayReport::ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Saves a behaviour ending in a divergence as a trace file.
+pub fn save_behaviour(
+    path: &Path,
+    cfg: &Config,
+    behaviour: &Behaviour,
+    _divergence: &Divergence,
+) -> anyhow::Result<()> {
+    let trace = Trace::from_behaviour(
+        cfg,
+        cfg.bug,
+        super::exhaustive::CONFORMS,
+        Outcome::Violates,
+        behaviour,
+    )?;
+    std::fs::write(path, trace.to_json())
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}

@@ -46,6 +46,9 @@ enum Command {
     Replay(raftcheck::conform::cli::ReplayArgs),
     /// Write random walks over the model as trace files.
     Traces(raftcheck::conform::walk::TracesArgs),
+    /// The CI gate: model check, bug catalogue, conformance, replay and the
+    /// state-space guard, with one exit code (and Markdown / JUnit reports).
+    Gate(raftcheck::gate::GateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         Command::Conform(args) => raftcheck::conform::cli::run_conform(&args),
         Command::Replay(args) => raftcheck::conform::cli::run_replay(&args),
         Command::Traces(args) => raftcheck::conform::walk::run(&args),
+        Command::Gate(args) => raftcheck::gate::run_cli(&args, command_line()),
     };
     match result {
         Ok(code) => code,

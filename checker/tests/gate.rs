@@ -1,0 +1,93 @@
+//! The gate fails on a broken protocol rule, and its Markdown and JUnit
+//! reports name the broken property and carry the sequence diagram.
+
+use raft_spec::{Bug, Profile};
+use raftcheck::gate::{self, GateConfig, Part};
+
+fn gate_with(bug: Option<Bug>, out_dir: &std::path::Path) -> gate::GateReport {
+    let mut config = Profile::Quick.config();
+    config.bug = bug;
+    let gc = GateConfig {
+        config,
+        parts: vec![Part::ModelCheck, Part::StateSpace],
+        counterexamples: "../counterexamples".into(),
+        snapshot: "tests/snapshots/check__quick_profile.snap".into(),
+        out_dir: out_dir.to_path_buf(),
+        known_gaps: vec![],
+        // One thread: the shortest counterexample found is then always the same.
+        threads: 1,
+        show_progress: false,
+        command: "raftcheck gate --profile quick".into(),
+    };
+    let mut report = gate::run(&gc).unwrap();
+    // Timings vary from run to run; the snapshots pin everything else.
+    report.seconds = 0.0;
+    for c in &mut report.cases {
+        c.seconds = 0.0;
+    }
+    report
+}
+
+#[test]
+fn a_broken_rule_fails_the_gate_with_readable_reports() {
+    let dir = tempfile_dir("broken");
+    let report = gate_with(Some(Bug::DoubleVote), &dir);
+    assert!(!report.ok);
+    let failed: Vec<&str> = report
+        .cases
+        .iter()
+        .filter(|c| c.failed())
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(failed, ["election safety"]);
+
+    let markdown = gate::render_markdown(&report);
+    assert!(markdown.contains("❌ FAILED"));
+    assert!(markdown.contains("#### model check: election safety"));
+    assert!(markdown.contains("```mermaid\nsequenceDiagram"));
+    assert!(markdown.contains("Reproduce locally: `raftcheck check --servers 3"));
+    assert!(markdown.contains("--bug double-vote"));
+    let trace = dir.join("election-safety.json");
+    assert!(markdown.contains(&format!("raftcheck explore {}", trace.display())));
+    // The saved trace loads and is the counterexample.
+    let loaded = raftcheck::trace::Trace::load(&trace).unwrap();
+    assert_eq!(loaded.property, "election safety");
+
+    let junit = gate::render_junit(&report);
+    assert!(
+        junit.contains("<testcase classname=\"raftcheck.model-check\" name=\"election safety\"")
+    );
+    assert!(junit.contains("<failure message=\"always violated at depth"));
+    assert!(junit.contains("sequenceDiagram"));
+
+    let stable = |s: &str| s.replace(&dir.display().to_string(), "OUT");
+    insta::assert_snapshot!("broken_rule_markdown", stable(&markdown));
+    insta::assert_snapshot!("broken_rule_junit", stable(&junit));
+}
+
+#[test]
+fn correct_raft_passes_the_gate() {
+    let dir = tempfile_dir("correct");
+    let report = gate_with(None, &dir);
+    assert!(report.ok, "{}", gate::render_text(&report));
+    let junit = gate::render_junit(&report);
+    assert!(junit.contains("failures=\"0\""));
+}
+
+#[test]
+fn the_state_space_guard_reads_the_reviewed_snapshot() {
+    let n =
+        gate::snapshot_unique_states("tests/snapshots/check__quick_profile.snap".as_ref()).unwrap();
+    assert!(n > 10_000);
+    let err = gate::snapshot_unique_states("tests/no-such.snap".as_ref()).unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("cannot read the state-space snapshot"));
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("raftcheck-gate-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -184,7 +184,10 @@ fn refused_where_it_fires(bugs: &[Bug]) {
     }
 }
 
+/// Minutes in the test profile (the saved counterexamples below are the
+/// fast check): run with `--ignored`.
 #[test]
+#[ignore]
 fn the_implementation_refuses_wrong_rules_where_they_fire() {
     // Bugs whose counterexamples the checker finds in seconds.
     refused_where_it_fires(&[
@@ -209,14 +212,14 @@ fn the_implementation_refuses_every_catalogued_bug_where_it_fires() {
     refused_where_it_fires(&bugs);
 }
 
-/// The saved counterexamples (written by `raftcheck bugs --write`), if any.
+/// The saved counterexamples (`raftcheck bugs --write`): each bug trace is
+/// refused exactly where its wrong rule fires, each correct-Raft trace
+/// replays without divergence.
 #[test]
 fn saved_counterexamples_are_refused_where_the_wrong_rule_fires() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../counterexamples");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return;
-    };
-    for e in entries.flatten() {
+    let mut bugs = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
         let path = e.path();
         if path.extension().is_none_or(|x| x != "json") {
             continue;
@@ -224,5 +227,12 @@ fn saved_counterexamples_are_refused_where_the_wrong_rule_fires() {
         let trace = raftcheck::trace::Trace::load(&path).unwrap();
         let r = replay::replay_trace(&trace, Some(&path), None).unwrap();
         assert!(r.ok(), "{}", replay::render_text(&r));
+        if let Some(bug) = r.bug {
+            bugs += 1;
+            let d = r.divergence.as_ref().unwrap();
+            assert_eq!(Some(d.step), r.wrong_rule_fires_at);
+            assert!(d.to_string().contains(bug.info().correct_rule));
+        }
     }
+    assert!(bugs >= 10, "only {bugs} bug traces in {}", dir.display());
 }

@@ -81,12 +81,18 @@ pub struct Step {
 }
 
 /// A message a server sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sent {
     pub from: ServerId,
     pub to: ServerId,
     pub msg: Msg,
+}
+
+impl std::fmt::Display for Sent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} → {} {}", self.from, self.to, self.msg)
+    }
 }
 
 /// Which timer fired.
@@ -367,6 +373,7 @@ impl Trace {
         behaviour: &Behaviour,
     ) -> Result<Trace, ReplayError> {
         let model = RaftModel::new(cfg.clone())?;
+        let server = RaftServer { cfg: cfg.clone() };
         let (init, steps) = behaviour;
         let n = cfg.servers;
         let mut prev = init;
@@ -375,7 +382,7 @@ impl Trace {
             let trace_action = TraceAction::from_action(action).ok_or(ReplayError::Unrecordable)?;
             out.push(Step {
                 action: trace_action,
-                sent: sent_by(cfg, prev, action),
+                sent: sent_by(&server, prev, action),
                 servers: ServerView::all(next, n),
             });
             prev = next;
@@ -528,6 +535,9 @@ impl Trace {
             .into_iter()
             .find(|s| ServerView::all(s, n) == self.initial)
             .ok_or(ReplayError::Initial)?;
+        let server = RaftServer {
+            cfg: model.cfg.clone(),
+        };
         let mut state = init.clone();
         let mut steps = Vec::with_capacity(self.steps.len());
         let mut enabled = Vec::new();
@@ -543,7 +553,7 @@ impl Trace {
                     action: describe(),
                 });
             }
-            let sent = sent_by(&model.cfg, &state, &action);
+            let sent = sent_by(&server, &state, &action);
             let next =
                 model
                     .next_state(&state, action.clone())
@@ -624,8 +634,7 @@ pub fn first_discovery(
 /// The messages the acting server sends in one step, computed by running its
 /// handler (exact even on a duplicating network, where a diff of the network
 /// would miss a message already in flight).
-pub fn sent_by(cfg: &Config, before: &State, action: &Action) -> Vec<Sent> {
-    let server = RaftServer { cfg: cfg.clone() };
+pub fn sent_by(server: &RaftServer, before: &State, action: &Action) -> Vec<Sent> {
     let mut out = Out::<RaftServer>::new();
     let me = match action {
         ActorModelAction::Deliver { src, dst, msg } => {

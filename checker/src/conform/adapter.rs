@@ -19,18 +19,16 @@
 //! durable writes left: each `Ready`'s writes are applied to it *before*
 //! `persisted()` releases the messages (the persistence contract).
 
-use std::borrow::Cow;
-
 use raft_impl::{
     AppendEntries, AppendEntriesResponse, Bytes, DurableState, DurableWrite, Entry as ImplEntry,
     EntryKind, Message, MessageBody, NodeId, RaftNode, Ready, RequestVote, RequestVoteResponse,
     Role as ImplRole,
 };
 use raft_spec::message::Msg;
-use raft_spec::server::{Durable, RaftServer, Role, ServerState, Timer};
+use raft_spec::server::{Durable, Role, ServerState, Timer};
 use raft_spec::types::{Entry, Log, PeerMap, ServerId, ServerSet, Value, LOG_CAPACITY};
 use raft_spec::{Action, Config, State};
-use stateright::actor::{Actor, ActorModelAction, Command, Out};
+use stateright::actor::ActorModelAction;
 
 use super::divergence::Mismatch;
 use super::perturb::Perturbation;
@@ -152,19 +150,7 @@ pub fn abstract_storage(d: &DurableState, servers: u8) -> Result<Durable, String
     })
 }
 
-/// A message on the wire between model servers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Sent {
-    pub from: ServerId,
-    pub to: ServerId,
-    pub msg: Msg,
-}
-
-impl std::fmt::Display for Sent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} → {} {}", self.from, self.to, self.msg)
-    }
-}
+pub use crate::trace::Sent;
 
 /// A model message as the implementation receives it.
 pub fn impl_message(from: ServerId, to: ServerId, msg: &Msg) -> Message {
@@ -302,38 +288,9 @@ pub fn acting_server(action: &Action) -> Option<ServerId> {
     }
 }
 
-/// Runs the model's handler for `action` on its own, to learn exactly what
-/// the acting server sent (the network of a duplicating model cannot tell).
-pub fn model_sent(server: &RaftServer, last: &State, action: &Action) -> Vec<Sent> {
-    let mut out: Out<RaftServer> = Out::new();
-    let me = match action {
-        ActorModelAction::Deliver { src, dst, msg } => {
-            let mut st = Cow::Borrowed(&*last.actor_states[usize::from(*dst)]);
-            server.on_msg(*dst, &mut st, *src, *msg, &mut out);
-            *dst
-        }
-        ActorModelAction::Timeout(id, timer) => {
-            let mut st = Cow::Borrowed(&*last.actor_states[usize::from(*id)]);
-            server.on_timeout(*id, &mut st, timer, &mut out);
-            *id
-        }
-        ActorModelAction::Recover(id) => {
-            let _ = server.on_start(*id, &last.actor_storages[usize::from(*id)], &mut out);
-            *id
-        }
-        _ => return Vec::new(),
-    };
-    out.iter()
-        .filter_map(|c| match c {
-            Command::Send(to, msg) => Some(Sent {
-                from: me.into(),
-                to: (*to).into(),
-                msg: *msg,
-            }),
-            _ => None,
-        })
-        .collect()
-}
+/// What the acting server sent in one model step (the handler run on its
+/// own; see [`crate::trace::sent_by`]).
+pub use crate::trace::sent_by as model_sent;
 
 /// What the implementation did for one model action.
 #[derive(Debug)]

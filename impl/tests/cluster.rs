@@ -1,294 +1,77 @@
 //! Real processes on 127.0.0.1: a 3-node raftkv cluster built from the
-//! `raftkv` binary, killed with SIGKILL and restarted under load. Every
-//! acknowledged write must stay readable (linearizably) after every fault.
+//! `raftkv` binary (see `common::cluster`), killed with SIGKILL and
+//! restarted under load. Every acknowledged write must stay readable after
+//! every fault. Partitions are in `cluster_partition.rs`.
 //!
-//! `RAFTKV_KILL_ROUNDS=N` sets the rounds of the default test (3); the
+//! The kill -9 rounds alternate between the leader and a follower.
+//! `RAFTKV_KILL_ROUNDS=N` sets the rounds of the default test (4); the
 //! ignored `soak_kill9_rounds` runs 100:
 //!
-//!     cargo test -p raft-impl --test cluster -- --ignored --nocapture
+//!     cargo test -p raft-impl --test cluster soak -- --ignored --nocapture
 
-use std::collections::HashMap;
+mod common;
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use raft_impl::server::client::KvClient;
-use raft_impl::server::Status;
+use common::cluster::{
+    check_all_acked, check_stale_reads_everywhere, wait_until, Cluster, Writers,
+};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Cluster {
-    dir: tempfile::TempDir,
-    peers: String,
-    clients: Vec<String>,
-    peer_addrs: Vec<String>,
-    children: Vec<Option<Child>>,
-}
-
-impl Cluster {
-    fn start(n: usize) -> Cluster {
-        let peer_addrs: Vec<String> = (0..n)
-            .map(|_| format!("127.0.0.1:{}", free_port()))
-            .collect();
-        let clients: Vec<String> = (0..n)
-            .map(|_| format!("127.0.0.1:{}", free_port()))
-            .collect();
-        let peers = peer_addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| format!("{}={a}", i + 1))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut c = Cluster {
-            dir: tempfile::tempdir().unwrap(),
-            peers,
-            clients,
-            peer_addrs,
-            children: (0..n).map(|_| None).collect(),
-        };
-        for id in 1..=n {
-            c.start_node(id);
-        }
-        c
-    }
-
-    fn log_path(&self, id: usize) -> PathBuf {
-        self.dir.path().join(format!("node-{id}.log"))
-    }
-
-    fn wal_path(&self, id: usize) -> PathBuf {
-        self.dir.path().join(format!("node-{id}")).join("wal.log")
-    }
-
-    fn start_node(&mut self, id: usize) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path(id))
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_raftkv"))
-            .arg("serve")
-            .args(["--id", &id.to_string(), "--peers", &self.peers])
-            .arg("--data-dir")
-            .arg(self.dir.path().join(format!("node-{id}")))
-            .args(["--client-addr", &self.clients[id - 1]])
-            .args(["--election-timeout-ms", "300", "--heartbeat-ms", "50"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.children[id - 1] = Some(child);
-    }
-
-    fn kill9(&mut self, id: usize) {
-        if let Some(mut c) = self.children[id - 1].take() {
-            c.kill().unwrap(); // SIGKILL
-            c.wait().unwrap();
-        }
-    }
-
-    fn status(&self, id: usize) -> Option<Status> {
-        KvClient::status_of(&self.clients[id - 1], Duration::from_secs(2)).ok()
-    }
-
-    /// The id of a leader that a majority of live nodes agrees on.
-    fn leader(&self) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let statuses: Vec<Status> = (1..=self.clients.len())
-                .filter_map(|i| self.status(i))
-                .collect();
-            for s in &statuses {
-                if s.role == "Leader" {
-                    let agree = statuses
-                        .iter()
-                        .filter(|o| o.leader == Some(s.id) && o.term == s.term)
-                        .count();
-                    if agree > self.clients.len() / 2 {
-                        return s.id as usize;
-                    }
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no leader within 30 s: {statuses:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn client(&self) -> KvClient {
-        let mut c = KvClient::new(self.clients.clone());
-        c.retry_for = Duration::from_secs(20);
-        c
-    }
-
-    fn log_text(&self, id: usize) -> String {
-        std::fs::read_to_string(self.log_path(id)).unwrap_or_default()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for c in self.children.iter_mut().flatten() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-type Acked = Arc<Mutex<HashMap<String, String>>>;
-
-/// Writers that put unique keys and record every acknowledged write.
-fn start_writers(
-    c: &Cluster,
-    n: usize,
-    stop: Arc<AtomicBool>,
-    acked: Acked,
-) -> Vec<std::thread::JoinHandle<()>> {
-    (0..n)
-        .map(|w| {
-            let (stop, acked) = (stop.clone(), acked.clone());
-            let mut client = c.client();
-            std::thread::spawn(move || {
-                let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    i += 1;
-                    let (k, v) = (format!("w{w}-{i}"), format!("value-{w}-{i}"));
-                    if client.put(&k, &v).is_ok() {
-                        acked.lock().unwrap().insert(k, v);
-                    }
-                }
-            })
-        })
-        .collect()
-}
-
-/// Every acknowledged write reads back, linearizably.
-fn check_all_acked(c: &Cluster, acked: &HashMap<String, String>) {
-    let items: Vec<(String, String)> = acked.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let chunks: Vec<Vec<(String, String)>> = items
-        .chunks(items.len() / 4 + 1)
-        .map(|c| c.to_vec())
-        .collect();
-    let handles: Vec<_> = chunks
-        .into_iter()
-        .map(|chunk| {
-            let mut client = c.client();
-            std::thread::spawn(move || {
-                for (k, v) in chunk {
-                    let got = client
-                        .get(&k, false)
-                        .unwrap_or_else(|e| panic!("read {k}: {e}"));
-                    assert_eq!(
-                        got.as_deref(),
-                        Some(v.as_str()),
-                        "acknowledged write {k} lost"
-                    );
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
-}
-
-fn kill_leader_rounds(rounds: usize) {
+/// Kill -9 a node `rounds` times under 4 writers, the leader in odd
+/// rounds and a follower in even ones, restarting it each time; then every
+/// acknowledged write reads back through the log and locally at every node.
+fn kill9_rounds(rounds: usize) {
+    let start = Instant::now();
     let mut c = Cluster::start(3);
     c.leader();
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked: Acked = Default::default();
-    let writers = start_writers(&c, 4, stop.clone(), acked.clone());
+    let writers = Writers::start(&c, 4);
     for round in 1..=rounds {
-        let before = acked.lock().unwrap().len();
         std::thread::sleep(Duration::from_millis(300));
         let leader = c.leader();
-        c.kill9(leader);
-        // The rest elect a new leader and keep taking writes.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while acked.lock().unwrap().len() <= before + 10 {
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: no progress after killing {leader}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        c.start_node(leader);
-        // Spot-check the latest acknowledged writes after each fault.
-        let sample: HashMap<String, String> = acked
-            .lock()
-            .unwrap()
-            .iter()
-            .take(50)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        check_all_acked(&c, &sample);
+        let (victim, role) = match round % 2 {
+            1 => (leader, "leader"),
+            _ => (leader % c.size() + 1, "follower"),
+        };
+        c.kill9(victim);
+        // The others (electing a new leader if needed) keep taking writes.
+        writers.wait_progress(10, &format!("round {round}: after killing {role} {victim}"));
+        c.start_node(victim);
+        // Spot-check acknowledged writes after each fault.
+        check_all_acked(&c, &writers.sample(50));
         eprintln!(
-            "round {round}: killed leader {leader}, {} writes acknowledged",
-            acked.lock().unwrap().len()
+            "round {round}: killed {role} {victim}, {} writes acknowledged",
+            writers.acked_count()
         );
     }
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.join().unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
+    let acked = writers.stop();
     assert!(acked.len() > rounds * 10);
     check_all_acked(&c, &acked);
-    // Every node catches up and applies the same log.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s: Vec<Option<Status>> = (1..=3).map(|i| c.status(i)).collect();
-        let applied: Vec<u64> = s.iter().flatten().map(|s| s.applied_index).collect();
-        if applied.len() == 3 && applied.iter().all(|&a| a == applied[0]) && applied[0] > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "nodes did not converge: {s:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // ... and serves the acknowledged values locally.
-    for id in 1..=3 {
-        let mut local = KvClient::new(vec![c.clients[id - 1].clone()]);
-        for (k, v) in acked.iter().take(100) {
-            assert_eq!(
-                local.get(k, true).unwrap().as_deref(),
-                Some(v.as_str()),
-                "node {id}, {k}"
-            );
-        }
-    }
+    // Every node catches up, applies the same log and serves every
+    // acknowledged value locally.
+    c.wait_converged();
+    check_stale_reads_everywhere(&c, &acked);
     eprintln!(
-        "{rounds} kill -9 rounds, {} acknowledged writes all readable",
-        acked.len()
+        "{rounds} kill -9 rounds, {} acknowledged writes, 0 lost, {:.1} s",
+        acked.len(),
+        start.elapsed().as_secs_f64()
     );
 }
 
 #[test]
-fn kill9_the_leader_under_load_and_lose_no_acknowledged_write() {
+fn kill9_leaders_and_followers_under_load_and_lose_no_acknowledged_write() {
     let rounds = std::env::var("RAFTKV_KILL_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
-    kill_leader_rounds(rounds);
+        .unwrap_or(4);
+    kill9_rounds(rounds);
 }
 
 #[test]
 #[ignore = "soak: 100 kill -9 rounds (minutes); run with --ignored"]
 fn soak_kill9_rounds() {
-    kill_leader_rounds(100);
+    kill9_rounds(100);
 }
 
 #[test]
@@ -350,11 +133,7 @@ fn a_corrupted_wal_is_refused_with_file_and_offset() {
         client.put(&format!("k{i}"), &"x".repeat(100)).unwrap();
     }
     // Wait until node 3 has the writes, then kill it and damage its WAL.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !matches!(c.status(3), Some(s) if s.applied_index >= 100) {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    c.wait_status(3, "apply the 100 writes", |s| s.applied_index >= 100);
     c.kill9(3);
     let wal = c.wal_path(3);
     let mut bytes = std::fs::read(&wal).unwrap();
@@ -362,16 +141,17 @@ fn a_corrupted_wal_is_refused_with_file_and_offset() {
     bytes[mid] ^= 0xff;
     std::fs::write(&wal, &bytes).unwrap();
     c.start_node(3);
-    let child = c.children[2].as_mut().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "node 3 started on a corrupt WAL");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(!status.success());
+    let child = c.child_mut(3).unwrap();
+    let mut exit = None;
+    wait_until(
+        Duration::from_secs(20),
+        || {
+            exit = child.try_wait().unwrap();
+            exit.is_some()
+        },
+        || "node 3 started on a corrupt WAL".into(),
+    );
+    assert!(!exit.unwrap().success());
     let log = c.log_text(3);
     assert!(log.contains(&wal.display().to_string()), "{log}");
     assert!(
@@ -403,10 +183,10 @@ fn a_garbage_peer_frame_is_logged_and_the_node_keeps_serving() {
         client.get("still", false).unwrap().as_deref(),
         Some("alive")
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(1..=3).all(|i| c.log_text(i).contains("closing inbound peer connection")) {
-        assert!(Instant::now() < deadline, "no logged frame error");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        Duration::from_secs(10),
+        || (1..=3).all(|i| c.log_text(i).contains("closing inbound peer connection")),
+        || "no logged frame error".into(),
+    );
     assert!(c.log_text(1).contains("frame version"), "{}", c.log_text(1));
 }

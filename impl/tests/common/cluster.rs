@@ -1,1 +1,430 @@
-//! (being written)
+//! A raftkv cluster of real `raftkv serve` processes on 127.0.0.1, with
+//! every peer link running through a fault-injecting [`Proxy`].
+//!
+//! # Topology
+//!
+//! A node listens for peers on its own `--peers` entry and dials the others
+//! at theirs, one outbound connection per peer (connections are one-way:
+//! see `raft_impl::transport`). So each node gets its own `--peers` list:
+//! its own entry is its real listen address, and the entry of every other
+//! node j is the proxy of the directed link `i -> j`, which forwards to j's
+//! real address. Cutting node k off both ways is partitioning every link
+//! into or out of k; the proxies outlive node restarts, so a restarted node
+//! dials through the same links. Client addresses are not proxied: a test
+//! still talks to a node it has cut off from its peers.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use raft_impl::server::client::KvClient;
+use raft_impl::server::Status;
+
+use super::proxy::Proxy;
+
+/// How long helpers wait for the cluster to reach a state before failing.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+/// The nodes' `--request-timeout-ms`: how long an uncommitted write waits
+/// before its 504.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(2000);
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Poll `cond` every 20 ms until it holds; panic with `what()` after `limit`.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool, what: impl Fn() -> String) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "after {limit:?}: {}", what());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    /// Node i's client (HTTP) address at `clients[i - 1]`.
+    pub clients: Vec<String>,
+    /// Node i's real peer listen address at `peer_addrs[i - 1]`.
+    pub peer_addrs: Vec<String>,
+    /// The proxy of each directed link `(from, to)`.
+    links: HashMap<(usize, usize), Proxy>,
+    children: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    /// Start `n` nodes and their `n * (n - 1)` link proxies.
+    pub fn start(n: usize) -> Cluster {
+        let addr = || format!("127.0.0.1:{}", free_port());
+        let peer_addrs: Vec<String> = (0..n).map(|_| addr()).collect();
+        let clients: Vec<String> = (0..n).map(|_| addr()).collect();
+        let mut links = HashMap::new();
+        for from in 1..=n {
+            for to in (1..=n).filter(|&to| to != from) {
+                links.insert((from, to), Proxy::start(peer_addrs[to - 1].clone()));
+            }
+        }
+        let mut c = Cluster {
+            dir: tempfile::tempdir().unwrap(),
+            clients,
+            peer_addrs,
+            links,
+            children: (0..n).map(|_| None).collect(),
+        };
+        for id in 1..=n {
+            c.start_node(id);
+        }
+        c
+    }
+
+    pub fn size(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = usize> {
+        1..=self.size()
+    }
+
+    /// Node `id`'s `--peers`: itself at its real address, every other node
+    /// at the proxy of the link from `id` to it.
+    fn peers_arg(&self, id: usize) -> String {
+        self.ids()
+            .map(|j| match j == id {
+                true => format!("{j}={}", self.peer_addrs[j - 1]),
+                false => format!("{j}={}", self.links[&(id, j)].addr()),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn log_path(&self, id: usize) -> PathBuf {
+        self.dir.path().join(format!("node-{id}.log"))
+    }
+
+    pub fn wal_path(&self, id: usize) -> PathBuf {
+        self.dir.path().join(format!("node-{id}")).join("wal.log")
+    }
+
+    pub fn log_text(&self, id: usize) -> String {
+        std::fs::read_to_string(self.log_path(id)).unwrap_or_default()
+    }
+
+    /// Start (or restart, on its data directory) node `id`.
+    pub fn start_node(&mut self, id: usize) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(id))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_raftkv"))
+            .arg("serve")
+            .args(["--id", &id.to_string(), "--peers", &self.peers_arg(id)])
+            .arg("--data-dir")
+            .arg(self.dir.path().join(format!("node-{id}")))
+            .args(["--client-addr", &self.clients[id - 1]])
+            .args(["--election-timeout-ms", "300", "--heartbeat-ms", "50"])
+            .args([
+                "--request-timeout-ms",
+                &REQUEST_TIMEOUT.as_millis().to_string(),
+            ])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.children[id - 1] = Some(child);
+    }
+
+    /// SIGKILL node `id` and reap it.
+    pub fn kill9(&mut self, id: usize) {
+        if let Some(mut c) = self.children[id - 1].take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// The process of node `id`, if the harness started it and it was not killed.
+    pub fn child_mut(&mut self, id: usize) -> Option<&mut Child> {
+        self.children[id - 1].as_mut()
+    }
+
+    /// Cut node `id` off from every other node, both directions.
+    pub fn isolate(&self, id: usize) {
+        for ((from, to), proxy) in &self.links {
+            if *from == id || *to == id {
+                proxy.partition();
+            }
+        }
+    }
+
+    /// Restore every link.
+    pub fn heal_all(&self) {
+        for proxy in self.links.values() {
+            proxy.heal();
+        }
+    }
+
+    pub fn status(&self, id: usize) -> Option<Status> {
+        KvClient::status_of(&self.clients[id - 1], Duration::from_secs(2)).ok()
+    }
+
+    pub fn statuses(&self) -> Vec<Option<Status>> {
+        self.ids().map(|i| self.status(i)).collect()
+    }
+
+    /// Wait for node `id`'s status to satisfy `cond`; return that status.
+    pub fn wait_status(&self, id: usize, what: &str, cond: impl Fn(&Status) -> bool) -> Status {
+        let mut last = None;
+        wait_until(
+            PATIENCE,
+            || {
+                last = self.status(id);
+                last.as_ref().is_some_and(&cond)
+            },
+            || format!("node {id}: {what}; status {:?}", self.status(id)),
+        );
+        last.unwrap()
+    }
+
+    /// The id of a leader that a majority of the cluster agrees on.
+    pub fn leader(&self) -> usize {
+        self.leader_except(None)
+    }
+
+    /// Like [`Cluster::leader`], but not `not`: a leader cut off from the
+    /// majority keeps claiming leadership in its old term.
+    pub fn leader_except(&self, not: Option<usize>) -> usize {
+        let mut found = None;
+        wait_until(
+            PATIENCE,
+            || {
+                let statuses: Vec<Status> = self.statuses().into_iter().flatten().collect();
+                found = statuses
+                    .iter()
+                    .filter(|s| s.role == "Leader" && Some(s.id as usize) != not)
+                    .find(|s| {
+                        let agree = statuses
+                            .iter()
+                            .filter(|o| o.leader == Some(s.id) && o.term == s.term)
+                            .count();
+                        agree > self.size() / 2
+                    })
+                    .map(|s| s.id as usize);
+                found.is_some()
+            },
+            || format!("no majority leader (not {not:?}): {:?}", self.statuses()),
+        );
+        found.unwrap()
+    }
+
+    /// Wait until every node has applied at least up to `index`.
+    pub fn wait_applied(&self, index: u64) {
+        for id in self.ids() {
+            self.wait_status(id, &format!("apply up to {index}"), |s| {
+                s.applied_index >= index
+            });
+        }
+    }
+
+    /// Wait until every node is up and has applied the same, nonempty log.
+    pub fn wait_converged(&self) {
+        wait_until(
+            PATIENCE,
+            || {
+                let s: Vec<Option<Status>> = self.statuses();
+                let applied: Vec<u64> = s.iter().flatten().map(|s| s.applied_index).collect();
+                applied.len() == self.size()
+                    && applied.iter().all(|&a| a == applied[0])
+                    && applied[0] > 0
+            },
+            || format!("nodes did not converge: {:?}", self.statuses()),
+        );
+    }
+
+    /// A client of every node, retrying through elections.
+    pub fn client(&self) -> KvClient {
+        self.client_from(0)
+    }
+
+    /// Like [`Cluster::client`], first trying endpoint `first` (mod n).
+    pub fn client_from(&self, first: usize) -> KvClient {
+        let mut endpoints = self.clients.clone();
+        endpoints.rotate_left(first % self.size());
+        let mut c = KvClient::new(endpoints);
+        c.retry_for = Duration::from_secs(20);
+        c
+    }
+
+    /// A client of node `id` alone (for stale reads there).
+    pub fn client_of(&self, id: usize) -> KvClient {
+        KvClient::new(vec![self.clients[id - 1].clone()])
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub type Acked = HashMap<String, String>;
+
+/// Client threads that put unique keys and record every acknowledged write.
+pub struct Writers {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Acked>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Writers {
+    /// `n` writers, each with a client per node (starting at that node).
+    /// After a failed write a writer moves on to the next client: a leader
+    /// cut off from the majority redirects nobody, it only answers 504s,
+    /// and a writer that stayed with it would stall.
+    pub fn start(c: &Cluster, n: usize) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked: Arc<Mutex<Acked>> = Default::default();
+        let handles = (0..n)
+            .map(|w| {
+                let (stop, acked) = (stop.clone(), acked.clone());
+                let clients: Vec<KvClient> = (0..c.size())
+                    .map(|i| {
+                        let mut client = c.client_from(w + i);
+                        // Give up on a write soon after one request timeout
+                        // (a client that retries a 504 would otherwise stay
+                        // with a cut-off leader for its whole `retry_for`).
+                        client.retry_for = REQUEST_TIMEOUT + Duration::from_secs(1);
+                        client
+                    })
+                    .collect();
+                std::thread::spawn(move || write_until_stopped(w, clients, &stop, &acked))
+            })
+            .collect();
+        Writers {
+            stop,
+            acked,
+            handles,
+        }
+    }
+
+    pub fn acked_count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// A copy of (at most `limit` of) the writes acknowledged so far.
+    pub fn sample(&self, limit: usize) -> Acked {
+        let acked = self.acked.lock().unwrap();
+        acked
+            .iter()
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Wait until `more` writes beyond the current count are acknowledged.
+    pub fn wait_progress(&self, more: usize, what: &str) {
+        let target = self.acked_count() + more;
+        wait_until(
+            PATIENCE,
+            || self.acked_count() >= target,
+            || {
+                format!(
+                    "{what}: {} of {target} writes acknowledged",
+                    self.acked_count()
+                )
+            },
+        );
+    }
+
+    /// Stop the writers and return every acknowledged write.
+    pub fn stop(self) -> Acked {
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.handles {
+            h.join().unwrap();
+        }
+        std::mem::take(&mut *self.acked.lock().unwrap())
+    }
+}
+
+fn write_until_stopped(
+    w: usize,
+    mut clients: Vec<KvClient>,
+    stop: &AtomicBool,
+    acked: &Mutex<Acked>,
+) {
+    let (mut i, mut current) = (0u64, 0);
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let (k, v) = (format!("w{w}-{i}"), format!("value-{w}-{i}"));
+        match clients[current].put(&k, &v) {
+            Ok(_) => {
+                acked.lock().unwrap().insert(k, v);
+            }
+            Err(_) => current = (current + 1) % clients.len(),
+        }
+    }
+}
+
+/// Every acknowledged write reads back through the log (linearizably).
+pub fn check_all_acked(c: &Cluster, acked: &Acked) {
+    let items: Vec<(String, String)> = acked.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let handles: Vec<_> = items
+        .chunks(items.len() / 4 + 1)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let chunk = chunk.to_vec();
+            let mut client = c.client_from(i);
+            std::thread::spawn(move || {
+                for (k, v) in chunk {
+                    let got = client
+                        .get(&k, false)
+                        .unwrap_or_else(|e| panic!("read {k}: {e}"));
+                    assert_eq!(
+                        got.as_deref(),
+                        Some(v.as_str()),
+                        "acknowledged write {k} lost"
+                    );
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+/// Every acknowledged write reads back locally (`?stale=true`) at every
+/// node. Call it once the nodes have applied past the last acknowledgement.
+pub fn check_stale_reads_everywhere(c: &Cluster, acked: &Acked) {
+    let handles: Vec<_> = c
+        .ids()
+        .map(|id| {
+            let acked = acked.clone();
+            let mut local = c.client_of(id);
+            std::thread::spawn(move || {
+                for (k, v) in &acked {
+                    let got = local
+                        .get(k, true)
+                        .unwrap_or_else(|e| panic!("node {id}: stale read {k}: {e}"));
+                    assert_eq!(got.as_deref(), Some(v.as_str()), "node {id}: {k}");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}

@@ -97,7 +97,11 @@ struct Endpoints {
 /// Client API (HTTP + JSON): GET /v1/status; GET|PUT|DELETE /v1/kv/KEY
 /// (PUT body {"value": "..."}; GET ?stale=true for a local read);
 /// POST /v1/cas/KEY with {"expected": ..., "value": ...}. Followers answer
-/// 307 with the leader's address. Logs go to stderr (RUST_LOG=debug for more).
+/// 307 with the leader's address. Writes (PUT, DELETE, CAS) sent with the
+/// headers Raftkv-Client-Id: U64 (random per client) and Raftkv-Seq: U64
+/// (one more per write) are applied at most once: resending the same pair
+/// after a lost answer returns the first result. Logs go to stderr
+/// (RUST_LOG=debug for more).
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 struct ServeArgs {

@@ -1,18 +1,30 @@
 //! A raftkv client: tries the given endpoints, follows redirects to the
 //! leader and retries while a leader is being elected.
+//!
+//! Every write carries this client's session (a random client id and a
+//! sequence number, see [`super::CLIENT_ID_HEADER`]), so a write whose
+//! outcome is unknown (the connection broke after it was sent, or the
+//! leader answered 504) is retried safely: the cluster applies each
+//! (client, seq) at most once and answers a retry with the first result.
 
-use std::io;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use thiserror::Error;
 
-use super::http::{percent_encode, HttpClient};
+use super::http::{percent_encode, HttpClient, RequestError};
+use super::{CLIENT_ID_HEADER, SEQ_HEADER};
+use crate::kv::ClientId;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
     #[error("no endpoint answered within {0:?}: {1}")]
     Unavailable(Duration, String),
+    #[error(
+        "gave up after {0:?}; the write may or may not have taken effect \
+         (read the key to find out): {1}"
+    )]
+    OutcomeUnknown(Duration, String),
     #[error("server answered {status}: {body}")]
     Status { status: u16, body: Value },
     #[error("undecodable answer: {0}")]
@@ -23,6 +35,9 @@ pub struct KvClient {
     endpoints: Vec<String>,
     next: usize,
     http: HttpClient,
+    client_id: ClientId,
+    /// The sequence number of this client's last write.
+    seq: u64,
     /// How long to keep retrying through elections and dead nodes.
     pub retry_for: Duration,
 }
@@ -40,8 +55,15 @@ impl KvClient {
             endpoints,
             next: 1,
             http: HttpClient::new(first, Duration::from_secs(10)),
+            client_id: fastrand::u64(..),
+            seq: 0,
             retry_for: Duration::from_secs(10),
         }
+    }
+
+    /// This client's session id (sent with every write).
+    pub fn client_id(&self) -> ClientId {
+        self.client_id
     }
 
     fn rotate(&mut self) {
@@ -52,25 +74,61 @@ impl KvClient {
         }
     }
 
-    /// One API call with retries on connection errors, 503s and redirects.
-    /// Returns the final status and JSON body (2xx, 404, 409, 4xx, 504).
+    /// One API call without a session, with retries on connection errors,
+    /// 503s and redirects. A `GET` is also retried when its outcome is
+    /// unknown; another method is not (it could apply twice): use the
+    /// write methods, which carry a session. Returns the final status and
+    /// JSON body (2xx, 404, 409, 4xx, 504).
     pub fn call(
         &mut self,
         method: &str,
         path: &str,
         body: &[u8],
     ) -> Result<(u16, Value), ClientError> {
+        self.send(method, path, None, body)
+    }
+
+    /// A write as the next request of this client's session: retried
+    /// until answered (or `retry_for` passes), always with the same seq.
+    fn write(&mut self, method: &str, path: &str, body: &[u8]) -> Result<Value, ClientError> {
+        self.seq += 1;
+        match self.send(method, path, Some(self.seq), body)? {
+            (200, v) => Ok(v),
+            (status, body) => Err(ClientError::Status { status, body }),
+        }
+    }
+
+    fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        seq: Option<u64>,
+        body: &[u8],
+    ) -> Result<(u16, Value), ClientError> {
+        let (client, seq) = (self.client_id.to_string(), seq.map(|s| s.to_string()));
+        let headers: Vec<(&str, &str)> = match &seq {
+            Some(seq) => vec![(CLIENT_ID_HEADER, &client), (SEQ_HEADER, seq)],
+            None => Vec::new(),
+        };
+        // Safe to send again after an unknown outcome: a read, or a write
+        // the cluster de-duplicates.
+        let retry_unknown = method == "GET" || seq.is_some();
         let start = Instant::now();
         let mut last = String::new();
+        let mut maybe_applied = false;
         while start.elapsed() < self.retry_for {
-            match self.http.request(method, path, body) {
+            match self.http.request_with(method, path, &headers, body) {
                 Err(e) => {
-                    last = format!("{}: {e}", self.http.addr());
-                    if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock
-                    {
-                        return Err(ClientError::Unavailable(start.elapsed(), last));
+                    last = e.to_string();
+                    if e.was_sent() {
+                        if !retry_unknown {
+                            return Err(ClientError::OutcomeUnknown(start.elapsed(), last));
+                        }
+                        maybe_applied = true;
                     }
-                    self.rotate();
+                    if !matches!(e, RequestError::OutcomeUnknown { .. } if e.is_timeout()) {
+                        self.rotate();
+                    }
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Ok(resp) => {
@@ -84,24 +142,25 @@ impl KvClient {
                             last = format!("{}: {json}", self.http.addr());
                             std::thread::sleep(Duration::from_millis(20));
                         }
+                        504 if retry_unknown => {
+                            last = format!("{}: {json}", self.http.addr());
+                            maybe_applied = true;
+                        }
                         status => return Ok((status, json)),
                     }
                 }
             }
         }
-        Err(ClientError::Unavailable(start.elapsed(), last))
-    }
-
-    fn ok(&mut self, method: &str, path: &str, body: &[u8]) -> Result<Value, ClientError> {
-        match self.call(method, path, body)? {
-            (200, v) => Ok(v),
-            (status, body) => Err(ClientError::Status { status, body }),
+        if maybe_applied && method != "GET" {
+            Err(ClientError::OutcomeUnknown(start.elapsed(), last))
+        } else {
+            Err(ClientError::Unavailable(start.elapsed(), last))
         }
     }
 
     pub fn put(&mut self, key: &str, value: &str) -> Result<Value, ClientError> {
         let body = serde_json::json!({ "value": value }).to_string();
-        self.ok(
+        self.write(
             "PUT",
             &format!("/v1/kv/{}", percent_encode(key)),
             body.as_bytes(),
@@ -119,7 +178,7 @@ impl KvClient {
     }
 
     pub fn delete(&mut self, key: &str) -> Result<Value, ClientError> {
-        self.ok("DELETE", &format!("/v1/kv/{}", percent_encode(key)), b"")
+        self.write("DELETE", &format!("/v1/kv/{}", percent_encode(key)), b"")
     }
 
     /// Compare-and-set: `Ok(true)` if it took effect.
@@ -130,14 +189,14 @@ impl KvClient {
         value: Option<&str>,
     ) -> Result<(bool, Value), ClientError> {
         let body = serde_json::json!({ "expected": expected, "value": value }).to_string();
-        match self.call(
+        match self.write(
             "POST",
             &format!("/v1/cas/{}", percent_encode(key)),
             body.as_bytes(),
-        )? {
-            (200, v) => Ok((true, v)),
-            (409, v) => Ok((false, v)),
-            (status, body) => Err(ClientError::Status { status, body }),
+        ) {
+            Ok(v) => Ok((true, v)),
+            Err(ClientError::Status { status: 409, body }) => Ok((false, body)),
+            Err(e) => Err(e),
         }
     }
 
@@ -146,7 +205,73 @@ impl KvClient {
         let mut http = HttpClient::new(addr, timeout);
         let resp = http
             .request("GET", "/v1/status", b"")
-            .map_err(|e| ClientError::Unavailable(timeout, format!("{addr}: {e}")))?;
+            .map_err(|e| ClientError::Unavailable(timeout, e.to_string()))?;
         serde_json::from_slice(&resp.body).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::http::{read_request, write_response};
+    use std::io::BufReader;
+    use std::net::TcpListener;
+
+    /// A fake server that swallows the first request without answering
+    /// (the client cannot know whether it was applied) and answers the
+    /// rest; it reports each request's session headers.
+    fn flaky_server(requests: usize) -> (String, std::thread::JoinHandle<Vec<(String, String)>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for (i, stream) in listener.incoming().take(requests).enumerate() {
+                let stream = stream.unwrap();
+                let req = read_request(&mut BufReader::new(stream.try_clone().unwrap()))
+                    .unwrap()
+                    .unwrap();
+                let header = |n: &str| req.header(n).unwrap_or("-").to_string();
+                seen.push((header(CLIENT_ID_HEADER), header(SEQ_HEADER)));
+                if i > 0 {
+                    let mut w = stream;
+                    write_response(&mut w, 200, br#"{"prev":null}"#, None, false).unwrap();
+                }
+            }
+            seen
+        });
+        (addr, handle)
+    }
+
+    #[test]
+    fn a_write_with_an_unknown_outcome_is_retried_with_the_same_session() {
+        let (addr, server) = flaky_server(3);
+        let mut client = KvClient::new(vec![addr]);
+        client.put("k", "v").expect("answered on the retry");
+        client.delete("k").expect("the next write");
+        let seen = server.join().unwrap();
+        let id = client.client_id().to_string();
+        assert_eq!(
+            seen,
+            [
+                (id.clone(), "1".to_string()),
+                (id.clone(), "1".to_string()),
+                (id, "2".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_write_without_a_session_is_not_retried_after_an_unknown_outcome() {
+        let (addr, server) = flaky_server(2);
+        let mut client = KvClient::new(vec![addr.clone()]);
+        let err = client.call("PUT", "/v1/kv/k", br#"{"value":"v"}"#);
+        assert!(
+            matches!(err, Err(ClientError::OutcomeUnknown(..))),
+            "{err:?}"
+        );
+        // Unblock the server's second accept.
+        let _ = HttpClient::new(addr, Duration::from_secs(1)).request("GET", "/", b"");
+        let seen = server.join().unwrap();
+        assert_eq!(seen[0], ("-".to_string(), "-".to_string()));
     }
 }

@@ -28,11 +28,21 @@ pub struct Request {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// Headers other than Content-Length, Connection and Transfer-Encoding.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub keep_alive: bool,
 }
 
 impl Request {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// `name=value` from the query string (`name` alone counts as "true").
     pub fn query_param(&self, name: &str) -> Option<&str> {
         self.query.split('&').find_map(|kv| {
@@ -82,7 +92,7 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Option<Request>, HttpError> 
     }
     let mut keep_alive = version == "HTTP/1.1";
     let mut content_length = 0usize;
-    let mut headers = 0;
+    let mut headers = Vec::new();
     loop {
         if read_line(r, &mut line)? == 0 {
             return Err(HttpError::Malformed("connection closed in headers".into()));
@@ -90,8 +100,7 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Option<Request>, HttpError> 
         if line.is_empty() {
             break;
         }
-        headers += 1;
-        if headers > MAX_HEADERS {
+        if headers.len() >= MAX_HEADERS {
             return Err(HttpError::Malformed("too many headers".into()));
         }
         let h = String::from_utf8_lossy(&line);
@@ -109,6 +118,8 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Option<Request>, HttpError> 
             return Err(HttpError::Malformed(
                 "chunked bodies are not supported; send Content-Length".into(),
             ));
+        } else {
+            headers.push((name.trim().to_string(), value.to_string()));
         }
     }
     if content_length > MAX_BODY {
@@ -121,6 +132,7 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Option<Request>, HttpError> 
         method: method.to_string(),
         path: path.to_string(),
         query: query.to_string(),
+        headers,
         body,
         keep_alive,
     }))
@@ -208,7 +220,53 @@ pub struct ClientResponse {
     pub body: Vec<u8>,
 }
 
+/// Why a request got no response, and whether the server may have acted on
+/// it. Callers that retry must tell the two apart: resending a write after
+/// [`RequestError::OutcomeUnknown`] may apply it twice (raftkv de-duplicates
+/// writes that carry a client session; see `server::CLIENT_ID_HEADER`).
+#[derive(Debug, Error)]
+pub enum RequestError {
+    /// No complete request reached the server (the connect failed, or the
+    /// request could not be written in full), so it cannot have been
+    /// applied: safe to send again, here or elsewhere.
+    #[error("{addr}: request not sent ({io}); it was not applied, safe to retry")]
+    NotSent { addr: String, io: io::Error },
+    /// The request was sent but no complete response came back (the
+    /// connection broke or timed out): the server may or may not have
+    /// applied it.
+    #[error("{addr}: request sent but no response ({io}); it may or may not have taken effect")]
+    OutcomeUnknown { addr: String, io: io::Error },
+}
+
+impl RequestError {
+    pub fn io(&self) -> &io::Error {
+        match self {
+            RequestError::NotSent { io, .. } | RequestError::OutcomeUnknown { io, .. } => io,
+        }
+    }
+
+    pub fn kind(&self) -> io::ErrorKind {
+        self.io().kind()
+    }
+
+    /// Did (possibly) the server receive the whole request?
+    pub fn was_sent(&self) -> bool {
+        matches!(self, RequestError::OutcomeUnknown { .. })
+    }
+
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self.kind(),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+        )
+    }
+}
+
 /// A keep-alive HTTP/1.1 client for one server at a time.
+///
+/// It never resends a request the server may have received, except a
+/// `GET` (which changes nothing): a failure after the request was written
+/// is reported as [`RequestError::OutcomeUnknown`] for the caller to judge.
 pub struct HttpClient {
     addr: String,
     conn: Option<(BufReader<TcpStream>, TcpStream)>,
@@ -246,50 +304,103 @@ impl HttpClient {
         Ok(())
     }
 
-    /// One request. A request on a reused connection that fails before any
-    /// response byte is retried once on a fresh connection.
-    pub fn request(&mut self, method: &str, path: &str, body: &[u8]) -> io::Result<ClientResponse> {
+    /// Drop the kept-alive connection if the server has closed it (or sent
+    /// bytes nobody asked for), so the next request goes on a fresh one
+    /// instead of being written into a dead socket. A non-blocking peek:
+    /// no byte and no EOF pending means the connection is still usable.
+    fn drop_conn_if_closed(&mut self) {
+        let Some((r, w)) = &self.conn else { return };
+        let usable = r.buffer().is_empty()
+            && w.set_nonblocking(true).is_ok()
+            && matches!(w.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            && w.set_nonblocking(false).is_ok();
+        if !usable {
+            self.conn = None;
+        }
+    }
+
+    /// One request (see [`HttpClient::request_with`]).
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<ClientResponse, RequestError> {
+        self.request_with(method, path, &[], body)
+    }
+
+    /// One request with extra headers. On a kept-alive connection that
+    /// turns out to be broken, it is sent again on a fresh connection only
+    /// if the first copy cannot have been received in full, or it is a
+    /// `GET`; otherwise the error says the outcome is unknown.
+    pub fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<ClientResponse, RequestError> {
+        self.drop_conn_if_closed();
         let reused = self.conn.is_some();
-        match self.try_request(method, path, body) {
-            Err(e)
-                if reused
-                    && e.kind() != io::ErrorKind::TimedOut
-                    && e.kind() != io::ErrorKind::WouldBlock =>
-            {
-                self.conn = None;
-                self.try_request(method, path, body)
+        match self.try_request(method, path, headers, body) {
+            Err(e) if reused && !e.is_timeout() && (!e.was_sent() || method == "GET") => {
+                let first_sent = e.was_sent();
+                self.try_request(method, path, headers, body)
+                    .map_err(|e| match e {
+                        RequestError::NotSent { addr, io } if first_sent => {
+                            RequestError::OutcomeUnknown { addr, io }
+                        }
+                        e => e,
+                    })
             }
             r => r,
         }
     }
 
-    fn try_request(&mut self, method: &str, path: &str, body: &[u8]) -> io::Result<ClientResponse> {
+    fn try_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<ClientResponse, RequestError> {
+        let addr = self.addr.clone();
         if self.conn.is_none() {
-            self.connect()?;
+            self.connect().map_err(|io| RequestError::NotSent {
+                addr: addr.clone(),
+                io,
+            })?;
         }
-        let result = (|| {
-            let (r, w) = self.conn.as_mut().expect("connected");
-            let mut out = Vec::with_capacity(body.len() + 128);
-            write!(
-                out,
-                "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                self.addr,
-                body.len()
-            )?;
-            out.extend_from_slice(body);
-            w.write_all(&out)?;
-            read_response(r)
-        })();
-        match result {
+        let (r, w) = self.conn.as_mut().expect("connected");
+        let mut out = Vec::with_capacity(body.len() + 160);
+        write!(
+            out,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+        .expect("write to a Vec");
+        for (name, value) in headers {
+            write!(out, "{name}: {value}\r\n").expect("write to a Vec");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+        // A failed write_all means the kernel did not take every byte, so
+        // the server holds at most a strict prefix of the request: with
+        // its Content-Length it never treats that as a request.
+        if let Err(io) = w.write_all(&out) {
+            self.conn = None;
+            return Err(RequestError::NotSent { addr, io });
+        }
+        match read_response(r) {
             Ok((resp, keep)) => {
                 if !keep {
                     self.conn = None;
                 }
                 Ok(resp)
             }
-            Err(e) => {
+            Err(io) => {
                 self.conn = None;
-                Err(e)
+                Err(RequestError::OutcomeUnknown { addr, io })
             }
         }
     }
@@ -343,4 +454,94 @@ fn read_response(r: &mut impl BufRead) -> io::Result<(ClientResponse, bool)> {
         },
         keep,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[derive(Clone, Copy)]
+    enum Action {
+        Answer,
+        /// Answer as if keeping the connection, then close it.
+        AnswerThenClose,
+        /// Read the request, then close without answering.
+        Swallow,
+    }
+
+    /// A server that acts on the n-th request it reads as `script[n]`
+    /// (then answers), counting requests.
+    fn fake_server(script: Vec<Action>) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let stream = stream.unwrap();
+                let mut r = BufReader::new(stream.try_clone().unwrap());
+                let mut w = stream;
+                while let Ok(Some(_)) = read_request(&mut r) {
+                    let n = seen.fetch_add(1, Ordering::SeqCst);
+                    let action = script.get(n).copied().unwrap_or(Action::Answer);
+                    if !matches!(action, Action::Swallow) {
+                        write_response(&mut w, 200, b"{}", None, true).unwrap();
+                    }
+                    if !matches!(action, Action::Answer) {
+                        break;
+                    }
+                }
+            }
+        });
+        (addr, count)
+    }
+
+    fn client(addr: &str) -> HttpClient {
+        HttpClient::new(addr, Duration::from_secs(2))
+    }
+
+    #[test]
+    fn a_refused_connect_is_not_sent() {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string();
+        let err = client(&addr).request("PUT", "/x", b"{}").unwrap_err();
+        assert!(!err.was_sent(), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn a_write_that_got_no_answer_is_not_sent_again() {
+        let (addr, count) = fake_server(vec![Action::Answer, Action::Swallow]);
+        let mut http = client(&addr);
+        assert_eq!(http.request("PUT", "/x", b"{}").unwrap().status, 200);
+        let err = http.request("PUT", "/x", b"{}").unwrap_err();
+        assert!(err.was_sent(), "{err}");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(count.load(Ordering::SeqCst), 2, "sent once, not resent");
+    }
+
+    #[test]
+    fn a_read_that_got_no_answer_is_sent_again_on_a_fresh_connection() {
+        let (addr, count) = fake_server(vec![Action::Answer, Action::Swallow]);
+        let mut http = client(&addr);
+        http.request("GET", "/x", b"").unwrap();
+        assert_eq!(http.request("GET", "/x", b"").unwrap().status, 200);
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_replaced_before_a_write_is_sent() {
+        let (addr, count) = fake_server(vec![Action::AnswerThenClose]);
+        let mut http = client(&addr);
+        http.request("PUT", "/x", b"{}").unwrap();
+        std::thread::sleep(Duration::from_millis(100)); // the FIN arrives
+        assert_eq!(http.request("PUT", "/x", b"{}").unwrap().status, 200);
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
 }

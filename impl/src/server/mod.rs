@@ -18,6 +18,14 @@
 //! A write is acknowledged only after its entry is committed and applied.
 //! A linearizable read is a `Get` command through the log; `?stale=true`
 //! reads the local store instead.
+//!
+//! # Exactly-once writes
+//!
+//! A write may carry a client session: headers [`CLIENT_ID_HEADER`] (a
+//! random u64 per client) and [`SEQ_HEADER`] (that client's request
+//! number, one more per write). The store applies each (client, seq) at
+//! most once and answers a retry with the first answer, so a client may
+//! resend a write whose outcome it does not know (see [`crate::kv::session`]).
 
 pub mod client;
 pub mod http;
@@ -41,9 +49,15 @@ use crate::core::{
     Config, ConfigError, EntryKind, Input, LogIndex, Message, MessageBody, NodeId, ProposeError,
     RaftNode, Role, Term, Unpersisted,
 };
-use crate::kv::{Command, CommandResult, KvStore};
+use crate::kv::{ClientId, Command, CommandResult, KvStore};
 use crate::storage::{Wal, WalError};
 use crate::transport::{Transport, TransportConfig};
+
+/// Header carrying a write's client id (decimal u64) for de-duplication.
+pub const CLIENT_ID_HEADER: &str = "Raftkv-Client-Id";
+/// Header carrying a write's sequence number within its client's session
+/// (decimal u64; one more for each new write, the same for a retry).
+pub const SEQ_HEADER: &str = "Raftkv-Seq";
 
 /// How to run one node.
 #[derive(Clone, Debug)]
@@ -497,7 +511,32 @@ fn error(status: u16, msg: impl Into<String>) -> HttpAnswer {
 
 const USAGE: &str = "endpoints: GET /v1/status; GET|PUT|DELETE /v1/kv/KEY \
     (PUT body {\"value\": \"...\"}; GET ?stale=true for a local read); \
-    POST /v1/cas/KEY (body {\"expected\": \"...\"|null, \"value\": \"...\"|null})";
+    POST /v1/cas/KEY (body {\"expected\": \"...\"|null, \"value\": \"...\"|null}); \
+    writes applied at most once: headers Raftkv-Client-Id: U64 and Raftkv-Seq: U64 \
+    (one more per write, the same when retrying)";
+
+/// The (client, seq) session of a write, from its headers (both or none).
+fn session_of(req: &http::Request) -> Result<Option<(ClientId, u64)>, HttpAnswer> {
+    let parse = |name: &str| -> Result<Option<u64>, HttpAnswer> {
+        match req.header(name) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                error(
+                    400,
+                    format!("{name} must be a decimal u64, not {v:?}; {USAGE}"),
+                )
+            }),
+        }
+    };
+    match (parse(CLIENT_ID_HEADER)?, parse(SEQ_HEADER)?) {
+        (Some(client), Some(seq)) => Ok(Some((client, seq))),
+        (None, None) => Ok(None),
+        _ => Err(error(
+            400,
+            format!("send both {CLIENT_ID_HEADER} and {SEQ_HEADER}, or neither"),
+        )),
+    }
+}
 
 fn handle(shared: &Shared, req: &http::Request) -> HttpAnswer {
     let path = req.path.as_str();
@@ -581,6 +620,16 @@ fn handle(shared: &Shared, req: &http::Request) -> HttpAnswer {
         }
         (_, m) => return error(405, format!("method {m} not allowed on {path}; {USAGE}")),
     };
+    // Reads need no de-duplication (and carry no session).
+    let cmd = match session_of(req) {
+        Err(a) => return a,
+        Ok(Some((client, seq))) if !matches!(cmd, Command::Get { .. }) => Command::Session {
+            client,
+            seq,
+            command: Box::new(cmd),
+        },
+        Ok(_) => cmd,
+    };
     // Fast path for followers: redirect without touching the Raft loop.
     {
         let s = shared.status.lock().expect("status lock");
@@ -653,6 +702,13 @@ fn answer(key: &str, result: CommandResult) -> HttpAnswer {
             if succeeded { 200 } else { 409 },
             json!({ "key": key, "succeeded": succeeded, "current": current }),
             None,
+        ),
+        CommandResult::Stale { seq, last_seq } => error(
+            400,
+            format!(
+                "not applied: {SEQ_HEADER} {seq} is older than this client's last applied \
+                 request ({last_seq}); use a new, higher seq for a new write"
+            ),
         ),
     }
 }

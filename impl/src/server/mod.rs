@@ -658,9 +658,16 @@ fn handle(shared: &Shared, req: &http::Request) -> HttpAnswer {
             503,
             "leadership changed before the command committed; it was not applied, retry",
         ),
-        Err(_) => error(
+        Err(RecvTimeoutError::Timeout) => error(
             504,
             "not committed within the request timeout (no quorum?); the outcome is unknown",
+        ),
+        // This node proposed again at the same index in a later term: the
+        // first entry left its log but may still be committed by a future
+        // leader that has it, so "not applied" would be wrong.
+        Err(RecvTimeoutError::Disconnected) => error(
+            504,
+            "leadership changed while the command was in flight; the outcome is unknown",
         ),
     }
 }

@@ -16,17 +16,19 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    check_all_acked, check_stale_reads_everywhere, wait_until, Cluster, Writers,
+    check_all_acked, check_stale_reads_everywhere, wait_until, Cluster, Registers, Writers,
 };
 
-/// Kill -9 a node `rounds` times under 4 writers, the leader in odd
-/// rounds and a follower in even ones, restarting it each time; then every
-/// acknowledged write reads back through the log and locally at every node.
+/// Kill -9 a node `rounds` times under 4 writers and 2 register clients,
+/// the leader in odd rounds and a follower in even ones, restarting it each
+/// time; then every acknowledged write reads back through the log and
+/// locally at every node, and the register history is linearizable.
 fn kill9_rounds(rounds: usize) {
     let start = Instant::now();
     let mut c = Cluster::start(3);
     c.leader();
     let writers = Writers::start(&c, 4);
+    let registers = Registers::start(&c, 2, 8);
     for round in 1..=rounds {
         std::thread::sleep(Duration::from_millis(300));
         let leader = c.leader();
@@ -46,6 +48,7 @@ fn kill9_rounds(rounds: usize) {
         );
     }
     let acked = writers.stop();
+    let history = registers.stop_and_check();
     assert!(acked.len() > rounds * 10);
     check_all_acked(&c, &acked);
     // Every node catches up, applies the same log and serves every
@@ -53,7 +56,7 @@ fn kill9_rounds(rounds: usize) {
     c.wait_converged();
     check_stale_reads_everywhere(&c, &acked);
     eprintln!(
-        "{rounds} kill -9 rounds, {} acknowledged writes, 0 lost, {:.1} s",
+        "{rounds} kill -9 rounds, {} acknowledged writes, 0 lost; linearizable: {history}; {:.1} s",
         acked.len(),
         start.elapsed().as_secs_f64()
     );

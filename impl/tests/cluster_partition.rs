@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use raft_impl::server::http::HttpClient;
 
-use common::cluster::{check_stale_reads_everywhere, Cluster, Writers, REQUEST_TIMEOUT};
+use common::cluster::{check_stale_reads_everywhere, Cluster, Registers, Writers, REQUEST_TIMEOUT};
 
 /// Wait long enough for bytes a proxy delivered just before a partition to
 /// be processed, so the cut-off node's state is frozen afterwards.
 const SETTLE: Duration = Duration::from_millis(300);
+/// How long the follower stays cut off: several election timeouts.
+const CUT_OFF_FOR: Duration = Duration::from_millis(2000);
 
 /// A put sent to node `id` alone, redirects not followed: the HTTP status.
 fn put_status_at(c: &Cluster, id: usize, key: &str) -> u16 {
@@ -36,6 +38,7 @@ fn a_leader_cut_off_under_load_acknowledges_nothing_and_catches_up_after_healing
     let c = Cluster::start(3);
     let old = c.leader();
     let writers = Writers::start(&c, 4);
+    let registers = Registers::start(&c, 2, 8);
     writers.wait_progress(20, "before the partition");
 
     c.isolate(old);
@@ -74,6 +77,7 @@ fn a_leader_cut_off_under_load_acknowledges_nothing_and_catches_up_after_healing
     });
     writers.wait_progress(20, "after healing");
     let acked = writers.stop();
+    let history = registers.stop_and_check();
     let leader = c.leader();
     let commit = c.status(leader).unwrap().commit_index;
     c.wait_applied(commit);
@@ -89,7 +93,8 @@ fn a_leader_cut_off_under_load_acknowledges_nothing_and_catches_up_after_healing
         }
     }
     eprintln!(
-        "leader {old} cut off, {new} elected; {} acknowledged writes readable at every node; {:.1} s",
+        "leader {old} cut off, {new} elected; {} acknowledged writes readable at every node; \
+         linearizable: {history}; {:.1} s",
         acked.len(),
         start.elapsed().as_secs_f64()
     );
@@ -102,13 +107,17 @@ fn a_follower_cut_off_under_load_catches_up_after_healing() {
     let leader = c.leader();
     let follower = leader % c.size() + 1;
     let writers = Writers::start(&c, 4);
+    let registers = Registers::start(&c, 2, 8);
     writers.wait_progress(20, "before the partition");
 
     c.isolate(follower);
     std::thread::sleep(SETTLE);
     let cut = c.status(follower).unwrap();
-    // The other two are a majority: writes go on.
+    // The other two are a majority: writes go on. Stay cut off for several
+    // election timeouts, so the follower campaigns alone and comes back
+    // with a higher term than the leader's.
     writers.wait_progress(100, "with a follower cut off");
+    std::thread::sleep(CUT_OFF_FOR.saturating_sub(SETTLE));
     let during = c.status(follower).unwrap();
     assert_eq!(
         during.applied_index, cut.applied_index,
@@ -124,11 +133,17 @@ fn a_follower_cut_off_under_load_catches_up_after_healing() {
     });
     writers.wait_progress(20, "after healing");
     let acked = writers.stop();
-    let commit = c.status(c.leader()).unwrap().commit_index;
-    c.wait_applied(commit);
+    let history = registers.stop_and_check();
+    let after = c.status(c.leader()).unwrap();
+    c.wait_applied(after.commit_index);
     check_stale_reads_everywhere(&c, &acked);
     eprintln!(
-        "follower {follower} cut off and healed; {} acknowledged writes readable at every node; {:.1} s",
+        "follower {follower} cut off (its term {} -> {}), healed (leader {} in term {}); \
+         {} acknowledged writes readable at every node; linearizable: {history}; {:.1} s",
+        cut.term,
+        during.term,
+        after.id,
+        after.term,
         acked.len(),
         start.elapsed().as_secs_f64()
     );

@@ -22,9 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use raft_impl::server::client::KvClient;
+use raft_impl::server::client::{ClientError, KvClient};
 use raft_impl::server::Status;
 
+use super::linearizability::{History, Op, Ret, Stats};
 use super::proxy::Proxy;
 
 /// How long helpers wait for the cluster to reach a state before failing.
@@ -277,6 +278,11 @@ impl Drop for Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+        if std::thread::panicking() {
+            // Keep the node logs (node-N.log) and WALs of a failed test.
+            self.dir.disable_cleanup(true);
+            eprintln!("node logs kept in {}", self.dir.path().display());
+        }
     }
 }
 
@@ -300,16 +306,7 @@ impl Writers {
         let handles = (0..n)
             .map(|w| {
                 let (stop, acked) = (stop.clone(), acked.clone());
-                let clients: Vec<KvClient> = (0..c.size())
-                    .map(|i| {
-                        let mut client = c.client_from(w + i);
-                        // Give up on a write soon after one request timeout
-                        // (a client that retries a 504 would otherwise stay
-                        // with a cut-off leader for its whole `retry_for`).
-                        client.retry_for = REQUEST_TIMEOUT + Duration::from_secs(1);
-                        client
-                    })
-                    .collect();
+                let clients = failover_clients(c, w);
                 std::thread::spawn(move || write_until_stopped(w, clients, &stop, &acked))
             })
             .collect();
@@ -359,6 +356,20 @@ impl Writers {
     }
 }
 
+/// One client per node, the `i`th starting at node `first + i`, to move on
+/// to after a failed operation. Each gives up soon after one request
+/// timeout: `KvClient` retries a 504 at the same node, so it would stay
+/// with a cut-off leader for its whole `retry_for`.
+fn failover_clients(c: &Cluster, first: usize) -> Vec<KvClient> {
+    (0..c.size())
+        .map(|i| {
+            let mut client = c.client_from(first + i);
+            client.retry_for = REQUEST_TIMEOUT + Duration::from_secs(1);
+            client
+        })
+        .collect()
+}
+
 fn write_until_stopped(
     w: usize,
     mut clients: Vec<KvClient>,
@@ -374,6 +385,104 @@ fn write_until_stopped(
                 acked.lock().unwrap().insert(k, v);
             }
             Err(_) => current = (current + 1) % clients.len(),
+        }
+    }
+}
+
+/// Clients doing puts, linearizable reads and compare-and-sets on a few
+/// shared keys (`reg-K`), every operation recorded in a [`History`] for a
+/// linearizability check. Writes carry `KvClient`'s session, so a retried
+/// write applies at most once.
+pub struct Registers {
+    stop: Arc<AtomicBool>,
+    history: Arc<Mutex<History>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Registers {
+    pub fn start(c: &Cluster, clients: usize, keys: usize) -> Registers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let history = Arc::new(Mutex::new(History::new()));
+        let handles = (0..clients)
+            .map(|id| {
+                let (stop, history) = (stop.clone(), history.clone());
+                let clients = failover_clients(c, id);
+                std::thread::spawn(move || {
+                    operate_until_stopped(id as u64, clients, keys, &stop, &history)
+                })
+            })
+            .collect();
+        Registers {
+            stop,
+            history,
+            handles,
+        }
+    }
+
+    /// Stop the clients and check the history; panic with a failing piece
+    /// of it if it is not linearizable.
+    pub fn stop_and_check(self) -> Stats {
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.handles {
+            h.join().unwrap();
+        }
+        let history = self.history.lock().unwrap();
+        let stats = history.check().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            stats.completed >= 20,
+            "too few operations to mean anything: {stats}"
+        );
+        stats
+    }
+}
+
+fn operate_until_stopped(
+    id: u64,
+    mut clients: Vec<KvClient>,
+    keys: usize,
+    stop: &AtomicBool,
+    history: &Mutex<History>,
+) {
+    let mut rng = fastrand::Rng::with_seed(id);
+    let mut last_seen: Vec<Option<String>> = vec![None; keys];
+    let (mut i, mut current) = (0u64, 0);
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let k = rng.usize(0..keys);
+        let (key, value) = (format!("reg-{k}"), format!("r{id}-{i}"));
+        let op = match rng.u8(0..10) {
+            0..=3 => Op::Write(value),
+            4..=7 => Op::Read,
+            _ => Op::Cas {
+                expected: last_seen[k].clone(),
+                new: value,
+            },
+        };
+        let handle = history.lock().unwrap().invoke(id, &key, op.clone());
+        let client = &mut clients[current];
+        let outcome = match &op {
+            Op::Write(v) => client.put(&key, v).map(|_| Ret::Written),
+            Op::Read => client.get(&key, false).map(Ret::Read),
+            Op::Cas { expected, new } => client
+                .cas(&key, expected.as_deref(), Some(new))
+                .map(|(ok, _)| Ret::Cased(ok)),
+        };
+        let mut h = history.lock().unwrap();
+        match outcome {
+            Ok(ret) => {
+                if let Ret::Read(v) = &ret {
+                    last_seen[k] = v.clone();
+                }
+                h.ret(handle, ret);
+            }
+            Err(e) => {
+                match e {
+                    // Nothing that may have been applied was sent.
+                    ClientError::Unavailable(..) => h.cancel(handle),
+                    _ => h.unknown(handle),
+                }
+                current = (current + 1) % clients.len();
+            }
         }
     }
 }

@@ -143,7 +143,7 @@ fn a_corrupted_wal_is_refused_with_file_and_offset() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&wal, &bytes).unwrap();
-    c.start_node(3);
+    c.spawn_node(3);
     let child = c.child_mut(3).unwrap();
     let mut exit = None;
     wait_until(

@@ -34,12 +34,24 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 /// before its 504.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(2000);
 
+/// A port for a node to listen on. Drawn below Linux's ephemeral range
+/// (32768-60999 by default), so no outbound connection and no `bind(:0)`
+/// (the proxies) can take it before the node binds it or while a killed
+/// node is down; never handed out twice in this process; checked free.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = fastrand::u16(20_000..32_000);
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
+fn read_log(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 /// Poll `cond` every 20 ms until it holds; panic with `what()` after `limit`.
@@ -82,7 +94,10 @@ impl Cluster {
             children: (0..n).map(|_| None).collect(),
         };
         for id in 1..=n {
-            c.start_node(id);
+            c.spawn_node(id);
+        }
+        for id in 1..=n {
+            c.wait_serving(id);
         }
         c
     }
@@ -116,11 +131,40 @@ impl Cluster {
     }
 
     pub fn log_text(&self, id: usize) -> String {
-        std::fs::read_to_string(self.log_path(id)).unwrap_or_default()
+        read_log(&self.log_path(id))
     }
 
-    /// Start (or restart, on its data directory) node `id`.
+    /// Start (or restart, on its data directory) node `id` and wait until
+    /// it serves.
     pub fn start_node(&mut self, id: usize) {
+        self.spawn_node(id);
+        self.wait_serving(id);
+    }
+
+    /// Wait until node `id` answers on its client address (so it has
+    /// recovered its WAL and bound both its addresses); panic with its log
+    /// if it exits instead.
+    fn wait_serving(&mut self, id: usize) {
+        let log = self.log_path(id);
+        wait_until(
+            PATIENCE,
+            || {
+                let exited = self.children[id - 1]
+                    .as_mut()
+                    .and_then(|c| c.try_wait().unwrap());
+                assert!(
+                    exited.is_none(),
+                    "node {id} exited ({exited:?}):\n{}",
+                    self.log_text(id)
+                );
+                self.status(id).is_some()
+            },
+            || format!("node {id} does not answer:\n{}", read_log(&log)),
+        );
+    }
+
+    /// Start node `id` without waiting for it.
+    pub fn spawn_node(&mut self, id: usize) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -22,7 +22,8 @@ pub struct BoundsArgs {
     /// Most entries one AppendEntries carries.
     #[arg(long)]
     pub batch: Option<u8>,
-    /// Client proposals carry values 1..=VALUES.
+    /// Client proposals carry values 1..=VALUES (0: no client proposals; leaders
+    /// replicate only their no-op entries)
     #[arg(long)]
     pub values: Option<u8>,
     /// Crashes allowed over a whole run (each may be followed by recovery).

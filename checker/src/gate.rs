@@ -326,7 +326,9 @@ fn bug_catalogue(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
             cases.push(case);
             continue;
         }
-        let run = bugs::run_bug(bug, gc.threads, Some(Duration::from_secs(120)))?;
+        // Generous: commit-beyond-new-entries takes about 40 s on a quiet 2-core
+        // machine; the limit only stops a run that has lost its way.
+        let run = bugs::run_bug(bug, gc.threads, Some(Duration::from_secs(600)))?;
         let r = &run.result;
         let detail = match (r.caught, &r.problem) {
             (true, _) => format!(

@@ -195,7 +195,6 @@ fn the_implementation_refuses_wrong_rules_where_they_fire() {
         Bug::StaleVoteCounted,
         Bug::AppendEntriesElects,
         Bug::NoStepDown,
-        Bug::CommitBeyondNewEntries,
     ]);
 }
 

@@ -138,7 +138,7 @@ impl Bug {
                 "a follower advances commitIndex past the last entry the message proved",
                 "commitIndex = min(leaderCommit, index of last new entry)",
                 prop::STATE_MACHINE_SAFETY,
-                "a follower whose log still holds a stale entry past the entries an AppendEntries proved marks it committed because leaderCommit reaches that index, while the leader committed a different entry there",
+                "a follower whose log still holds a stale entry past the entries an AppendEntries proved marks it committed because leaderCommit reaches that index, while the leader committed a different entry there. Here the leader's nextIndex falls below the conflict because the follower refuses an AppendEntries of the leader's earlier term with the current term, which reads as a rejection",
             ),
             Bug::MatchIndexRegresses => (
                 "match-index-regresses",
@@ -181,14 +181,16 @@ impl Bug {
 
     /// The smallest bounds that exhibit the bug (found by trying smaller
     /// ones with `raftcheck bugs`). Two messages in flight is the least that
-    /// lets a three-server election happen at all.
+    /// lets a three-server election happen at all. Most bugs need no client
+    /// value: leaders' no-op entries are entries enough, and without
+    /// proposals the space to search is a third to a half smaller.
     pub fn config(self) -> Config {
         let base = Config {
             servers: 3,
             max_term: 2,
             max_log_len: 2,
             max_batch: 1,
-            values: 1,
+            values: 0,
             max_crashes: 0,
             max_in_flight: 2,
             network: NetworkKind::Lossy,
@@ -226,20 +228,29 @@ impl Bug {
                 max_term: 3,
                 ..base
             },
-            // A stale entry must survive past the entries a message carries:
-            // three log slots, three terms, and two rejected AppendEntries in
-            // flight so nextIndex backs off past the conflict.
+            // A stale entry must survive past the entries a message carries.
+            // Three terms: the entry both logs share, the follower's own
+            // later entry, and the leader that commits a different one. The
+            // leader's nextIndex must fall below the conflict: an
+            // AppendEntries of its first term, still in flight, is refused
+            // with the current term, which the leader reads as a rejection.
             Bug::CommitBeyondNewEntries => Config {
                 max_term: 3,
-                max_log_len: 3,
                 max_in_flight: 3,
                 ..base
             },
-            // The stale message (a vote of the previous election, an old
-            // AppendEntries, a reordered response) must still be in flight
-            // while the next round of messages is sent.
-            Bug::StaleVoteCounted | Bug::TruncateOnMatch | Bug::MatchIndexRegresses => Config {
+            // The stale message (a vote of the previous election) must still
+            // be in flight while the next round of messages is sent.
+            Bug::StaleVoteCounted => Config {
                 max_in_flight: 3,
+                ..base
+            },
+            // As above, an old AppendEntries or a reordered response; here a
+            // client value keeps the counterexample short (with no-ops only
+            // it needs a later term: 20 steps rather than 13).
+            Bug::TruncateOnMatch | Bug::MatchIndexRegresses => Config {
+                max_in_flight: 3,
+                values: 1,
                 ..base
             },
             // A liveness bug: the checker must exhaust the space, so the

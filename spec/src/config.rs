@@ -71,7 +71,8 @@ pub struct Config {
     /// Most entries one AppendEntries carries (a production leader batches
     /// up to a limit; a limit below the log length exposes more behaviours).
     pub max_batch: u8,
-    /// Client proposals carry values 1..=values.
+    /// Client proposals carry values 1..=values; 0 means no client proposals
+    /// (leaders replicate only their no-op entries).
     pub values: u8,
     /// Crashes allowed over a whole behaviour (each crash may be followed by a
     /// recovery from durable state).
@@ -173,7 +174,7 @@ pub enum ConfigError {
     MaxLogLen(u8),
     #[error("max batch must be at least 1 (AppendEntries could carry no entry), got 0")]
     Batch,
-    #[error("values must be between 1 and 6, got {0}")]
+    #[error("values must be between 0 and 6, got {0}")]
     Values(u8),
     #[error("max crashes ({crashes}) cannot exceed the number of servers ({servers})")]
     Crashes { crashes: u8, servers: u8 },
@@ -200,7 +201,7 @@ impl Config {
         if self.max_batch == 0 {
             return Err(ConfigError::Batch);
         }
-        if self.values == 0 || self.values > 6 {
+        if self.values > 6 {
             return Err(ConfigError::Values(self.values));
         }
         if self.max_crashes > self.servers {

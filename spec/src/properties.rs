@@ -48,7 +48,7 @@ pub fn all(model: &RaftModel) -> Vec<Property<RaftModel>> {
             s.history.leaders.iter().any(|l| !l.is_empty())
         }),
     ];
-    if cfg.max_log_len >= 2 {
+    if cfg.max_log_len >= 2 && cfg.values >= 1 {
         props.push(Property::sometimes(VALUE_COMMITTED, |_, s: &State| {
             s.history
                 .committed_entries()

@@ -5,7 +5,9 @@
 # default etcd timings), runs the same closed-loop load against each
 # (puts with 16-byte keys and 100-byte values at 1/16/64 connections,
 # linearizable gets at 16, sent to the leader), then leader failover
-# (SIGKILL under a writer putting every 10 ms) for both, and prints a table.
+# (SIGKILL under a writer putting every 10 ms) for both (raftkv twice: at
+# etcd's default timings, 1000/100 ms, and at its own, 300/50 ms), and
+# prints a table.
 #
 #   scripts/bench-vs-etcd.sh            # DURATION=10 FAILOVER_ROUNDS=3 by default
 #   DURATION=5 scripts/bench-vs-etcd.sh
@@ -67,19 +69,39 @@ for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 sleep 1  # let the members exit before the next system starts
 PIDS=()
 
-echo "== raftkv, 3 nodes on 127.0.0.1" >&2
+# Start 3 raftkv nodes (extra serve flags in "$@") with data under $WORK/$1.
+start_raftkv() {
+    local name="$1"
+    shift
+    PIDS=()
+    for i in 1 2 3; do
+        "$RAFTKV" serve --id "$i" --peers "$PEERS" --data-dir "$WORK/$name-$i" \
+            --client-addr "127.0.0.1:1800$i" "$@" >"$WORK/$name-$i.log" 2>&1 &
+        PIDS+=($!)
+        disown $!
+    done
+}
+stop_raftkv() {
+    stop_restarted
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 1
+    PIDS=()
+}
+
+echo "== raftkv, 3 nodes on 127.0.0.1 (its defaults: election timeout 300 ms, heartbeat 50 ms)" >&2
 RKV_EPS="127.0.0.1:18001,127.0.0.1:18002,127.0.0.1:18003"
 PEERS="1=127.0.0.1:17001,2=127.0.0.1:17002,3=127.0.0.1:17003"
-for i in 1 2 3; do
-    "$RAFTKV" serve --id "$i" --peers "$PEERS" --data-dir "$WORK/raftkv-$i" \
-        --client-addr "127.0.0.1:1800$i" >"$WORK/raftkv-$i.log" 2>&1 &
-    PIDS+=($!)
-    disown $!
-done
+start_raftkv raftkv
 "$RAFTKV" bench --target raftkv --endpoints "$RKV_EPS" --duration "$DURATION" --label raftkv >"$WORK/raftkv.md"
 if [ "$FAILOVER_ROUNDS" -gt 0 ]; then
     "$RAFTKV" bench --target raftkv --endpoints "$RKV_EPS" --failover "$FAILOVER_ROUNDS" \
-        >"$WORK/raftkv-failover.txt" 2>&1 || true
+        --label "raftkv (defaults: 300/50 ms)" >"$WORK/raftkv-failover.txt" 2>&1 || true
+    stop_raftkv
+    # etcd's defaults: election timeout 1000 ms, heartbeat 100 ms.
+    echo "== raftkv at etcd's timings (election timeout 1000 ms, heartbeat 100 ms)" >&2
+    start_raftkv raftkv-etcd-timings --election-timeout-ms 1000 --heartbeat-ms 100
+    "$RAFTKV" bench --target raftkv --endpoints "$RKV_EPS" --failover "$FAILOVER_ROUNDS" \
+        --label "raftkv (etcd's timings: 1000/100 ms)" >"$WORK/raftkv-etcd-timings-failover.txt" 2>&1 || true
 fi
 
 echo
@@ -90,4 +112,5 @@ tail -n +3 "$WORK/raftkv.md"
 echo
 echo "leader failover (SIGKILL under a writer every 10 ms; kill -> first acknowledged write sent after it):"
 tail -n 1 "$WORK/etcd-failover.txt" 2>/dev/null || true
+tail -n 1 "$WORK/raftkv-etcd-timings-failover.txt" 2>/dev/null || true
 tail -n 1 "$WORK/raftkv-failover.txt" 2>/dev/null || true

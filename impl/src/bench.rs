@@ -242,7 +242,18 @@ pub fn failover(
     endpoints: &[String],
     pids: Option<&[u32]>,
 ) -> Result<Failover, String> {
-    let leader = find_leader(target, endpoints).ok_or("no leader")?;
+    // A cluster just started (or a member just restarted) may still be
+    // electing: with etcd's 1 s election timeout that takes seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let leader = loop {
+        if let Some(leader) = find_leader(target, endpoints) {
+            break leader;
+        }
+        if Instant::now() > deadline {
+            return Err("no leader within 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let pid = match (target, pids) {
         (Target::Raftkv, _) => {
             KvClient::status_of(&leader, Duration::from_secs(2))

@@ -145,6 +145,10 @@ impl KvClient {
                         504 if retry_unknown => {
                             last = format!("{}: {json}", self.http.addr());
                             maybe_applied = true;
+                            // This node could not commit in time: it may be a
+                            // leader cut off from its majority. Another node
+                            // answers or redirects to the current leader.
+                            self.rotate();
                         }
                         status => return Ok((status, json)),
                     }

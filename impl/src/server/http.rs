@@ -310,10 +310,7 @@ impl HttpClient {
     /// no byte and no EOF pending means the connection is still usable.
     fn drop_conn_if_closed(&mut self) {
         let Some((r, w)) = &self.conn else { return };
-        let usable = r.buffer().is_empty()
-            && w.set_nonblocking(true).is_ok()
-            && matches!(w.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-            && w.set_nonblocking(false).is_ok();
+        let usable = r.buffer().is_empty() && crate::transport::is_open_for_writing(w);
         if !usable {
             self.conn = None;
         }

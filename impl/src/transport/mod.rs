@@ -354,6 +354,21 @@ fn read_loop(
     }
 }
 
+/// Whether a connection we only write to can still carry bytes: no EOF, no
+/// reset and no unsolicited byte is pending (a non-blocking peek). Writing
+/// into a connection whose peer has died succeeds once and loses the bytes,
+/// so a writer asks first.
+pub fn is_open_for_writing(stream: &TcpStream) -> bool {
+    let open = stream.set_nonblocking(true).is_ok()
+        && matches!(stream.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+    open && stream.set_nonblocking(false).is_ok()
+}
+
+/// How often an idle writer checks that its connection is still open, so a
+/// peer that restarted is redialled before the next message, not after it is
+/// lost (a follower sends to another follower only when it votes for it).
+const IDLE_CHECK: Duration = Duration::from_millis(100);
+
 fn writer_loop(config: TransportConfig, peer: NodeId, addr: String, rx: Receiver<Message>) {
     let hello = Frame::Hello(Hello {
         node_id: config.id,
@@ -361,6 +376,9 @@ fn writer_loop(config: TransportConfig, peer: NodeId, addr: String, rx: Receiver
     });
     let mut backoff = config.backoff_min;
     let mut buf = Vec::with_capacity(64 << 10);
+    // A message taken from the queue whose connection turned out closed: it
+    // goes first on the next connection.
+    let mut pending: Option<Message> = None;
     loop {
         let stream = match TcpStream::connect(&addr) {
             Ok(s) => s,
@@ -368,6 +386,7 @@ fn writer_loop(config: TransportConfig, peer: NodeId, addr: String, rx: Receiver
                 tracing::debug!(peer, %addr, "connect failed: {e}; retrying in {backoff:?}");
                 // Messages queued while the peer is unreachable are stale
                 // by the time it is back; the next heartbeat resends.
+                pending = None;
                 while rx.try_recv().is_ok() {}
                 if let Err(mpsc::RecvTimeoutError::Disconnected) = rx.recv_timeout(backoff) {
                     return;
@@ -386,10 +405,25 @@ fn writer_loop(config: TransportConfig, peer: NodeId, addr: String, rx: Receiver
             continue;
         }
         loop {
-            let first = match rx.recv() {
-                Ok(m) => m,
-                Err(_) => return, // transport dropped
+            let first = match pending.take() {
+                Some(m) => m,
+                None => match rx.recv_timeout(IDLE_CHECK) {
+                    Ok(m) => m,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if is_open_for_writing(w.get_ref()) {
+                            continue;
+                        }
+                        tracing::info!(peer, %addr, "peer closed the connection; redialling");
+                        break;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return, // transport dropped
+                },
             };
+            if !is_open_for_writing(w.get_ref()) {
+                tracing::info!(peer, %addr, "peer closed the connection; redialling");
+                pending = Some(first);
+                break;
+            }
             buf.clear();
             encode_frame(&mut buf, &Frame::Message(first));
             // Batch whatever else is queued into one write.

@@ -84,6 +84,32 @@ fn reconnects_to_a_peer_that_starts_late_or_restarts() {
     assert_eq!(send_until_received(&t1, &rx2, rv(1, 2, 1)), rv(1, 2, 1));
 }
 
+/// A follower writes to another follower only when it votes for it: its
+/// connection may have been idle since that peer was killed and restarted.
+/// The first message after the restart must arrive, not vanish into the
+/// dead connection (which made elections after a leader kill fail twice).
+#[test]
+fn the_first_message_after_a_peer_restarts_is_delivered() {
+    let l2 = listener();
+    let a2 = l2.local_addr().unwrap();
+    let (t1, _rx1) = node(1, listener(), vec![(2, a2.to_string())]);
+    // Peer 2 accepts node 1's connection, then dies (its socket closes).
+    let (conn, _) = l2.accept().unwrap();
+    drop(conn);
+    drop(l2);
+    // It restarts on the same address while node 1 sends nothing.
+    std::thread::sleep(Duration::from_millis(50));
+    let l2 = TcpListener::bind(a2).unwrap();
+    let (_t2, rx2) = node(2, l2, vec![(1, "127.0.0.1:1".into())]);
+    std::thread::sleep(Duration::from_millis(500));
+    // One message, sent once.
+    assert!(t1.send(rv(1, 2, 9)));
+    let got = rx2
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the first message after the restart was lost");
+    assert_eq!(got, rv(1, 2, 9));
+}
+
 #[test]
 fn a_dead_peer_never_blocks_the_others() {
     let dead = listener();

@@ -72,11 +72,23 @@ pub struct Cluster {
     /// The proxy of each directed link `(from, to)`.
     links: HashMap<(usize, usize), Proxy>,
     children: Vec<Option<Child>>,
+    /// Nodes write `--trace-file` (see [`Cluster::trace_path`]).
+    traced: bool,
 }
 
 impl Cluster {
     /// Start `n` nodes and their `n * (n - 1)` link proxies.
     pub fn start(n: usize) -> Cluster {
+        Cluster::build(n, false)
+    }
+
+    /// As [`Cluster::start`], every node writing its core inputs and
+    /// outputs to [`Cluster::trace_path`].
+    pub fn start_traced(n: usize) -> Cluster {
+        Cluster::build(n, true)
+    }
+
+    fn build(n: usize, traced: bool) -> Cluster {
         let addr = || format!("127.0.0.1:{}", free_port());
         let peer_addrs: Vec<String> = (0..n).map(|_| addr()).collect();
         let clients: Vec<String> = (0..n).map(|_| addr()).collect();
@@ -92,6 +104,7 @@ impl Cluster {
             peer_addrs,
             links,
             children: (0..n).map(|_| None).collect(),
+            traced,
         };
         for id in 1..=n {
             c.spawn_node(id);
@@ -124,6 +137,10 @@ impl Cluster {
 
     pub fn log_path(&self, id: usize) -> PathBuf {
         self.dir.path().join(format!("node-{id}.log"))
+    }
+
+    pub fn trace_path(&self, id: usize) -> PathBuf {
+        self.dir.path().join(format!("node-{id}.trace.ndjson"))
     }
 
     pub fn wal_path(&self, id: usize) -> PathBuf {
@@ -170,8 +187,12 @@ impl Cluster {
             .append(true)
             .open(self.log_path(id))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_raftkv"))
-            .arg("serve")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftkv"));
+        cmd.arg("serve");
+        if self.traced {
+            cmd.arg("--trace-file").arg(self.trace_path(id));
+        }
+        let child = cmd
             .args(["--id", &id.to_string(), "--peers", &self.peers_arg(id)])
             .arg("--data-dir")
             .arg(self.dir.path().join(format!("node-{id}")))

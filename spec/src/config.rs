@@ -258,6 +258,18 @@ mod tests {
         }
     }
 
+    /// No client values is a bound, not an error: leaders still append
+    /// no-ops, so elections, replication and commits all happen.
+    #[test]
+    fn no_client_values_is_valid() {
+        Config {
+            values: 0,
+            ..Profile::Quick.config()
+        }
+        .validate()
+        .unwrap();
+    }
+
     #[test]
     fn impossible_bounds_are_refused_with_a_reason() {
         let base = Profile::Quick.config();
@@ -296,6 +308,13 @@ mod tests {
                     ..base.clone()
                 },
                 "max in flight must be at least 1",
+            ),
+            (
+                Config {
+                    values: 7,
+                    ..base.clone()
+                },
+                "values must be between 0 and 6, got 7",
             ),
         ];
         for (cfg, msg) in cases {

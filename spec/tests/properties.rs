@@ -147,3 +147,24 @@ fn leader_append_only_flag_is_set_when_a_leader_rewrites_its_log() {
     assert!(ghost.flags.has(Flags::LEADER_LOG_REWRITTEN));
     assert!(ghost.leaders[1].contains(ServerId(0)));
 }
+
+/// Without client values a client value can never be committed: that
+/// "sometimes" property is left out rather than reported as never reached.
+#[test]
+fn no_values_leaves_out_the_value_committed_property() {
+    let names = |values| {
+        let model = RaftModel::new(raft_spec::Config {
+            values,
+            ..Profile::Quick.config()
+        })
+        .unwrap();
+        model
+            .properties()
+            .into_iter()
+            .map(|p| p.name)
+            .collect::<Vec<_>>()
+    };
+    assert!(names(1).contains(&properties::VALUE_COMMITTED));
+    assert!(!names(0).contains(&properties::VALUE_COMMITTED));
+    assert!(names(0).contains(&properties::STATE_MACHINE_SAFETY));
+}

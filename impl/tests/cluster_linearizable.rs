@@ -16,58 +16,14 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::cluster::Cluster;
 use common::linearizability::{History, Op, Ret};
-use raft_impl::server::client::KvClient;
 use raft_impl::server::http::{HttpClient, RequestError};
 use raft_impl::server::{CLIENT_ID_HEADER, SEQ_HEADER};
-
-fn free_addr() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
-fn spawn_node(dir: &Path, id: usize, peers: &str, client: &str) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("node-{id}.log")))
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_raftkv"))
-        .arg("serve")
-        .args(["--id", &id.to_string(), "--peers", peers])
-        .arg("--data-dir")
-        .arg(dir.join(format!("node-{id}")))
-        .args(["--client-addr", client])
-        .args(["--election-timeout-ms", "300", "--heartbeat-ms", "50"])
-        .args(["--request-timeout-ms", "2000"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
-
-fn find_leader(clients: &[String]) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        for (i, c) in clients.iter().enumerate() {
-            if let Ok(s) = KvClient::status_of(c, Duration::from_secs(1)) {
-                if s.role == "Leader" {
-                    return i;
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "no leader within 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// What one request (following redirects) tells about its operation.
 enum Attempt {
@@ -230,17 +186,8 @@ struct Workload {
 }
 
 fn run_workload(w: Workload) {
-    let dir = tempfile::tempdir().unwrap();
-    let peer_addrs: Vec<String> = (0..3).map(|_| free_addr()).collect();
-    let clients: Vec<String> = (0..3).map(|_| free_addr()).collect();
-    let peers = (1..=3)
-        .map(|i| format!("{i}={}", peer_addrs[i - 1]))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut nodes: Vec<Child> = (1..=3)
-        .map(|i| spawn_node(dir.path(), i, &peers, &clients[i - 1]))
-        .collect();
-    find_leader(&clients);
+    let mut c = Cluster::start(3);
+    c.leader();
 
     let history = Arc::new(Mutex::new(History::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -248,7 +195,7 @@ fn run_workload(w: Workload) {
     let workers: Vec<_> = (0..w.plain_clients + w.session_clients)
         .map(|id| {
             let (history, stop, counters) = (history.clone(), stop.clone(), counters.clone());
-            let clients = clients.clone();
+            let clients = c.clients.clone();
             let keys = w.keys;
             let session = id >= w.plain_clients;
             std::thread::spawn(move || {
@@ -299,24 +246,20 @@ fn run_workload(w: Workload) {
     for round in 1..=w.kills {
         std::thread::sleep(w.round);
         let victim = if round % w.follower_every == 0 {
-            fastrand::usize(0..nodes.len())
+            fastrand::usize(1..=c.size())
         } else {
-            find_leader(&clients)
+            c.leader()
         };
-        nodes[victim].kill().unwrap();
-        nodes[victim].wait().unwrap();
+        c.kill9(victim);
         std::thread::sleep(Duration::from_millis(700));
-        nodes[victim] = spawn_node(dir.path(), victim + 1, &peers, &clients[victim]);
+        c.spawn_node(victim);
     }
     std::thread::sleep(w.round);
     stop.store(true, Ordering::Relaxed);
     for t in workers {
         t.join().unwrap();
     }
-    for n in nodes.iter_mut() {
-        let _ = n.kill();
-        let _ = n.wait();
-    }
+    c.kill9_all();
 
     let history = history.lock().unwrap();
     let started = Instant::now();
@@ -336,10 +279,8 @@ fn run_workload(w: Workload) {
                 started.elapsed()
             );
         }
-        Err(e) => {
-            let kept = dir.keep();
-            panic!("{e}\nnode logs kept in {}", kept.display());
-        }
+        // The cluster keeps its node logs when dropped in a panic.
+        Err(e) => panic!("{e}"),
     }
 }
 

@@ -30,8 +30,8 @@ use super::proxy::Proxy;
 
 /// How long helpers wait for the cluster to reach a state before failing.
 pub const PATIENCE: Duration = Duration::from_secs(30);
-/// The nodes' `--request-timeout-ms`: how long an uncommitted write waits
-/// before its 504.
+/// The nodes' `--request-timeout-ms` unless [`Options::request_timeout`]
+/// says otherwise: how long an uncommitted write waits before its 504.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(2000);
 
 /// A port for a node to listen on. Drawn below Linux's ephemeral range
@@ -63,6 +63,24 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool, what: impl Fn
     }
 }
 
+/// How [`Cluster::start_with`] runs its nodes.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Nodes write `--trace-file` (see [`Cluster::trace_path`]).
+    pub traced: bool,
+    /// The nodes' `--request-timeout-ms`.
+    pub request_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            traced: false,
+            request_timeout: REQUEST_TIMEOUT,
+        }
+    }
+}
+
 pub struct Cluster {
     dir: tempfile::TempDir,
     /// Node i's client (HTTP) address at `clients[i - 1]`.
@@ -72,23 +90,29 @@ pub struct Cluster {
     /// The proxy of each directed link `(from, to)`.
     links: HashMap<(usize, usize), Proxy>,
     children: Vec<Option<Child>>,
-    /// Nodes write `--trace-file` (see [`Cluster::trace_path`]).
-    traced: bool,
+    options: Options,
 }
 
 impl Cluster {
     /// Start `n` nodes and their `n * (n - 1)` link proxies.
     pub fn start(n: usize) -> Cluster {
-        Cluster::build(n, false)
+        Cluster::start_with(n, Options::default())
     }
 
     /// As [`Cluster::start`], every node writing its core inputs and
     /// outputs to [`Cluster::trace_path`].
     pub fn start_traced(n: usize) -> Cluster {
-        Cluster::build(n, true)
+        Cluster::start_with(
+            n,
+            Options {
+                traced: true,
+                ..Options::default()
+            },
+        )
     }
 
-    fn build(n: usize, traced: bool) -> Cluster {
+    /// As [`Cluster::start`], the nodes run as `options` says.
+    pub fn start_with(n: usize, options: Options) -> Cluster {
         let addr = || format!("127.0.0.1:{}", free_port());
         let peer_addrs: Vec<String> = (0..n).map(|_| addr()).collect();
         let clients: Vec<String> = (0..n).map(|_| addr()).collect();
@@ -104,7 +128,7 @@ impl Cluster {
             peer_addrs,
             links,
             children: (0..n).map(|_| None).collect(),
-            traced,
+            options,
         };
         for id in 1..=n {
             c.spawn_node(id);
@@ -121,6 +145,11 @@ impl Cluster {
 
     pub fn ids(&self) -> impl Iterator<Item = usize> {
         1..=self.size()
+    }
+
+    /// The nodes' `--request-timeout-ms`.
+    pub fn request_timeout(&self) -> Duration {
+        self.options.request_timeout
     }
 
     /// Node `id`'s `--peers`: itself at its real address, every other node
@@ -189,7 +218,7 @@ impl Cluster {
             .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftkv"));
         cmd.arg("serve");
-        if self.traced {
+        if self.options.traced {
             cmd.arg("--trace-file").arg(self.trace_path(id));
         }
         let child = cmd
@@ -200,7 +229,7 @@ impl Cluster {
             .args(["--election-timeout-ms", "300", "--heartbeat-ms", "50"])
             .args([
                 "--request-timeout-ms",
-                &REQUEST_TIMEOUT.as_millis().to_string(),
+                &self.request_timeout().as_millis().to_string(),
             ])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -216,6 +245,25 @@ impl Cluster {
         if let Some(mut c) = self.children[id - 1].take() {
             c.kill().unwrap();
             c.wait().unwrap();
+        }
+    }
+
+    /// SIGKILL every node (see [`Cluster::kill9`]).
+    pub fn kill9_all(&mut self) {
+        for id in self.ids() {
+            self.kill9(id);
+        }
+    }
+
+    /// SIGKILL every node, start them all again on their data directories
+    /// and wait until each serves.
+    pub fn restart_all(&mut self) {
+        self.kill9_all();
+        for id in self.ids() {
+            self.spawn_node(id);
+        }
+        for id in self.ids() {
+            self.wait_serving(id);
         }
     }
 
@@ -429,7 +477,7 @@ fn failover_clients(c: &Cluster, first: usize) -> Vec<KvClient> {
     (0..c.size())
         .map(|i| {
             let mut client = c.client_from(first + i);
-            client.retry_for = REQUEST_TIMEOUT + Duration::from_secs(1);
+            client.retry_for = c.request_timeout() + Duration::from_secs(1);
             client
         })
         .collect()

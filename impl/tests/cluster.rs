@@ -15,9 +15,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::cluster::{
-    check_all_acked, check_stale_reads_everywhere, wait_until, Cluster, Registers, Writers,
-};
+use common::cluster::{wait_until, Cluster};
+use common::workload::{check_all_acked, check_stale_reads_everywhere, Registers, Writers};
 
 /// Kill -9 a node `rounds` times under 4 writers and 2 register clients,
 /// the leader in odd rounds and a follower in even ones, restarting it each

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use raft_impl::server::http::HttpClient;
 
-use common::cluster::{check_stale_reads_everywhere, Cluster, Registers, Writers, REQUEST_TIMEOUT};
+use common::cluster::{Cluster, REQUEST_TIMEOUT};
+use common::workload::{check_stale_reads_everywhere, Registers, Writers};
 
 /// Wait long enough for bytes a proxy delivered just before a partition to
 /// be processed, so the cut-off node's state is frozen afterwards.

@@ -7,3 +7,4 @@
 pub mod cluster;
 pub mod linearizability;
 pub mod proxy;
+pub mod workload;

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
 use common::linearizability::{History, Op, Ret};
+use common::workload::random_op;
 use raft_impl::server::http::{HttpClient, RequestError};
 use raft_impl::server::{CLIENT_ID_HEADER, SEQ_HEADER};
 
@@ -214,14 +215,7 @@ fn run_workload(w: Workload) {
                     i += 1;
                     let key = rng.usize(0..keys);
                     let value = format!("c{id}-{i}");
-                    let op = match rng.u8(0..10) {
-                        0..=3 => Op::Write(value),
-                        4..=7 => Op::Read,
-                        _ => Op::Cas {
-                            expected: last_seen[key].clone(),
-                            new: value,
-                        },
-                    };
+                    let op = random_op(&mut rng, value, &last_seen[key]);
                     let handle = history
                         .lock()
                         .unwrap()

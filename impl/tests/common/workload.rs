@@ -162,6 +162,20 @@ impl Registers {
     }
 }
 
+/// A register client's next operation: 40% writes of `value`, 40% reads,
+/// 20% compare-and-sets from the value this client last read (so some
+/// succeed).
+pub fn random_op(rng: &mut fastrand::Rng, value: String, last_seen: &Option<String>) -> Op {
+    match rng.u8(0..10) {
+        0..=3 => Op::Write(value),
+        4..=7 => Op::Read,
+        _ => Op::Cas {
+            expected: last_seen.clone(),
+            new: value,
+        },
+    }
+}
+
 fn operate_until_stopped(
     id: u64,
     mut clients: Vec<KvClient>,
@@ -176,14 +190,7 @@ fn operate_until_stopped(
         i += 1;
         let k = rng.usize(0..keys);
         let (key, value) = (format!("reg-{k}"), format!("r{id}-{i}"));
-        let op = match rng.u8(0..10) {
-            0..=3 => Op::Write(value),
-            4..=7 => Op::Read,
-            _ => Op::Cas {
-                expected: last_seen[k].clone(),
-                new: value,
-            },
-        };
+        let op = random_op(&mut rng, value, &last_seen[k]);
         let handle = history.lock().unwrap().invoke(id, &key, op.clone());
         let client = &mut clients[current];
         let outcome = match &op {

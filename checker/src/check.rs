@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use stateright::{Checker, Expectation, Model};
 
+use raft_spec::flat::{FlatModel, FlatState};
 use raft_spec::{Action, Config, RaftModel, State};
 
 use crate::engine::{self, Options, Progress, StopWhen};
@@ -95,15 +96,12 @@ pub struct CheckRun {
 pub fn run(cfg: &Config, opts: &CheckOptions) -> anyhow::Result<CheckRun> {
     let model = RaftModel::new(cfg.clone())?;
     let progress = Progress::default();
-    let symmetry: Option<fn(&State) -> State> = opts
-        .symmetry
-        .then_some(raft_spec::symmetry::representative as _);
     let (outcome, behaviours) = std::thread::scope(|scope| {
         if opts.show_progress {
             scope.spawn(|| progress::report_until_done(&progress));
         }
         let result = match opts.strategy {
-            Strategy::Bfs => run_engine(&model, opts, symmetry, &progress),
+            Strategy::Bfs => run_engine(&model, opts, &progress),
             Strategy::StaterightDfs | Strategy::StaterightBfs => {
                 run_stateright(&model, opts, &progress)
             }
@@ -156,18 +154,22 @@ pub fn run(cfg: &Config, opts: &CheckOptions) -> anyhow::Result<CheckRun> {
     Ok(CheckRun { report, behaviours })
 }
 
+/// Explores the flat representation of the model (the same states, without
+/// stateright's per-step allocations), then replays each discovery's path
+/// in `model`, the representation traces and the explorer use.
 fn run_engine(
     model: &RaftModel,
     opts: &CheckOptions,
-    symmetry: Option<fn(&State) -> State>,
     progress: &Progress,
 ) -> (engine::Outcome, BTreeMap<&'static str, Behaviour>) {
+    let flat = FlatModel::new(model.cfg.clone()).expect("the config was validated");
+    let symmetry: engine::Symmetry<FlatState> = opts.symmetry.then_some(FlatState::representative);
     let codec = engine::Codec {
-        encode: raft_spec::codec::encode,
+        encode: raft_spec::codec::encode_into,
         decode: raft_spec::codec::decode,
     };
     let exploration = engine::explore_with_codec(
-        model,
+        &flat,
         &Options {
             threads: opts.threads,
             symmetry,
@@ -177,17 +179,19 @@ fn run_engine(
         Some(&codec),
         progress,
     );
+    let orbit_key = if symmetry.is_some() {
+        FlatState::orbit_key
+    } else {
+        engine::fingerprint::<FlatState>
+    };
     let behaviours = exploration
         .outcome
         .discoveries
         .iter()
         .filter_map(|(name, d)| {
-            let orbit_key = if symmetry.is_some() {
-                raft_spec::symmetry::orbit_key
-            } else {
-                engine::fingerprint::<State>
-            };
-            let behaviour = exploration.path(model, symmetry, orbit_key, d.fingerprint);
+            let behaviour = exploration
+                .path(&flat, symmetry, orbit_key, Some(&codec), d.fingerprint)
+                .and_then(|(_, steps)| replay(model, steps));
             if behaviour.is_none() {
                 tracing::error!(property = name, "could not rebuild the path to a discovery");
             }
@@ -195,6 +199,27 @@ fn run_engine(
         })
         .collect();
     (exploration.outcome, behaviours)
+}
+
+/// Takes a flat model's path in `model`, step by step, checking that each
+/// step reaches the same state.
+fn replay(model: &RaftModel, steps: Vec<(Action, FlatState)>) -> Option<Behaviour> {
+    let init = model.init_states().into_iter().next()?;
+    let mut current = init.clone();
+    let mut out = Vec::new();
+    for (action, flat) in steps {
+        let next = model.next_state(&current, action.clone())?;
+        if FlatState::from(&next) != flat {
+            tracing::error!(
+                ?action,
+                "the flat model and the actor model disagree on a step"
+            );
+            return None;
+        }
+        out.push((action, next.clone()));
+        current = next;
+    }
+    Some((init, out))
 }
 
 fn run_stateright(

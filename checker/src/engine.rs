@@ -12,13 +12,14 @@
 //! hide the step that breaks a property.
 
 use std::collections::BTreeMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use dashmap::DashMap;
 use stateright::{Expectation, Model};
+
+use crate::visited::Visited;
 
 /// A state's identity: a 64-bit hash of its canonical form.
 pub type Fingerprint = u64;
@@ -31,25 +32,8 @@ pub type Behaviour<S, A> = (S, Vec<(A, S)>);
 
 const NO_PARENT: Fingerprint = 0;
 
-/// Fingerprints are already hashes: the visited set uses them as they are.
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Visited = DashMap<Fingerprint, Fingerprint, BuildHasherDefault<IdentityHasher>>;
+/// Frontier states a thread expands at a time.
+const CHUNK: usize = 256;
 
 /// Fixed seeds, so a fingerprint is the same in every run and thread.
 const FINGERPRINT_SEEDS: [u64; 4] = [
@@ -67,6 +51,24 @@ pub fn fingerprint<T: Hash>(value: &T) -> Fingerprint {
     ahash::RandomState::with_seeds(a, b, c, d)
         .hash_one(value)
         .max(1)
+}
+
+/// [`fingerprint`] of an encoded state.
+pub fn fingerprint_bytes(bytes: &[u8]) -> Fingerprint {
+    fingerprint(&bytes)
+}
+
+/// A state's fingerprint: of its encoding when there is a codec (`buf` is
+/// left holding the encoding), else of its `Hash`.
+fn fingerprint_with<S: Hash>(s: &S, codec: Option<&Codec<S>>, buf: &mut Vec<u8>) -> Fingerprint {
+    match codec {
+        Some(codec) => {
+            buf.clear();
+            (codec.encode)(s, buf);
+            fingerprint_bytes(buf)
+        }
+        None => fingerprint(s),
+    }
 }
 
 /// Live counters, readable from another thread for a progress line.
@@ -89,9 +91,14 @@ pub enum StopWhen {
     Discovered(&'static str),
 }
 
-/// Turns states into compact bytes for the frontier, and back.
+/// Turns states into compact bytes, and back. With a codec, frontier states
+/// are kept encoded and a state's fingerprint is the hash of its encoding
+/// (one cheap hash of a few dozen bytes, and the bytes are then stored as
+/// they are).
 pub struct Codec<S> {
-    pub encode: fn(&S) -> Box<[u8]>,
+    /// Appends a state's encoding; equal states must encode alike and
+    /// different ones differently.
+    pub encode: fn(&S, &mut Vec<u8>),
     pub decode: fn(&[u8]) -> S,
 }
 
@@ -174,7 +181,11 @@ where
     // Level 0: the initial states.
     let mut frontier: Vec<(Fingerprint, Stored<M::State>)> = Vec::new();
     for init in model.init_states() {
-        search.visit(NO_PARENT, init, 0, &mut frontier);
+        let mut bytes = Vec::new();
+        let reached = search.reach(NO_PARENT, init, &mut bytes);
+        if search.record(reached, &bytes, 0, &mut frontier) == Visit::Boundary {
+            search.boundary.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     let mut depth = 0;
@@ -187,12 +198,25 @@ where
         depth += 1;
         progress.depth.store(depth, Ordering::Relaxed);
         let threads = opts.threads.max(1);
-        let chunk = frontier.len().div_ceil(threads).max(1);
-        let search = &search;
+        // Threads take small chunks in turn, so none idles while another
+        // still has half a level to expand.
+        let taken = AtomicUsize::new(0);
+        let (search, frontier_ref, taken) = (&search, &frontier, &taken);
         let next: Vec<Vec<(Fingerprint, Stored<M::State>)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = frontier
-                .chunks(chunk)
-                .map(|states| scope.spawn(move || search.expand(states, depth)))
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(move || {
+                        let mut out = Vec::new();
+                        loop {
+                            let from = taken.fetch_add(CHUNK, Ordering::Relaxed);
+                            if from >= frontier_ref.len() {
+                                break out;
+                            }
+                            let to = (from + CHUNK).min(frontier_ref.len());
+                            search.expand(&frontier_ref[from..to], depth, &mut out);
+                        }
+                    })
+                })
                 .collect();
             handles
                 .into_iter()
@@ -228,13 +252,36 @@ where
     }
 }
 
-/// Shared state of one exploration.
+/// What a reached state turned out to be.
+#[derive(PartialEq, Eq)]
+enum Visit {
+    Seen,
+    /// New and within the boundary: queued for expansion.
+    New,
+    /// New and beyond the boundary: checked only.
+    Boundary,
+}
+
+/// A successor, fingerprinted, waiting to be looked up.
+struct Reached<S> {
+    fp: Fingerprint,
+    parent: Fingerprint,
+    /// The state as reached (properties are checked on it).
+    state: S,
+    /// Its canonical form, to queue, when there is no codec.
+    canonical: Option<S>,
+    /// Where its encoding is in the batch's bytes, when there is a codec.
+    encoding: std::ops::Range<usize>,
+}
+
 /// A frontier state, as it is or encoded.
 enum Stored<S> {
-    State(S),
+    /// Boxed, so a frontier entry stays small whatever the state's size.
+    State(Box<S>),
     Bytes(Box<[u8]>),
 }
 
+/// Shared state of one exploration.
 struct Search<'a, M: Model> {
     model: &'a M,
     properties: &'a [stateright::Property<M>],
@@ -260,14 +307,21 @@ where
         }
     }
 
-    /// Expands one chunk of the frontier, returning the new states.
+    /// Expands one chunk of the frontier, adding the new states to `out`.
+    ///
+    /// A state's successors are fingerprinted first, with their visited
+    /// slots prefetched, and only then looked up: the lookups, which miss
+    /// the cache, then wait for memory together rather than in turn.
     fn expand(
         &self,
         states: &[(Fingerprint, Stored<M::State>)],
         depth: usize,
-    ) -> Vec<(Fingerprint, Stored<M::State>)> {
-        let mut out = Vec::new();
+        out: &mut Vec<(Fingerprint, Stored<M::State>)>,
+    ) {
         let mut actions = Vec::new();
+        let mut batch = Vec::new();
+        let mut bytes = Vec::new();
+        let (mut taken, mut new, mut boundary) = (0, 0, 0);
         for (parent, stored) in states {
             let decoded;
             let state = match (stored, self.codec) {
@@ -279,48 +333,90 @@ where
                 (Stored::Bytes(_), None) => unreachable!("bytes are stored only with a codec"),
             };
             self.model.actions(state, &mut actions);
-            let mut taken = 0;
             for action in actions.drain(..) {
                 if let Some(next) = self.model.next_state(state, action) {
                     taken += 1;
-                    self.visit(*parent, next, depth, &mut out);
+                    batch.push(self.reach(*parent, next, &mut bytes));
                 }
             }
-            self.progress
-                .transitions
-                .fetch_add(taken, Ordering::Relaxed);
+            for reached in batch.drain(..) {
+                match self.record(reached, &bytes, depth, out) {
+                    Visit::Seen => {}
+                    Visit::New => new += 1,
+                    Visit::Boundary => {
+                        new += 1;
+                        boundary += 1;
+                    }
+                }
+            }
+            bytes.clear();
         }
-        out
+        // Shared counters once per chunk: threads updating them per state
+        // would pass their cache line back and forth.
+        self.progress
+            .transitions
+            .fetch_add(taken, Ordering::Relaxed);
+        self.progress.unique.fetch_add(new, Ordering::Relaxed);
+        self.boundary.fetch_add(boundary, Ordering::Relaxed);
     }
 
-    /// Records a reached state; if new, checks it and queues it for expansion.
-    fn visit(
+    /// Canonicalises and fingerprints a reached state (appending its
+    /// encoding to `bytes` when there is a codec) and prefetches its slot.
+    fn reach(
         &self,
         parent: Fingerprint,
         state: M::State,
+        bytes: &mut Vec<u8>,
+    ) -> Reached<M::State> {
+        let canonical = self.canonical(&state);
+        let start = bytes.len();
+        let (fp, canonical) = match self.codec {
+            Some(codec) => {
+                (codec.encode)(&canonical, bytes);
+                (fingerprint_bytes(&bytes[start..]), None)
+            }
+            None => (fingerprint(&canonical), Some(canonical)),
+        };
+        self.visited.prefetch(fp);
+        Reached {
+            fp,
+            parent,
+            state,
+            canonical,
+            encoding: start..bytes.len(),
+        }
+    }
+
+    /// Records a reached state; if new, checks it and queues it for
+    /// expansion (if within the boundary).
+    fn record(
+        &self,
+        reached: Reached<M::State>,
+        bytes: &[u8],
         depth: usize,
         out: &mut Vec<(Fingerprint, Stored<M::State>)>,
-    ) {
-        let canonical = self.canonical(&state);
-        let fp = fingerprint(&canonical);
+    ) -> Visit {
+        let Reached {
+            fp,
+            parent,
+            state,
+            canonical,
+            encoding,
+        } = reached;
         // Insert only if absent: the first parent found is on a shortest path.
-        match self.visited.entry(fp) {
-            dashmap::Entry::Occupied(_) => return,
-            dashmap::Entry::Vacant(v) => {
-                v.insert(parent);
-            }
+        if !self.visited.insert_new(fp, parent) {
+            return Visit::Seen;
         }
-        self.progress.unique.fetch_add(1, Ordering::Relaxed);
         self.check_properties(&state, fp, depth);
-        if self.model.within_boundary(&state) {
-            let stored = match self.codec {
-                Some(codec) => Stored::Bytes((codec.encode)(&canonical)),
-                None => Stored::State(canonical),
-            };
-            out.push((fp, stored));
-        } else {
-            self.boundary.fetch_add(1, Ordering::Relaxed);
+        if !self.model.within_boundary(&state) {
+            return Visit::Boundary;
         }
+        let stored = match canonical {
+            Some(canonical) => Stored::State(Box::new(canonical)),
+            None => Stored::Bytes(bytes[encoding].into()),
+        };
+        out.push((fp, stored));
+        Visit::New
     }
 
     fn check_properties(&self, state: &M::State, fp: Fingerprint, depth: usize) {
@@ -376,6 +472,7 @@ impl Exploration {
         model: &M,
         symmetry: Symmetry<M::State>,
         orbit_key: fn(&M::State) -> u64,
+        codec: Option<&Codec<M::State>>,
         target: Fingerprint,
     ) -> Option<Behaviour<M::State, M::Action>>
     where
@@ -384,7 +481,7 @@ impl Exploration {
     {
         let mut chain = vec![target];
         let mut fp = target;
-        while let Some(parent) = self.parents.get(&fp).map(|p| *p) {
+        while let Some(parent) = self.parents.parent(fp) {
             if parent == NO_PARENT {
                 break;
             }
@@ -396,10 +493,11 @@ impl Exploration {
             Some(f) => f(s),
             None => s.clone(),
         };
+        let mut buf = Vec::new();
         let init = model
             .init_states()
             .into_iter()
-            .find(|s| fingerprint(&canonical(s)) == chain[0])?;
+            .find(|s| fingerprint_with(&canonical(s), codec, &mut buf) == chain[0])?;
         // The classes the search went through, as orbit keys.
         let mut keys = Vec::with_capacity(chain.len());
         let mut current = canonical(&init);
@@ -407,7 +505,7 @@ impl Exploration {
             let next = model
                 .next_states(&current)
                 .into_iter()
-                .find(|next| fingerprint(&canonical(next)) == *want)?;
+                .find(|next| fingerprint_with(&canonical(next), codec, &mut buf) == *want)?;
             keys.push(orbit_key(&next));
             current = canonical(&next);
         }

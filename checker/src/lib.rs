@@ -12,3 +12,4 @@ pub mod gate;
 pub mod progress;
 pub mod show;
 pub mod trace;
+mod visited;

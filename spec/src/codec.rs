@@ -1,108 +1,75 @@
 //! A compact byte encoding of whole model states.
 //!
-//! A breadth-first search keeps every state of its frontier; as stateright
-//! values (Arcs, hash maps, vectors) one costs close to a kilobyte, encoded
-//! here it costs about a hundred bytes. Only the exploration engine uses this,
+//! A breadth-first search keeps every state of its frontier; a
+//! [`FlatState`] is about 800 bytes of fixed arrays, encoded here it costs
+//! about a hundred. Only the exploration engine uses this,
 //! and a round-trip test over every reachable state of a profile keeps it
 //! honest.
 
-use std::sync::Arc;
-
-use stateright::actor::{Envelope, Id, Network, RandomChoices, Timers};
-
+use crate::cluster::Cluster;
+use crate::flat::{FlatNetwork, FlatState, Packet};
 use crate::ghost::{Committed, Flags, Ghost};
 use crate::message::Msg;
-use crate::model::State;
-use crate::server::{Durable, Role, ServerState, Timer};
+use crate::server::{Durable, Role, ServerState};
 use crate::types::{Entry, Log, PeerMap, ServerId, ServerSet, Value, MAX_SERVERS};
 
 const NONE: u8 = 0xff;
 
 /// Encodes a state. `decode(&encode(s)) == s` for every model state.
-pub fn encode(s: &State) -> Box<[u8]> {
+pub fn encode(s: &FlatState) -> Box<[u8]> {
     let mut w = Vec::with_capacity(128);
-    let n = s.actor_states.len();
+    encode_into(s, &mut w);
+    w.into_boxed_slice()
+}
+
+/// Appends a state's encoding to `w`. The search encodes every state it
+/// reaches into one reused buffer: a fingerprint is the hash of these bytes.
+pub fn encode_into(s: &FlatState, w: &mut Vec<u8>) {
+    let n = s.server_count();
     w.push(n as u8);
     for i in 0..n {
-        server(&mut w, &s.actor_states[i]);
-        w.push(timers(&s.timers_set[i]));
-        match &s.actor_storages[i] {
+        server(w, s.server(i));
+        w.push(s.timers(i));
+        match s.storage(i) {
             Some(d) => {
                 w.push(1);
-                durable(&mut w, d);
+                durable(w, d);
             }
             None => w.push(0),
         }
     }
-    w.push(
-        s.crashed
-            .iter()
-            .enumerate()
-            .fold(0, |m, (i, c)| m | (u8::from(*c) << i)),
-    );
-    ghost(&mut w, &s.history);
-    match &s.network {
-        Network::UnorderedDuplicating(set, _) => {
-            w.push(0);
-            let mut envs: Vec<_> = set.iter().collect();
-            envs.sort();
-            w.push(envs.len() as u8);
-            for e in envs {
-                envelope(&mut w, e, 1);
-            }
-        }
-        Network::UnorderedNonDuplicating(multiset) => {
-            w.push(1);
-            let mut envs: Vec<_> = multiset.iter().collect();
-            envs.sort();
-            w.push(envs.len() as u8);
-            for (e, count) in envs {
-                envelope(&mut w, e, *count as u8);
-            }
-        }
-        Network::Ordered(_) => unreachable!("the Raft model never uses an ordered network"),
+    w.push(s.crashed_mask());
+    ghost(w, &s.ghost);
+    w.push(u8::from(s.is_duplicating()));
+    let packets = s.network.packets();
+    w.push(packets.len() as u8);
+    for (p, count) in packets {
+        packet(w, p, *count);
     }
-    w.into_boxed_slice()
 }
 
 /// Decodes what [`encode`] wrote.
-pub fn decode(bytes: &[u8]) -> State {
+pub fn decode(bytes: &[u8]) -> FlatState {
     let mut r = Reader(bytes);
     let n = r.u8() as usize;
-    let mut actor_states = Vec::with_capacity(n);
-    let mut timers_set = Vec::with_capacity(n);
-    let mut actor_storages = Vec::with_capacity(n);
-    for _ in 0..n {
-        actor_states.push(Arc::new(r.server()));
-        timers_set.push(r.timers());
-        actor_storages.push(if r.u8() == 1 { Some(r.durable()) } else { None });
+    let mut servers = [(ServerState::recovered(&Durable::default()), None, 0); MAX_SERVERS];
+    for slot in servers.iter_mut().take(n) {
+        let server = r.server();
+        let timers = r.u8();
+        let storage = if r.u8() == 1 { Some(r.durable()) } else { None };
+        *slot = (server, storage, timers);
     }
-    let crashed_mask = r.u8();
-    let crashed = (0..n).map(|i| crashed_mask & (1 << i) != 0).collect();
+    let crashed = r.u8();
     let history = r.ghost();
-    let duplicating = r.u8() == 0;
-    let count = r.u8() as usize;
-    let mut envelopes = Vec::new();
-    for _ in 0..count {
-        let (env, times) = r.envelope();
+    let duplicating = r.u8() == 1;
+    let mut network = FlatNetwork::default();
+    for _ in 0..r.u8() {
+        let (p, times) = r.packet();
         for _ in 0..times {
-            envelopes.push(env);
+            network.send(p, duplicating);
         }
     }
-    let network = if duplicating {
-        Network::new_unordered_duplicating(envelopes)
-    } else {
-        Network::new_unordered_nonduplicating(envelopes)
-    };
-    State {
-        actor_states,
-        network,
-        timers_set,
-        random_choices: vec![RandomChoices::default(); n],
-        crashed,
-        history,
-        actor_storages,
-    }
+    FlatState::from_parts(duplicating, &servers[..n], crashed, network, history)
 }
 
 fn opt_server(o: Option<ServerId>) -> u8 {
@@ -112,15 +79,12 @@ fn opt_server(o: Option<ServerId>) -> u8 {
 fn log(w: &mut Vec<u8>, l: &Log) {
     w.push(l.len());
     for e in l.entries() {
-        w.push(e.term);
-        w.push(e.value.0);
+        w.extend([e.term, e.value.0]);
     }
 }
 
 fn server(w: &mut Vec<u8>, s: &ServerState) {
-    w.push(s.role as u8);
-    w.push(s.term);
-    w.push(opt_server(s.voted_for));
+    w.extend([s.role as u8, s.term, opt_server(s.voted_for)]);
     log(w, &s.log);
     w.extend([
         s.commit_index,
@@ -133,25 +97,13 @@ fn server(w: &mut Vec<u8>, s: &ServerState) {
 }
 
 fn durable(w: &mut Vec<u8>, d: &Durable) {
-    w.push(d.term);
-    w.push(opt_server(d.voted_for));
+    w.extend([d.term, opt_server(d.voted_for)]);
     log(w, &d.log);
     w.push(d.restarts);
 }
 
-fn timers(t: &Timers<Timer>) -> u8 {
-    // Election = bit 0, Heartbeat = bit 1, Propose(v) = bit 1 + v (v <= 6).
-    t.iter().fold(0u8, |m, t| {
-        m | match t {
-            Timer::Election => 1,
-            Timer::Heartbeat => 2,
-            Timer::Propose(v) => 1 << (1 + v.0),
-        }
-    })
-}
-
 fn ghost(w: &mut Vec<u8>, g: &Ghost) {
-    w.extend(g.leaders.iter().map(|l| l.0));
+    w.extend(g.leaders.map(|l| l.0));
     for c in &g.committed {
         match c {
             Some(c) => w.extend([1, c.entry.term, c.entry.value.0, c.in_term]),
@@ -161,10 +113,8 @@ fn ghost(w: &mut Vec<u8>, g: &Ghost) {
     w.push(g.flags.0);
 }
 
-fn envelope(w: &mut Vec<u8>, e: &Envelope<Msg>, count: u8) {
-    w.push(usize::from(e.src) as u8);
-    w.push(usize::from(e.dst) as u8);
-    w.push(count);
+fn packet(w: &mut Vec<u8>, e: &Packet, count: u8) {
+    w.extend([e.src.0, e.dst.0, count]);
     match e.msg {
         Msg::RequestVote {
             term,
@@ -261,23 +211,6 @@ impl Reader<'_> {
         }
     }
 
-    fn timers(&mut self) -> Timers<Timer> {
-        let mask = self.u8();
-        let mut t = Timers::new();
-        if mask & 1 != 0 {
-            t.set(Timer::Election);
-        }
-        if mask & 2 != 0 {
-            t.set(Timer::Heartbeat);
-        }
-        for v in 1..=6u8 {
-            if mask & (1 << (1 + v)) != 0 {
-                t.set(Timer::Propose(Value(v)));
-            }
-        }
-        t
-    }
-
     fn ghost(&mut self) -> Ghost {
         let mut g = Ghost::default();
         for l in g.leaders.iter_mut() {
@@ -299,9 +232,9 @@ impl Reader<'_> {
         g
     }
 
-    fn envelope(&mut self) -> (Envelope<Msg>, u8) {
-        let src = Id::from(self.u8() as usize);
-        let dst = Id::from(self.u8() as usize);
+    fn packet(&mut self) -> (Packet, u8) {
+        let src = ServerId(self.u8());
+        let dst = ServerId(self.u8());
         let count = self.u8();
         let msg = match self.u8() {
             0 => Msg::RequestVote {
@@ -330,6 +263,6 @@ impl Reader<'_> {
                 match_index: self.u8(),
             },
         };
-        (Envelope { src, dst, msg }, count)
+        (Packet { src, dst, msg }, count)
     }
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bug::Bug;
-use crate::types::{LOG_CAPACITY, MAX_SERVERS, MAX_TERM_BOUND};
+use crate::types::{LOG_CAPACITY, MAX_IN_FLIGHT_BOUND, MAX_SERVERS, MAX_TERM_BOUND};
 
 /// What the network may do to a message besides delivering it in any order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -178,8 +178,8 @@ pub enum ConfigError {
     Values(u8),
     #[error("max crashes ({crashes}) cannot exceed the number of servers ({servers})")]
     Crashes { crashes: u8, servers: u8 },
-    #[error("max in flight must be at least 1 (no message could ever be sent), got 0")]
-    InFlight,
+    #[error("max in flight must be between 1 and {MAX_IN_FLIGHT_BOUND}, got {0} (0: no message could ever be sent)")]
+    InFlight(u8),
     #[error("unknown profile {0:?}: expected one of quick, ci, deep")]
     UnknownProfile(String),
     #[error("unknown network {0:?}: expected one of reordering, lossy, lossy-duplicating")]
@@ -210,8 +210,8 @@ impl Config {
                 servers: self.servers,
             });
         }
-        if self.max_in_flight == 0 {
-            return Err(ConfigError::InFlight);
+        if self.max_in_flight == 0 || self.max_in_flight > MAX_IN_FLIGHT_BOUND {
+            return Err(ConfigError::InFlight(self.max_in_flight));
         }
         Ok(())
     }
@@ -307,7 +307,14 @@ mod tests {
                     max_in_flight: 0,
                     ..base.clone()
                 },
-                "max in flight must be at least 1",
+                "max in flight must be between 1 and 12, got 0",
+            ),
+            (
+                Config {
+                    max_in_flight: 13,
+                    ..base.clone()
+                },
+                "max in flight must be between 1 and 12, got 13",
             ),
             (
                 Config {

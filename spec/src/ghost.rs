@@ -4,10 +4,11 @@
 //! comparing each server's state before and after a step.
 
 use serde::{Deserialize, Serialize};
-use stateright::actor::{ActorModelState, Id};
+use stateright::actor::Id;
 use stateright::{Rewrite, RewritePlan};
 
-use crate::server::{RaftServer, Role, ServerState};
+use crate::cluster::Cluster;
+use crate::server::{Role, ServerState};
 use crate::types::{Entry, Index, ServerId, ServerSet, Term, LOG_CAPACITY, MAX_TERM_BOUND};
 
 /// An entry some server has committed, with the term of the server that
@@ -65,24 +66,16 @@ impl Ghost {
     }
 
     /// Updates the history for one step, given every server's state before
-    /// and after it.
-    pub fn observe(
-        &mut self,
-        before: &ActorModelState<RaftServer, Ghost>,
-        after: &ActorModelState<RaftServer, Ghost>,
-    ) {
-        for (i, (old, new)) in before
-            .actor_states
-            .iter()
-            .zip(&after.actor_states)
-            .enumerate()
-        {
-            if std::sync::Arc::ptr_eq(old, new) {
+    /// and after it. A server whose state did not change is skipped: its
+    /// update would repeat the one made when it reached that state.
+    pub fn observe(&mut self, before: &impl Cluster, after: &impl Cluster) {
+        for i in 0..after.server_count() {
+            let (old, new) = (before.server(i), after.server(i));
+            let recovered = before.is_crashed(i) && !after.is_crashed(i);
+            if old == new && !recovered {
                 continue;
             }
-            let me = ServerId(i as u8);
-            let recovered = before.crashed[i] && !after.crashed[i];
-            self.observe_server(me, old, new, recovered);
+            self.observe_server(ServerId(i as u8), old, new, recovered);
         }
     }
 
@@ -141,12 +134,19 @@ impl Ghost {
     }
 }
 
-impl Rewrite<Id> for Ghost {
-    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+impl Ghost {
+    /// The same history with every server renamed by `rename` (symmetry).
+    pub fn renamed(&self, rename: impl Fn(ServerId) -> ServerId) -> Self {
         let mut leaders = self.leaders;
         for set in &mut leaders {
-            *set = set.rewrite(plan);
+            *set = set.renamed(&rename);
         }
         Ghost { leaders, ..*self }
+    }
+}
+
+impl Rewrite<Id> for Ghost {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        self.renamed(|s| s.rewrite(plan))
     }
 }

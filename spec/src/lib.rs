@@ -7,8 +7,10 @@
 //! [`bug`] (the catalogue of wrong rules a config can switch on).
 
 pub mod bug;
+pub mod cluster;
 pub mod codec;
 pub mod config;
+pub mod flat;
 pub mod ghost;
 pub mod message;
 pub mod model;

@@ -7,6 +7,7 @@ use stateright::actor::{
 };
 use stateright::{Model, Property};
 
+use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError};
 use crate::ghost::Ghost;
 use crate::message::Msg;
@@ -43,12 +44,6 @@ impl RaftModel {
             })
             .max_crashes(cfg.max_crashes as usize);
         Ok(RaftModel { cfg, inner })
-    }
-
-    /// Crashes so far: recoveries plus servers down now.
-    pub fn crashes(state: &State) -> usize {
-        let restarts: usize = state.actor_states.iter().map(|s| s.restarts as usize).sum();
-        restarts + state.crashed.iter().filter(|c| **c).count()
     }
 
     /// A step as a person reads it: "s0 → s1 RequestVote(...)", "s2 crashes".
@@ -90,7 +85,7 @@ impl Model for RaftModel {
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
         self.inner.actions(state, actions);
         // The crash budget is over the whole run, not just servers down at once.
-        if Self::crashes(state) >= self.cfg.max_crashes as usize {
+        if state.crashes() >= self.cfg.max_crashes as usize {
             actions.retain(|a| !matches!(a, ActorModelAction::Crash(_)));
         }
     }
@@ -121,16 +116,11 @@ impl Model for RaftModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        properties::all(self)
+        properties::all(&self.cfg)
     }
 
     fn within_boundary(&self, state: &State) -> bool {
-        state
-            .actor_states
-            .iter()
-            .all(|s| s.log.len() <= self.cfg.max_log_len)
-            && state.network.len() <= self.cfg.max_in_flight as usize
-            && Self::crashes(state) <= self.cfg.max_crashes as usize
+        state.within_bounds(&self.cfg)
     }
 }
 

@@ -20,6 +20,9 @@ pub const MAX_SERVERS: usize = 5;
 pub const LOG_CAPACITY: usize = 7;
 /// Largest `max_term` a config may ask for (ghost history keeps one slot per term).
 pub const MAX_TERM_BOUND: Term = 7;
+/// Largest `max_in_flight` a config may ask for (a flat state holds the
+/// network in a fixed array; no bound this large is explorable anyway).
+pub const MAX_IN_FLIGHT_BOUND: u8 = 12;
 
 /// A client value, or the no-op a new leader appends (§8 of the Raft paper).
 #[derive(
@@ -246,13 +249,20 @@ impl ServerSet {
     }
 }
 
-impl Rewrite<Id> for ServerSet {
-    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+impl ServerSet {
+    /// The same set with every server renamed by `rename` (symmetry).
+    pub fn renamed(self, rename: impl Fn(ServerId) -> ServerId) -> Self {
         let mut out = ServerSet::default();
         for s in self.iter() {
-            out.insert(s.rewrite(plan));
+            out.insert(rename(s));
         }
         out
+    }
+}
+
+impl Rewrite<Id> for ServerSet {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        self.renamed(|s| s.rewrite(plan))
     }
 }
 
@@ -272,16 +282,22 @@ impl PeerMap {
     }
 }
 
-impl Rewrite<Id> for PeerMap {
-    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+impl PeerMap {
+    /// The same map with every server renamed by `rename` (symmetry).
+    pub fn renamed(&self, rename: impl Fn(ServerId) -> ServerId) -> Self {
         let mut out = PeerMap::default();
-        // Only servers that exist are in the plan; slots of absent servers
+        // Only servers that exist can be renamed; slots of absent servers
         // (and zero slots) stay zero, so only non-zero slots are moved.
         for (i, v) in self.0.iter().enumerate().filter(|(_, v)| **v != 0) {
-            let to = ServerId(i as u8).rewrite(plan);
-            out.0[to.0 as usize] = *v;
+            out.0[rename(ServerId(i as u8)).0 as usize] = *v;
         }
         out
+    }
+}
+
+impl Rewrite<Id> for PeerMap {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        self.renamed(|s| s.rewrite(plan))
     }
 }
 

@@ -73,7 +73,9 @@ pub struct Durable {
 }
 
 impl ServerState {
-    fn recovered(d: &Durable) -> Self {
+    /// A server just (re)started from its storage: a follower with no
+    /// volatile state.
+    pub fn recovered(d: &Durable) -> Self {
         ServerState {
             role: Role::Follower,
             term: d.term,
@@ -98,24 +100,39 @@ impl ServerState {
     }
 }
 
-impl Rewrite<Id> for ServerState {
-    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+impl ServerState {
+    /// The same state with every server id in it renamed by `rename`
+    /// (symmetry).
+    pub fn renamed(&self, rename: impl Fn(ServerId) -> ServerId) -> Self {
         ServerState {
-            voted_for: self.voted_for.map(|s| s.rewrite(plan)),
-            votes_granted: self.votes_granted.rewrite(plan),
-            next_index: self.next_index.rewrite(plan),
-            match_index: self.match_index.rewrite(plan),
+            voted_for: self.voted_for.map(&rename),
+            votes_granted: self.votes_granted.renamed(&rename),
+            next_index: self.next_index.renamed(&rename),
+            match_index: self.match_index.renamed(&rename),
             ..*self
         }
     }
 }
 
-impl Rewrite<Id> for Durable {
-    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+impl Durable {
+    /// The same storage with its vote renamed by `rename` (symmetry).
+    pub fn renamed(&self, rename: impl Fn(ServerId) -> ServerId) -> Self {
         Durable {
-            voted_for: self.voted_for.map(|s| s.rewrite(plan)),
+            voted_for: self.voted_for.map(rename),
             ..*self
         }
+    }
+}
+
+impl Rewrite<Id> for ServerState {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        self.renamed(|s| s.rewrite(plan))
+    }
+}
+
+impl Rewrite<Id> for Durable {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        self.renamed(|s| s.rewrite(plan))
     }
 }
 

@@ -1,0 +1,212 @@
+//! [`FlatModel`]: stateright's actor-system rules (what may happen next and
+//! what each step does to the network and timers), restated over
+//! [`FlatState`]. Each rule cites the `ActorModel` behaviour it mirrors; the
+//! servers' own rules are the `RaftServer` handlers, called as they are.
+
+use std::borrow::Cow;
+
+use stateright::actor::{
+    is_no_op, is_no_op_with_timer, Actor, ActorModelAction, Command, Envelope, Id, Out,
+};
+use stateright::{Model, Property};
+
+use super::{timer_bit, timers_in, FlatState, Packet};
+use crate::cluster::Cluster;
+use crate::config::{Config, ConfigError};
+use crate::model::Action;
+use crate::properties;
+use crate::server::RaftServer;
+use crate::types::ServerId;
+
+/// Raft under the bounds of a [`Config`], over flat states. Same actions,
+/// same states (up to representation) as [`RaftModel`](crate::RaftModel).
+#[derive(Clone)]
+pub struct FlatModel {
+    pub cfg: Config,
+    server: RaftServer,
+}
+
+impl FlatModel {
+    pub fn new(cfg: Config) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        Ok(FlatModel {
+            server: RaftServer { cfg: cfg.clone() },
+            cfg,
+        })
+    }
+
+    fn lossy(&self) -> bool {
+        self.cfg.network.is_lossy()
+    }
+
+    /// Applies what a handler asked for, in order (`ActorModel::process_commands`).
+    fn process_commands(&self, i: usize, out: Out<RaftServer>, s: &mut FlatState) {
+        let src = ServerId(i as u8);
+        let duplicating = s.is_duplicating();
+        for c in out {
+            match c {
+                Command::Send(dst, msg) => s.network.send(
+                    Packet {
+                        src,
+                        dst: dst.into(),
+                        msg,
+                    },
+                    duplicating,
+                ),
+                Command::SetTimer(t, _) => *s.timers_mut(i) |= timer_bit(&t),
+                Command::CancelTimer(t) => *s.timers_mut(i) &= !timer_bit(&t),
+                Command::Save(d) => s.set_storage(i, d),
+                // Raft servers make no random choices.
+                Command::ChooseRandom(..) => {}
+            }
+        }
+    }
+
+    /// The step itself, before the ghost history sees it.
+    fn step(&self, last: &FlatState, action: Action) -> Option<FlatState> {
+        match action {
+            ActorModelAction::Drop(Envelope { src, dst, msg }) => {
+                let mut next = *last;
+                next.network.remove_one(&Packet {
+                    src: src.into(),
+                    dst: dst.into(),
+                    msg,
+                });
+                Some(next)
+            }
+            ActorModelAction::Deliver { src, dst, msg } => {
+                let i = usize::from(dst);
+                if i >= last.server_count() || last.is_crashed(i) {
+                    return None;
+                }
+                let packet = Packet {
+                    src: src.into(),
+                    dst: dst.into(),
+                    msg,
+                };
+                let mut state = Cow::Borrowed(last.server(i));
+                let mut out = Out::new();
+                self.server.on_msg(dst, &mut state, src, msg, &mut out);
+                if is_no_op(&state, &out) {
+                    // stateright takes no step; RaftModel still takes the
+                    // ignored message off a network that does not duplicate.
+                    if last.is_duplicating() {
+                        return None;
+                    }
+                    let mut next = *last;
+                    next.network.remove_one(&packet);
+                    return Some(next);
+                }
+                let mut next = *last;
+                if !next.is_duplicating() {
+                    next.network.remove_one(&packet);
+                }
+                if let Cow::Owned(s) = state {
+                    *next.server_mut(i) = s;
+                }
+                self.process_commands(i, out, &mut next);
+                Some(next)
+            }
+            ActorModelAction::Timeout(id, timer) => {
+                let i = usize::from(id);
+                let mut state = Cow::Borrowed(last.server(i));
+                let mut out = Out::new();
+                self.server.on_timeout(id, &mut state, &timer, &mut out);
+                if is_no_op_with_timer(&state, &out, &timer) {
+                    return None;
+                }
+                let mut next = *last;
+                *next.timers_mut(i) &= !timer_bit(&timer);
+                if let Cow::Owned(s) = state {
+                    *next.server_mut(i) = s;
+                }
+                self.process_commands(i, out, &mut next);
+                Some(next)
+            }
+            ActorModelAction::Crash(id) => {
+                let i = usize::from(id);
+                let mut next = *last;
+                *next.timers_mut(i) = 0;
+                next.set_crashed(i, true);
+                Some(next)
+            }
+            ActorModelAction::Recover(id) => {
+                let i = usize::from(id);
+                let mut out = Out::new();
+                let state = self.server.on_start(id, last.storage(i), &mut out);
+                let mut next = *last;
+                *next.server_mut(i) = state;
+                next.set_crashed(i, false);
+                self.process_commands(i, out, &mut next);
+                Some(next)
+            }
+            ActorModelAction::SelectRandom { .. } => None,
+        }
+    }
+}
+
+impl Model for FlatModel {
+    type State = FlatState;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<FlatState> {
+        let n = self.cfg.servers as usize;
+        let mut s = FlatState::empty(n, self.cfg.network.is_duplicating());
+        for i in 0..n {
+            let mut out = Out::new();
+            *s.server_mut(i) = self.server.on_start(Id::from(i), &None, &mut out);
+            self.process_commands(i, out, &mut s);
+        }
+        vec![s]
+    }
+
+    /// In `ActorModel`'s order: each message (dropped, then delivered),
+    /// timers, crashes within the run's budget, recoveries.
+    fn actions(&self, s: &FlatState, actions: &mut Vec<Action>) {
+        for (p, _) in s.network.packets() {
+            let (src, dst) = (Id::from(p.src), Id::from(p.dst));
+            if self.lossy() {
+                actions.push(ActorModelAction::Drop(Envelope {
+                    src,
+                    dst,
+                    msg: p.msg,
+                }));
+            }
+            actions.push(ActorModelAction::Deliver {
+                src,
+                dst,
+                msg: p.msg,
+            });
+        }
+        let n = s.server_count();
+        for i in 0..n {
+            for t in timers_in(s.timers(i)) {
+                actions.push(ActorModelAction::Timeout(Id::from(i), t));
+            }
+        }
+        if s.crashes() < self.cfg.max_crashes as usize {
+            for i in (0..n).filter(|&i| !s.is_crashed(i)) {
+                actions.push(ActorModelAction::Crash(Id::from(i)));
+            }
+        }
+        for i in (0..n).filter(|&i| s.is_crashed(i)) {
+            actions.push(ActorModelAction::Recover(Id::from(i)));
+        }
+    }
+
+    fn next_state(&self, last: &FlatState, action: Action) -> Option<FlatState> {
+        let mut next = self.step(last, action)?;
+        let mut ghost = next.ghost;
+        ghost.observe(last, &next);
+        next.ghost = ghost;
+        Some(next)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties::all(&self.cfg)
+    }
+
+    fn within_boundary(&self, s: &FlatState) -> bool {
+        s.within_bounds(&self.cfg)
+    }
+}

@@ -1,0 +1,142 @@
+//! `FlatModel` is `RaftModel` in another representation: on every state
+//! reachable within several bounds (every network kind, crashes, five servers,
+//! every bug), converting to a flat state commutes with every step, the
+//! actions agree, and so do the bounds and every property.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+
+use raft_spec::cluster::Cluster;
+use raft_spec::flat::{FlatModel, FlatState};
+use raft_spec::{Bug, Config, NetworkKind, Profile, RaftModel};
+use stateright::Model;
+
+fn hash_of<T: Hash>(t: &T) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    t.hash(&mut h);
+    h.finish()
+}
+
+/// Walks `RaftModel` breadth-first over up to `limit` states, checking the
+/// flat model against it at each; returns the states visited.
+fn agrees_breadth_first(cfg: Config, limit: usize) -> usize {
+    let raft = RaftModel::new(cfg.clone()).unwrap();
+    let flat = FlatModel::new(cfg).unwrap();
+    let raft_props = raft.properties();
+    let flat_props = flat.properties();
+    assert_eq!(
+        raft_props.iter().map(|p| p.name).collect::<Vec<_>>(),
+        flat_props.iter().map(|p| p.name).collect::<Vec<_>>()
+    );
+    let inits = raft.init_states();
+    assert_eq!(
+        inits.iter().map(FlatState::from).collect::<Vec<_>>(),
+        flat.init_states()
+    );
+    let mut seen = HashSet::new();
+    let mut queue: VecDeque<_> = inits.into();
+    while let Some(s) = queue.pop_front() {
+        if seen.len() >= limit {
+            break;
+        }
+        if !seen.insert(hash_of(&s)) {
+            continue;
+        }
+        let f = FlatState::from(&s);
+        assert_eq!(f.to_actor_state(), s, "flat state converts back");
+        assert_eq!(raft.within_boundary(&s), flat.within_boundary(&f));
+        for (rp, fp) in raft_props.iter().zip(&flat_props) {
+            assert_eq!(
+                (rp.condition)(&raft, &s),
+                (fp.condition)(&flat, &f),
+                "{}",
+                rp.name
+            );
+        }
+        let mut raft_actions = Vec::new();
+        raft.actions(&s, &mut raft_actions);
+        let mut flat_actions = Vec::new();
+        flat.actions(&f, &mut flat_actions);
+        let key = |a: &raft_spec::Action| format!("{a:?}");
+        let mut r: Vec<_> = raft_actions.iter().map(key).collect();
+        let mut l: Vec<_> = flat_actions.iter().map(key).collect();
+        r.sort();
+        l.sort();
+        assert_eq!(r, l, "the same actions are enabled");
+        for a in raft_actions {
+            let next = raft.next_state(&s, a.clone());
+            let flat_next = flat.next_state(&f, a.clone());
+            assert_eq!(
+                next.as_ref().map(FlatState::from),
+                flat_next,
+                "{a:?} leads to the same state"
+            );
+            if let Some(next) = next {
+                // Symmetry: the representative is a renaming of the state.
+                let fnext = flat_next.unwrap();
+                assert_eq!(fnext.representative().orbit_key(), fnext.orbit_key());
+                if raft.within_boundary(&next) {
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+    seen.len()
+}
+
+#[test]
+fn agrees_on_the_quick_profile() {
+    let n = agrees_breadth_first(Profile::Quick.config(), usize::MAX);
+    assert!(n > 10_000, "explored only {n}");
+}
+
+#[test]
+fn agrees_with_crashes_and_a_lossy_network() {
+    agrees_breadth_first(Profile::Ci.config(), 20_000);
+}
+
+#[test]
+fn agrees_on_a_duplicating_network_with_five_servers() {
+    let cfg = Config {
+        servers: 5,
+        network: NetworkKind::LossyDuplicating,
+        values: 2,
+        bug: Some(Bug::VotesNotDeduplicated),
+        ..Profile::Quick.config()
+    };
+    agrees_breadth_first(cfg, 5_000);
+}
+
+#[test]
+fn agrees_on_a_reordering_network() {
+    let cfg = Config {
+        network: NetworkKind::Reordering,
+        ..Profile::Quick.config()
+    };
+    agrees_breadth_first(cfg, 10_000);
+}
+
+#[test]
+fn agrees_with_every_bug_switched_on() {
+    for bug in Bug::ALL {
+        agrees_breadth_first(bug.config(), 3_000);
+    }
+}
+
+#[test]
+fn equal_states_hash_alike_and_renamings_share_an_orbit() {
+    let cfg = Profile::Ci.config();
+    let raft = RaftModel::new(cfg).unwrap();
+    let mut s = raft.init_states().remove(0);
+    // A few steps in, so servers differ.
+    for _ in 0..4 {
+        s = raft.next_states(&s).remove(0);
+    }
+    let f = FlatState::from(&s);
+    assert_eq!(hash_of(&f), hash_of(&FlatState::from(&f.to_actor_state())));
+    for p in raft_spec::symmetry::permutations(f.server_count()) {
+        let g = f.permute(&p);
+        assert_eq!(g.orbit_key(), f.orbit_key());
+        assert_eq!(g.representative().orbit_key(), f.orbit_key());
+    }
+}

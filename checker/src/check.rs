@@ -163,7 +163,8 @@ fn run_engine(
     progress: &Progress,
 ) -> (engine::Outcome, BTreeMap<&'static str, Behaviour>) {
     let flat = FlatModel::new(model.cfg.clone()).expect("the config was validated");
-    let symmetry: engine::Symmetry<FlatState> = opts.symmetry.then_some(FlatState::representative);
+    let symmetry: engine::Symmetry<FlatState> =
+        opts.symmetry.then_some(FlatState::representative_if_other);
     let codec = engine::Codec {
         encode: raft_spec::codec::encode_into,
         decode: raft_spec::codec::decode,

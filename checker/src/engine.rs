@@ -11,6 +11,7 @@
 //! outside the model's boundary (which are not expanded): a bound must never
 //! hide the step that breaks a property.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -24,8 +25,9 @@ use crate::visited::Visited;
 /// A state's identity: a 64-bit hash of its canonical form.
 pub type Fingerprint = u64;
 
-/// Maps a state to the representative of its symmetry class.
-pub type Symmetry<S> = Option<fn(&S) -> S>;
+/// Maps a state to the representative of its symmetry class, or to `None`
+/// when it is its own representative (sparing a copy).
+pub type Symmetry<S> = Option<fn(&S) -> Option<S>>;
 
 /// A behaviour: the initial state, then each action with the state after it.
 pub type Behaviour<S, A> = (S, Vec<(A, S)>);
@@ -182,8 +184,8 @@ where
     let mut frontier: Vec<(Fingerprint, Stored<M::State>)> = Vec::new();
     for init in model.init_states() {
         let mut bytes = Vec::new();
-        let reached = search.reach(NO_PARENT, init, &mut bytes);
-        if search.record(reached, &bytes, 0, &mut frontier) == Visit::Boundary {
+        let mut reached = search.reach(NO_PARENT, &init, &mut bytes);
+        if search.record(&mut reached, &init, &bytes, 0, &mut frontier) == Visit::Boundary {
             search.boundary.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -266,8 +268,6 @@ enum Visit {
 struct Reached<S> {
     fp: Fingerprint,
     parent: Fingerprint,
-    /// The state as reached (properties are checked on it).
-    state: S,
     /// Its canonical form, to queue, when there is no codec.
     canonical: Option<S>,
     /// Where its encoding is in the batch's bytes, when there is a codec.
@@ -300,10 +300,10 @@ where
     M: Model,
     M::State: Hash + Clone,
 {
-    fn canonical(&self, s: &M::State) -> M::State {
-        match self.symmetry {
-            Some(f) => f(s),
-            None => s.clone(),
+    fn canonical<'s>(&self, s: &'s M::State) -> Cow<'s, M::State> {
+        match self.symmetry.and_then(|f| f(s)) {
+            Some(representative) => Cow::Owned(representative),
+            None => Cow::Borrowed(s),
         }
     }
 
@@ -320,6 +320,7 @@ where
     ) {
         let mut actions = Vec::new();
         let mut batch = Vec::new();
+        let mut successors = Vec::new();
         let mut bytes = Vec::new();
         let (mut taken, mut new, mut boundary) = (0, 0, 0);
         for (parent, stored) in states {
@@ -336,11 +337,18 @@ where
             for action in actions.drain(..) {
                 if let Some(next) = self.model.next_state(state, action) {
                     taken += 1;
-                    batch.push(self.reach(*parent, next, &mut bytes));
+                    batch.push(self.reach(*parent, &next, &mut bytes));
+                    successors.push(next);
                 }
             }
-            for reached in batch.drain(..) {
-                match self.record(reached, &bytes, depth, out) {
+            for (k, state) in successors.iter().enumerate() {
+                // Two actions often reach one state (a message dropped, or
+                // delivered and ignored): look it up once.
+                let fp = batch[k].fp;
+                if batch[..k].iter().any(|r: &Reached<M::State>| r.fp == fp) {
+                    continue;
+                }
+                match self.record(&mut batch[k], state, &bytes, depth, out) {
                     Visit::Seen => {}
                     Visit::New => new += 1,
                     Visit::Boundary => {
@@ -349,7 +357,9 @@ where
                     }
                 }
             }
+            batch.clear();
             bytes.clear();
+            successors.clear();
         }
         // Shared counters once per chunk: threads updating them per state
         // would pass their cache line back and forth.
@@ -365,23 +375,22 @@ where
     fn reach(
         &self,
         parent: Fingerprint,
-        state: M::State,
+        state: &M::State,
         bytes: &mut Vec<u8>,
     ) -> Reached<M::State> {
-        let canonical = self.canonical(&state);
+        let canonical = self.canonical(state);
         let start = bytes.len();
         let (fp, canonical) = match self.codec {
             Some(codec) => {
                 (codec.encode)(&canonical, bytes);
                 (fingerprint_bytes(&bytes[start..]), None)
             }
-            None => (fingerprint(&canonical), Some(canonical)),
+            None => (fingerprint(&canonical), Some(canonical.into_owned())),
         };
         self.visited.prefetch(fp);
         Reached {
             fp,
             parent,
-            state,
             canonical,
             encoding: start..bytes.len(),
         }
@@ -391,29 +400,24 @@ where
     /// expansion (if within the boundary).
     fn record(
         &self,
-        reached: Reached<M::State>,
+        reached: &mut Reached<M::State>,
+        state: &M::State,
         bytes: &[u8],
         depth: usize,
         out: &mut Vec<(Fingerprint, Stored<M::State>)>,
     ) -> Visit {
-        let Reached {
-            fp,
-            parent,
-            state,
-            canonical,
-            encoding,
-        } = reached;
+        let fp = reached.fp;
         // Insert only if absent: the first parent found is on a shortest path.
-        if !self.visited.insert_new(fp, parent) {
+        if !self.visited.insert_new(fp, reached.parent) {
             return Visit::Seen;
         }
-        self.check_properties(&state, fp, depth);
-        if !self.model.within_boundary(&state) {
+        self.check_properties(state, fp, depth);
+        if !self.model.within_boundary(state) {
             return Visit::Boundary;
         }
-        let stored = match canonical {
+        let stored = match reached.canonical.take() {
             Some(canonical) => Stored::State(Box::new(canonical)),
-            None => Stored::Bytes(bytes[encoding].into()),
+            None => Stored::Bytes(bytes[reached.encoding.clone()].into()),
         };
         out.push((fp, stored));
         Visit::New
@@ -489,10 +493,7 @@ impl Exploration {
             fp = parent;
         }
         chain.reverse();
-        let canonical = |s: &M::State| match symmetry {
-            Some(f) => f(s),
-            None => s.clone(),
-        };
+        let canonical = |s: &M::State| symmetry.and_then(|f| f(s)).unwrap_or_else(|| s.clone());
         let mut buf = Vec::new();
         let init = model
             .init_states()

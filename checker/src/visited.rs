@@ -20,32 +20,22 @@ const EMPTY: Fingerprint = 0;
 
 pub struct Visited {
     shards: Box<[Padded]>,
+    /// Where each shard's slots are and their mask, as of its last growth,
+    /// read without the lock only to prefetch: a stale value costs a wasted
+    /// prefetch, never a wrong answer. Apart from the locks, whose lines
+    /// every insert writes, so that reading these stays cheap.
+    hints: Box<[SlotsHint]>,
 }
 
 /// One shard's lock on a cache line of its own: threads taking
 /// neighbouring locks would otherwise pass the line back and forth.
 #[repr(align(128))]
-struct Padded {
-    shard: Mutex<Shard>,
-    /// Where the shard's slots are and their mask, as of its last growth,
-    /// read without the lock only to prefetch: a stale value costs a
-    /// wasted prefetch, never a wrong answer.
-    slots_at: AtomicUsize,
-    mask: AtomicUsize,
-}
+struct Padded(Mutex<Shard>);
 
-impl Padded {
-    fn new() -> Self {
-        let shard = Shard {
-            slots: empty_slots(INITIAL_SLOTS),
-            len: 0,
-        };
-        Padded {
-            slots_at: AtomicUsize::new(shard.slots.as_ptr() as usize),
-            mask: AtomicUsize::new(shard.slots.len() - 1),
-            shard: Mutex::new(shard),
-        }
-    }
+#[derive(Default)]
+struct SlotsHint {
+    at: AtomicUsize,
+    mask: AtomicUsize,
 }
 
 struct Shard {
@@ -54,36 +44,57 @@ struct Shard {
     len: usize,
 }
 
-impl Default for Visited {
-    fn default() -> Self {
-        Visited {
-            shards: (0..1 << SHARD_BITS).map(|_| Padded::new()).collect(),
+impl Shard {
+    fn new() -> Self {
+        Shard {
+            slots: empty_slots(INITIAL_SLOTS),
+            len: 0,
         }
     }
 }
 
+impl SlotsHint {
+    fn update(&self, shard: &Shard) {
+        self.at
+            .store(shard.slots.as_ptr() as usize, Ordering::Relaxed);
+        self.mask.store(shard.slots.len() - 1, Ordering::Relaxed);
+    }
+}
+
+impl Default for Visited {
+    fn default() -> Self {
+        let shards: Box<[Padded]> = (0..1 << SHARD_BITS)
+            .map(|_| Padded(Mutex::new(Shard::new())))
+            .collect();
+        let hints: Box<[SlotsHint]> = (0..1 << SHARD_BITS).map(|_| SlotsHint::default()).collect();
+        for (shard, hint) in shards.iter().zip(hints.iter()) {
+            hint.update(&shard.0.lock().expect("visited shard lock"));
+        }
+        Visited { shards, hints }
+    }
+}
+
 impl Visited {
-    fn padded(&self, fp: Fingerprint) -> &Padded {
-        &self.shards[(fp >> (64 - SHARD_BITS)) as usize]
+    fn index(fp: Fingerprint) -> usize {
+        (fp >> (64 - SHARD_BITS)) as usize
     }
 
     fn shard(&self, fp: Fingerprint) -> std::sync::MutexGuard<'_, Shard> {
-        self.padded(fp).shard.lock().expect("visited shard lock")
+        self.shards[Self::index(fp)]
+            .0
+            .lock()
+            .expect("visited shard lock")
     }
 
     /// Records `fp`, reached from `parent`, unless it is already known.
     /// True if it was new. `fp` must not be 0.
     pub fn insert_new(&self, fp: Fingerprint, parent: Fingerprint) -> bool {
         debug_assert_ne!(fp, EMPTY);
-        let padded = self.padded(fp);
-        let mut shard = padded.shard.lock().expect("visited shard lock");
+        let mut shard = self.shard(fp);
         let slots = shard.slots.len();
         let inserted = shard.insert_new(fp, parent);
         if shard.slots.len() != slots {
-            padded
-                .slots_at
-                .store(shard.slots.as_ptr() as usize, Ordering::Relaxed);
-            padded.mask.store(shard.slots.len() - 1, Ordering::Relaxed);
+            self.hints[Self::index(fp)].update(&shard);
         }
         inserted
     }
@@ -91,9 +102,9 @@ impl Visited {
     /// Starts loading the slot where `fp` would be found, so that a batch
     /// of lookups waits for memory once rather than once each.
     pub fn prefetch(&self, fp: Fingerprint) {
-        let padded = self.padded(fp);
-        let mask = padded.mask.load(Ordering::Relaxed);
-        let at = padded.slots_at.load(Ordering::Relaxed);
+        let hint = &self.hints[Self::index(fp)];
+        let mask = hint.mask.load(Ordering::Relaxed);
+        let at = hint.at.load(Ordering::Relaxed);
         let slot = at.wrapping_add((fp as usize & mask) * std::mem::size_of::<[Fingerprint; 2]>());
         prefetch_line(slot);
     }
@@ -108,7 +119,7 @@ impl Visited {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.shard.lock().expect("visited shard lock").len)
+            .map(|s| s.0.lock().expect("visited shard lock").len)
             .sum()
     }
 }

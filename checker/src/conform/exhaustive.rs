@@ -355,7 +355,7 @@ pub fn run(cfg: &Config, opts: &ExhaustiveOptions) -> anyhow::Result<ExhaustiveR
             &cm,
             &Options {
                 threads: opts.threads,
-                symmetry: Some(representative),
+                symmetry: Some(|s| Some(representative(s))),
                 stop_when: StopWhen::AnyViolation,
                 timeout: opts.timeout,
             },
@@ -371,7 +371,13 @@ pub fn run(cfg: &Config, opts: &ExhaustiveOptions) -> anyhow::Result<ExhaustiveR
     let mut behaviour = None;
     if let Some(d) = outcome.discoveries.get(CONFORMS) {
         let (init, steps) = exploration
-            .path(&cm, Some(representative), orbit_key, None, d.fingerprint)
+            .path(
+                &cm,
+                Some(|s| Some(representative(s))),
+                orbit_key,
+                None,
+                d.fingerprint,
+            )
             .ok_or_else(|| anyhow::anyhow!("cannot rebuild the path to the divergence"))?;
         let (action, last) = steps.last().expect("a divergence is after a step");
         let mismatch = last

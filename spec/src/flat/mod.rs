@@ -164,21 +164,27 @@ impl FlatState {
     /// two servers in equal states may leave one class with a few
     /// representatives.
     pub fn representative(&self) -> FlatState {
+        self.representative_if_other().unwrap_or(*self)
+    }
+
+    /// [`representative`](Self::representative), or `None` when the state is
+    /// its own (the common case, spared a copy).
+    pub fn representative_if_other(&self) -> Option<FlatState> {
         let n = self.n as usize;
         let mut order = [0usize; MAX_SERVERS];
         for (i, slot) in order.iter_mut().enumerate().take(n) {
             *slot = i;
         }
         order[..n].sort_by(|a, b| self.servers[*a].cmp(&self.servers[*b]));
-        // order[k] is the server that goes to position k.
         if order[..n].iter().enumerate().all(|(k, &i)| k == i) {
-            return *self;
+            return None;
         }
+        // order[k] is the server that goes to position k.
         let mut perm = [0usize; MAX_SERVERS];
         for (k, &i) in order[..n].iter().enumerate() {
             perm[i] = k;
         }
-        self.permute(&perm[..n])
+        Some(self.permute(&perm[..n]))
     }
 
     /// A key equal for two states exactly when one is a renaming of the
@@ -200,14 +206,11 @@ impl FlatState {
     pub fn to_actor_state(&self) -> State {
         let n = self.n as usize;
         let envelopes = self.network.packets().iter().flat_map(|(p, count)| {
-            std::iter::repeat_n(
-                Envelope {
-                    src: p.src.into(),
-                    dst: p.dst.into(),
-                    msg: p.msg,
-                },
-                *count as usize,
-            )
+            (0..*count).map(move |_| Envelope {
+                src: p.src.into(),
+                dst: p.dst.into(),
+                msg: p.msg,
+            })
         });
         let network = if self.duplicating {
             Network::new_unordered_duplicating(envelopes)

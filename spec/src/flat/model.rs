@@ -195,11 +195,14 @@ impl Model for FlatModel {
     }
 
     fn next_state(&self, last: &FlatState, action: Action) -> Option<FlatState> {
-        let mut next = self.step(last, action)?;
-        let mut ghost = next.ghost;
-        ghost.observe(last, &next);
-        next.ghost = ghost;
-        Some(next)
+        // Updated in place: a flat state is large enough that copies show.
+        let mut next = self.step(last, action);
+        if let Some(next) = &mut next {
+            let mut ghost = next.ghost;
+            ghost.observe(last, next);
+            next.ghost = ghost;
+        }
+        next
     }
 
     fn properties(&self) -> Vec<Property<Self>> {

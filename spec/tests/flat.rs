@@ -1,14 +1,15 @@
 //! `FlatModel` is `RaftModel` in another representation: on every state
 //! reachable within several bounds (every network kind, crashes, five servers,
 //! every bug), converting to a flat state commutes with every step, the
-//! actions agree, and so do the bounds and every property.
+//! actions agree, and so do the bounds and every property. Each flat state
+//! also survives the frontier codec's round trip.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use raft_spec::cluster::Cluster;
 use raft_spec::flat::{FlatModel, FlatState};
-use raft_spec::{Bug, Config, NetworkKind, Profile, RaftModel};
+use raft_spec::{codec, Bug, Config, NetworkKind, Profile, RaftModel};
 use stateright::Model;
 
 fn hash_of<T: Hash>(t: &T) -> u64 {
@@ -44,6 +45,9 @@ fn agrees_breadth_first(cfg: Config, limit: usize) -> usize {
         }
         let f = FlatState::from(&s);
         assert_eq!(f.to_actor_state(), s, "flat state converts back");
+        let decoded = codec::decode(&codec::encode(&f));
+        assert_eq!(decoded, f, "codec round trip");
+        assert_eq!(hash_of(&decoded), hash_of(&f));
         assert_eq!(raft.within_boundary(&s), flat.within_boundary(&f));
         for (rp, fp) in raft_props.iter().zip(&flat_props) {
             assert_eq!(

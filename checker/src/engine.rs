@@ -56,7 +56,7 @@ pub fn fingerprint<T: Hash>(value: &T) -> Fingerprint {
 }
 
 /// [`fingerprint`] of an encoded state.
-pub fn fingerprint_bytes(bytes: &[u8]) -> Fingerprint {
+fn fingerprint_bytes(bytes: &[u8]) -> Fingerprint {
     fingerprint(&bytes)
 }
 

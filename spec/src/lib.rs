@@ -5,6 +5,11 @@
 //! [`ghost`] (history the properties need), [`properties`] (Figure 3 and the
 //! non-vacuity checks), [`model`] (bounds, crash budget, network), then
 //! [`bug`] (the catalogue of wrong rules a config can switch on).
+//!
+//! For speed, the exploration engine runs [`flat`]: the same servers and
+//! properties over one flat state (properties and ghost history read either
+//! representation through [`cluster::Cluster`]), held to [`model`] step by
+//! step by spec/tests/flat.rs.
 
 pub mod bug;
 pub mod cluster;

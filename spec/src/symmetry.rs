@@ -1,9 +1,10 @@
 //! Symmetry over server ids: servers are interchangeable, so a state and any
 //! renaming of its servers behave alike.
 //!
-//! stateright's `Representative` (sort servers by their state) is cheap and
-//! sound for exploration, but when two servers tie it can map one class of
-//! states to different representatives. Rebuilding a concrete path needs a
+//! The search canonicalises with a cheap representative (servers sorted by
+//! their state: stateright's `Representative`, and `FlatState::representative`
+//! for the flat model), which is sound, but when two servers tie it can map one
+//! class of states to different representatives. Rebuilding a concrete path needs a
 //! true function of the class: [`orbit_key`], the least hash over every
 //! renaming (n! of them: 6 for 3 servers, 120 for 5; used off the hot path).
 
@@ -11,14 +12,9 @@ use std::hash::{Hash, Hasher};
 
 use stateright::actor::Id;
 use stateright::util::DenseNatMap;
-use stateright::{Representative, Rewrite, RewritePlan};
+use stateright::{Rewrite, RewritePlan};
 
 use crate::model::State;
-
-/// stateright's representative of a state's symmetry class.
-pub fn representative(s: &State) -> State {
-    s.representative()
-}
 
 /// The state with server i renamed to `perm[i]`.
 pub fn permute(s: &State, perm: &[usize]) -> State {

@@ -102,8 +102,10 @@ fn run_safety_bug(
     timeout: Option<Duration>,
 ) -> anyhow::Result<BugRun> {
     let info = bug.info();
-    let CheckRun { report, behaviours } =
-        check::run(cfg, &options(threads, StopWhen::AnyViolation, timeout))?;
+    let CheckRun { report, behaviours } = check::run(
+        cfg,
+        &options(threads, StopWhen::ViolationOf(info.violates), timeout),
+    )?;
     let violated: Vec<&'static str> = report.violations().map(|p| p.name).collect();
     let min_depth = report.violations().filter_map(|p| p.depth).min();
     let mut result = BugResult {

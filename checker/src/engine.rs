@@ -89,8 +89,25 @@ pub enum StopWhen {
     Exhausted,
     /// Stop after the level where any safety property first fails.
     AnyViolation,
-    /// Stop after the level where this property is first discovered.
+    /// Stop the moment this property is first discovered, mid-level: every
+    /// state of a level is at one depth, so the discovery is still at the
+    /// least depth (and the path to it a shortest one).
     Discovered(&'static str),
+    /// For a bug expected to break this safety property: stop the moment it
+    /// fails (as `Discovered`), or after the level where any other safety
+    /// property first fails (as `AnyViolation`, so a property failing at a
+    /// lesser depth is always seen).
+    ViolationOf(&'static str),
+}
+
+impl StopWhen {
+    /// The property whose discovery ends the search at once, if any.
+    fn immediate(self) -> Option<&'static str> {
+        match self {
+            StopWhen::Discovered(name) | StopWhen::ViolationOf(name) => Some(name),
+            StopWhen::Exhausted | StopWhen::AnyViolation => None,
+        }
+    }
 }
 
 /// Turns states into compact bytes, and back. With a codec, frontier states
@@ -168,9 +185,16 @@ where
     let start = Instant::now();
     let properties = model.properties();
     assert!(properties.len() <= 64, "at most 64 properties");
+    let stop_at_once = opts
+        .stop_when
+        .immediate()
+        .and_then(|name| properties.iter().position(|p| p.name == name))
+        .map_or(0, |i| 1 << i);
     let search = Search {
         model,
         properties: &properties,
+        stop_at_once,
+        stopping: AtomicBool::new(false),
         symmetry: opts.symmetry,
         codec,
         visited: Visited::default(),
@@ -210,6 +234,9 @@ where
                     scope.spawn(move || {
                         let mut out = Vec::new();
                         loop {
+                            if search.stopping.load(Ordering::Relaxed) {
+                                break out;
+                            }
                             let from = taken.fetch_add(CHUNK, Ordering::Relaxed);
                             if from >= frontier_ref.len() {
                                 break out;
@@ -226,6 +253,11 @@ where
                 .collect()
         });
         frontier = next.into_iter().flatten().collect();
+        if search.stopping.load(Ordering::Relaxed) {
+            // The level was cut short: its states are not all known.
+            complete = false;
+            break;
+        }
     }
     progress.done.store(true, Ordering::Relaxed);
     let Search {
@@ -285,6 +317,10 @@ enum Stored<S> {
 struct Search<'a, M: Model> {
     model: &'a M,
     properties: &'a [stateright::Property<M>],
+    /// Bit i: discovering property i ends the search mid-level.
+    stop_at_once: u64,
+    /// Set when such a property is discovered: threads take no more work.
+    stopping: AtomicBool,
     symmetry: Symmetry<M::State>,
     codec: Option<&'a Codec<M::State>>,
     visited: Visited,
@@ -438,6 +474,9 @@ where
             };
             if discovered {
                 self.found.fetch_or(1 << i, Ordering::Relaxed);
+                if self.stop_at_once & (1 << i) != 0 {
+                    self.stopping.store(true, Ordering::Relaxed);
+                }
                 self.discoveries
                     .lock()
                     .expect("discoveries lock")
@@ -454,7 +493,7 @@ where
         let found = self.discoveries.lock().expect("discoveries lock");
         match stop {
             StopWhen::Exhausted => false,
-            StopWhen::AnyViolation => self
+            StopWhen::AnyViolation | StopWhen::ViolationOf(_) => self
                 .properties
                 .iter()
                 .any(|p| p.expectation == Expectation::Always && found.contains_key(p.name)),

@@ -123,3 +123,25 @@ fn crash_lesson_an_unsaved_vote_elects_two_leaders_in_one_term() {
         check::render_text(&safe.report, "test")
     );
 }
+
+/// Stopping the moment the expected property fails, mid-level, still finds
+/// it at the least depth (every state of a level is at one depth), with a
+/// path that replays, and explores no more than finishing the level does.
+#[test]
+fn stopping_mid_level_keeps_the_shortest_counterexample() {
+    let cfg = crash_config(Some(Bug::VoteNotPersisted));
+    let whole_level = check::run(&cfg, &options(StopWhen::AnyViolation)).unwrap();
+    let at_once = check::run(&cfg, &options(StopWhen::ViolationOf("election safety"))).unwrap();
+    let depth = |r: &check::CheckReport| {
+        r.properties
+            .iter()
+            .find(|p| p.name == "election safety")
+            .and_then(|p| p.depth)
+    };
+    assert!(depth(&whole_level.report).is_some());
+    assert_eq!(depth(&at_once.report), depth(&whole_level.report));
+    assert!(!at_once.report.complete);
+    assert!(at_once.report.unique_states <= whole_level.report.unique_states);
+    let (_, steps) = &at_once.behaviours["election safety"];
+    assert_eq!(Some(steps.len()), depth(&at_once.report));
+}

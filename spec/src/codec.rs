@@ -7,11 +7,13 @@
 //! bounds.
 
 use crate::cluster::Cluster;
-use crate::flat::{FlatNetwork, FlatState, Packet};
+use crate::flat::{FlatState, Packet, NETWORK_CAPACITY};
 use crate::ghost::{Committed, Flags, Ghost};
 use crate::message::Msg;
 use crate::server::{Durable, Role, ServerState};
-use crate::types::{Entry, Log, PeerMap, ServerId, ServerSet, Value, MAX_SERVERS};
+use crate::types::{
+    Entry, Log, PeerMap, ServerId, ServerSet, Value, LOG_CAPACITY, MAX_SERVERS, MAX_TERM_BOUND,
+};
 
 const NONE: u8 = 0xff;
 
@@ -22,123 +24,191 @@ pub fn encode(s: &FlatState) -> Box<[u8]> {
     w.into_boxed_slice()
 }
 
+/// How a server's storage is written: most of the time it holds exactly
+/// the server's own term, vote and log (every handler saves what it
+/// changed), and one byte says so.
+const NO_STORAGE: u8 = 0;
+const STORAGE_MIRRORS_SERVER: u8 = 1;
+const STORAGE_DIFFERS: u8 = 2;
+
+/// The longest encoding: every server with differing storage and full
+/// logs, full ghost tables, a full network of AppendEntries.
+const LOG_BYTES: usize = 1 + 2 * LOG_CAPACITY;
+const SERVER_BYTES: usize = 3 + LOG_BYTES + 4 + 2 * MAX_SERVERS;
+const DURABLE_BYTES: usize = 2 + LOG_BYTES + 1;
+const GHOST_BYTES: usize = 1 + (MAX_TERM_BOUND as usize + 1) + 1 + 4 * LOG_CAPACITY + 1;
+const PACKET_BYTES: usize = 3 + 5 + LOG_BYTES;
+const MAX_ENCODED: usize = 3
+    + MAX_SERVERS * (SERVER_BYTES + 2 + DURABLE_BYTES)
+    + GHOST_BYTES
+    + 1
+    + NETWORK_CAPACITY * PACKET_BYTES;
+
 /// Appends a state's encoding to `w`. The search encodes every state it
-/// reaches into one reused buffer: a fingerprint is the hash of these bytes.
+/// reaches into one reused buffer: a fingerprint is the hash of these
+/// bytes, so the fewer the better.
 pub fn encode_into(s: &FlatState, w: &mut Vec<u8>) {
+    // Written to a fixed array first: a write there is a store, where a
+    // push onto a Vec also checks and updates its length.
+    let mut out = Writer {
+        buf: [0; MAX_ENCODED],
+        at: 0,
+    };
     let n = s.server_count();
-    w.push(n as u8);
+    out.put([n as u8, s.crashed_mask(), u8::from(s.is_duplicating())]);
     for i in 0..n {
-        server(w, s.server(i));
-        w.push(s.timers(i));
+        let server_state = s.server(i);
+        out.server(server_state, n);
         match s.storage(i) {
-            Some(d) => {
-                w.push(1);
-                durable(w, d);
+            None => out.put([s.timers(i), NO_STORAGE]),
+            Some(d) if *d == server_state.durable() => {
+                out.put([s.timers(i), STORAGE_MIRRORS_SERVER])
             }
-            None => w.push(0),
+            Some(d) => {
+                out.put([s.timers(i), STORAGE_DIFFERS]);
+                out.durable(d);
+            }
         }
     }
-    w.push(s.crashed_mask());
-    ghost(w, &s.ghost);
-    w.push(u8::from(s.is_duplicating()));
+    out.ghost(&s.ghost);
     let packets = s.network.packets();
-    w.push(packets.len() as u8);
+    out.put([packets.len() as u8]);
     for (p, count) in packets {
-        packet(w, p, *count);
+        out.packet(p, *count);
     }
+    w.extend_from_slice(&out.buf[..out.at]);
 }
 
 /// Decodes what [`encode`] wrote.
 pub fn decode(bytes: &[u8]) -> FlatState {
     let mut r = Reader(bytes);
-    let n = r.u8() as usize;
-    let mut servers = [(ServerState::recovered(&Durable::default()), None, 0); MAX_SERVERS];
-    for slot in servers.iter_mut().take(n) {
-        let server = r.server();
-        let timers = r.u8();
-        let storage = if r.u8() == 1 { Some(r.durable()) } else { None };
-        *slot = (server, storage, timers);
-    }
-    let crashed = r.u8();
-    let history = r.ghost();
-    let duplicating = r.u8() == 1;
-    let mut network = FlatNetwork::default();
-    for _ in 0..r.u8() {
-        let (p, times) = r.packet();
-        for _ in 0..times {
-            network.send(p, duplicating);
+    let [n, crashed, duplicating] = r.array();
+    let n = n as usize;
+    let mut s = FlatState::empty(n, duplicating == 1);
+    for i in 0..n {
+        let server = r.server(n);
+        let [timers, storage] = r.array();
+        *s.server_mut(i) = server;
+        *s.timers_mut(i) = timers;
+        match storage {
+            NO_STORAGE => {}
+            STORAGE_MIRRORS_SERVER => s.set_storage(i, server.durable()),
+            _ => s.set_storage(i, r.durable()),
         }
+        s.set_crashed(i, crashed & (1 << i) != 0);
     }
-    FlatState::from_parts(duplicating, &servers[..n], crashed, network, history)
+    s.ghost = r.ghost();
+    for _ in 0..r.u8() {
+        let (p, count) = r.packet();
+        s.network.push_last(p, count);
+    }
+    s
 }
 
 fn opt_server(o: Option<ServerId>) -> u8 {
     o.map_or(NONE, |s| s.0)
 }
 
-fn log(w: &mut Vec<u8>, l: &Log) {
-    w.push(l.len());
-    for e in l.entries() {
-        w.extend([e.term, e.value.0]);
+struct Writer {
+    buf: [u8; MAX_ENCODED],
+    at: usize,
+}
+
+impl Writer {
+    fn put<const K: usize>(&mut self, bytes: [u8; K]) {
+        self.buf[self.at..self.at + K].copy_from_slice(&bytes);
+        self.at += K;
     }
-}
 
-fn server(w: &mut Vec<u8>, s: &ServerState) {
-    w.extend([s.role as u8, s.term, opt_server(s.voted_for)]);
-    log(w, &s.log);
-    w.extend([
-        s.commit_index,
-        s.votes_granted.0,
-        s.vote_responses,
-        s.restarts,
-    ]);
-    w.extend(s.next_index.0);
-    w.extend(s.match_index.0);
-}
-
-fn durable(w: &mut Vec<u8>, d: &Durable) {
-    w.extend([d.term, opt_server(d.voted_for)]);
-    log(w, &d.log);
-    w.push(d.restarts);
-}
-
-fn ghost(w: &mut Vec<u8>, g: &Ghost) {
-    w.extend(g.leaders.map(|l| l.0));
-    for c in &g.committed {
-        match c {
-            Some(c) => w.extend([1, c.entry.term, c.entry.value.0, c.in_term]),
-            None => w.push(0),
+    fn log(&mut self, l: &Log) {
+        self.put([l.len()]);
+        for e in l.entries() {
+            self.put([e.term, e.value.0]);
         }
     }
-    w.push(g.flags.0);
-}
 
-fn packet(w: &mut Vec<u8>, e: &Packet, count: u8) {
-    w.extend([e.src.0, e.dst.0, count]);
-    match e.msg {
-        Msg::RequestVote {
-            term,
-            last_log_index,
-            last_log_term,
-        } => w.extend([0, term, last_log_index, last_log_term]),
-        Msg::RequestVoteResponse { term, vote_granted } => {
-            w.extend([1, term, u8::from(vote_granted)])
+    /// A server's state. Only the first `n` peers are written: slots of
+    /// servers that do not exist are always zero.
+    fn server(&mut self, s: &ServerState, n: usize) {
+        self.put([s.role as u8, s.term, opt_server(s.voted_for)]);
+        self.log(&s.log);
+        self.put([
+            s.commit_index,
+            s.votes_granted.0,
+            s.vote_responses,
+            s.restarts,
+        ]);
+        for map in [&s.next_index, &s.match_index] {
+            let (peers, absent) = map.0.split_at(n);
+            assert!(
+                absent.iter().all(|&v| v == 0),
+                "a peer index for a server beyond the cluster's {n}"
+            );
+            self.buf[self.at..self.at + n].copy_from_slice(peers);
+            self.at += n;
         }
-        Msg::AppendEntries {
-            term,
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit,
-        } => {
-            w.extend([2, term, prev_log_index, prev_log_term, leader_commit]);
-            log(w, &entries);
+    }
+
+    fn durable(&mut self, d: &Durable) {
+        self.put([d.term, opt_server(d.voted_for)]);
+        self.log(&d.log);
+        self.put([d.restarts]);
+    }
+
+    /// The ghost history, without the empty tail of either table (terms
+    /// not reached, indexes never committed).
+    fn ghost(&mut self, g: &Ghost) {
+        let terms = g
+            .leaders
+            .iter()
+            .rposition(|l| l.0 != 0)
+            .map_or(0, |t| t + 1);
+        self.put([terms as u8]);
+        for l in &g.leaders[..terms] {
+            self.put([l.0]);
         }
-        Msg::AppendEntriesResponse {
-            term,
-            success,
-            match_index,
-        } => w.extend([3, term, u8::from(success), match_index]),
+        let indexes = g
+            .committed
+            .iter()
+            .rposition(Option::is_some)
+            .map_or(0, |i| i + 1);
+        self.put([indexes as u8]);
+        for c in &g.committed[..indexes] {
+            match c {
+                Some(c) => self.put([1, c.entry.term, c.entry.value.0, c.in_term]),
+                None => self.put([0]),
+            }
+        }
+        self.put([g.flags.0]);
+    }
+
+    fn packet(&mut self, e: &Packet, count: u8) {
+        self.put([e.src.0, e.dst.0, count]);
+        match e.msg {
+            Msg::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => self.put([0, term, last_log_index, last_log_term]),
+            Msg::RequestVoteResponse { term, vote_granted } => {
+                self.put([1, term, u8::from(vote_granted)])
+            }
+            Msg::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => {
+                self.put([2, term, prev_log_index, prev_log_term, leader_commit]);
+                self.log(&entries);
+            }
+            Msg::AppendEntriesResponse {
+                term,
+                success,
+                match_index,
+            } => self.put([3, term, u8::from(success), match_index]),
+        }
     }
 }
 
@@ -169,15 +239,24 @@ impl Reader<'_> {
         l
     }
 
-    fn peer_map(&mut self) -> PeerMap {
+    fn array<const N: usize>(&mut self) -> [u8; N] {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .expect("encoded state is truncated");
+        self.0 = rest;
+        *head
+    }
+
+    fn peer_map(&mut self, n: usize) -> PeerMap {
         let mut m = PeerMap::default();
-        for slot in m.0.iter_mut().take(MAX_SERVERS) {
+        for slot in m.0.iter_mut().take(n) {
             *slot = self.u8();
         }
         m
     }
 
-    fn server(&mut self) -> ServerState {
+    fn server(&mut self, n: usize) -> ServerState {
         let role = match self.u8() {
             0 => Role::Follower,
             1 => Role::Candidate,
@@ -196,8 +275,8 @@ impl Reader<'_> {
             commit_index,
             votes_granted: ServerSet(votes),
             vote_responses,
-            next_index: self.peer_map(),
-            match_index: self.peer_map(),
+            next_index: self.peer_map(n),
+            match_index: self.peer_map(n),
             restarts,
         }
     }
@@ -213,10 +292,12 @@ impl Reader<'_> {
 
     fn ghost(&mut self) -> Ghost {
         let mut g = Ghost::default();
-        for l in g.leaders.iter_mut() {
+        let terms = self.u8() as usize;
+        for l in g.leaders.iter_mut().take(terms) {
             *l = ServerSet(self.u8());
         }
-        for c in g.committed.iter_mut() {
+        let indexes = self.u8() as usize;
+        for c in g.committed.iter_mut().take(indexes) {
             if self.u8() == 1 {
                 let entry = Entry {
                     term: self.u8(),

@@ -121,26 +121,6 @@ impl FlatState {
         self.crashed
     }
 
-    /// Rebuilds a state from its parts (the codec's decoder).
-    pub fn from_parts(
-        duplicating: bool,
-        servers: &[(ServerState, Option<Durable>, u8)],
-        crashed: u8,
-        network: FlatNetwork,
-        ghost: Ghost,
-    ) -> Self {
-        let mut s = FlatState::empty(servers.len(), duplicating);
-        for (i, (server, storage, timers)) in servers.iter().enumerate() {
-            s.servers[i] = *server;
-            s.storages[i] = *storage;
-            s.timers[i] = *timers;
-        }
-        s.crashed = crashed;
-        s.network = network;
-        s.ghost = ghost;
-        s
-    }
-
     /// The state with server i renamed to `perm[i]` (`perm` is a permutation
     /// of `0..n`).
     pub fn permute(&self, perm: &[usize]) -> FlatState {

@@ -83,6 +83,22 @@ impl FlatNetwork {
         }
     }
 
+    /// Appends `count` copies of a packet that sorts after every packet in
+    /// flight (the decoder, which reads packets in order).
+    pub fn push_last(&mut self, p: Packet, count: u8) {
+        let len = self.len as usize;
+        assert!(
+            len < NETWORK_CAPACITY && count > 0,
+            "at most {NETWORK_CAPACITY} distinct packets, each in flight at least once"
+        );
+        debug_assert!(
+            len == 0 || self.slots[len - 1].0 < p,
+            "packets must be appended in ascending order"
+        );
+        self.slots[len] = (p, count);
+        self.len += 1;
+    }
+
     /// Takes one copy of a packet off the wire; false if none is in flight.
     pub fn remove_one(&mut self, p: &Packet) -> bool {
         let Ok(k) = self.packets().binary_search_by(|(q, _)| q.cmp(p)) else {

@@ -73,6 +73,39 @@ fn fingerprint_with<S: Hash>(s: &S, codec: Option<&Codec<S>>, buf: &mut Vec<u8>)
     }
 }
 
+/// How the engine takes a step: into a slot it reuses. The default goes
+/// through [`Model::next_state`]; a model with large states overrides it to
+/// write the successor in place, sparing the copies of returning it.
+pub trait StepInPlace: Model {
+    /// The successor of `last` under `action`, written into `next`; false
+    /// (and `next` of no use) if the action is not enabled.
+    fn next_state_into(
+        &self,
+        last: &Self::State,
+        action: Self::Action,
+        next: &mut Self::State,
+    ) -> bool {
+        match self.next_state(last, action) {
+            Some(s) => {
+                *next = s;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl StepInPlace for raft_spec::flat::FlatModel {
+    fn next_state_into(
+        &self,
+        last: &raft_spec::flat::FlatState,
+        action: raft_spec::Action,
+        next: &mut raft_spec::flat::FlatState,
+    ) -> bool {
+        raft_spec::flat::FlatModel::next_state_into(self, last, action, next)
+    }
+}
+
 /// Live counters, readable from another thread for a progress line.
 #[derive(Default, Debug)]
 pub struct Progress {
@@ -162,7 +195,7 @@ pub struct Exploration {
 /// Explores `model` breadth-first. `progress` is updated as it goes.
 pub fn explore<M>(model: &M, opts: &Options<M>, progress: &Progress) -> Exploration
 where
-    M: Model + Sync,
+    M: StepInPlace + Sync,
     M::State: Hash + Send + Sync + Clone,
     M::Action: Send,
 {
@@ -178,7 +211,7 @@ pub fn explore_with_codec<M>(
     progress: &Progress,
 ) -> Exploration
 where
-    M: Model + Sync,
+    M: StepInPlace + Sync,
     M::State: Hash + Send + Sync + Clone,
     M::Action: Send,
 {
@@ -333,7 +366,7 @@ struct Search<'a, M: Model> {
 
 impl<M> Search<'_, M>
 where
-    M: Model,
+    M: StepInPlace,
     M::State: Hash + Clone,
 {
     fn canonical<'s>(&self, s: &'s M::State) -> Cow<'s, M::State> {
@@ -356,7 +389,8 @@ where
     ) {
         let mut actions = Vec::new();
         let mut batch = Vec::new();
-        let mut successors = Vec::new();
+        // Slots for one state's successors, reused: `used` hold successors.
+        let mut successors: Vec<M::State> = Vec::new();
         let mut bytes = Vec::new();
         let (mut taken, mut new, mut boundary) = (0, 0, 0);
         for (parent, stored) in states {
@@ -370,14 +404,21 @@ where
                 (Stored::Bytes(_), None) => unreachable!("bytes are stored only with a codec"),
             };
             self.model.actions(state, &mut actions);
+            let mut used = 0;
             for action in actions.drain(..) {
-                if let Some(next) = self.model.next_state(state, action) {
+                if used == successors.len() {
+                    successors.push(state.clone());
+                }
+                if self
+                    .model
+                    .next_state_into(state, action, &mut successors[used])
+                {
                     taken += 1;
-                    batch.push(self.reach(*parent, &next, &mut bytes));
-                    successors.push(next);
+                    batch.push(self.reach(*parent, &successors[used], &mut bytes));
+                    used += 1;
                 }
             }
-            for (k, state) in successors.iter().enumerate() {
+            for (k, state) in successors[..used].iter().enumerate() {
                 // Two actions often reach one state (a message dropped, or
                 // delivered and ignored): look it up once.
                 let fp = batch[k].fp;
@@ -395,7 +436,6 @@ where
             }
             batch.clear();
             bytes.clear();
-            successors.clear();
         }
         // Shared counters once per chunk: threads updating them per state
         // would pass their cache line back and forth.

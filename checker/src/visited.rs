@@ -40,14 +40,58 @@ struct SlotsHint {
 
 struct Shard {
     /// `[fingerprint, parent]`; the length is a power of two.
-    slots: Vec<[Fingerprint; 2]>,
+    slots: Slots,
     len: usize,
+}
+
+/// A shard's slots, in anonymous memory of their own that asks the kernel
+/// for 2 MiB pages. Lookups land at random across hundreds of megabytes:
+/// with 4 KiB pages nearly every one also misses the TLB, and the page
+/// walk, not the cache miss, was the largest cost of the search.
+struct Slots {
+    map: memmap2::MmapMut,
+    /// Where the slots start in `map`: the first 2 MiB boundary.
+    offset: usize,
+    len: usize,
+}
+
+const SLOT_BYTES: usize = std::mem::size_of::<[Fingerprint; 2]>();
+const HUGE_PAGE: usize = 2 << 20;
+
+impl Slots {
+    /// `len` empty slots (fresh anonymous memory reads as zeros: EMPTY).
+    fn new(len: usize) -> Slots {
+        let bytes = len * SLOT_BYTES;
+        // Room to start on a huge-page boundary, wherever the map lands.
+        let slack = if bytes >= HUGE_PAGE { HUGE_PAGE } else { 0 };
+        let map = memmap2::MmapOptions::new()
+            .len(bytes + slack)
+            .map_anon()
+            .unwrap_or_else(|e| panic!("cannot map {bytes} bytes for the visited set: {e}"));
+        let at = map.as_ptr() as usize;
+        let offset = at.next_multiple_of(slack.max(1)) - at;
+        if slack != 0 {
+            // Only advice: without huge pages the set is as correct, and
+            // slower.
+            let _ = map.advise_range(memmap2::Advice::HugePage, offset, bytes);
+        }
+        Slots { map, offset, len }
+    }
+
+    fn as_slice(&self) -> &[[Fingerprint; 2]] {
+        bytemuck::cast_slice(&self.map[self.offset..self.offset + self.len * SLOT_BYTES])
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [[Fingerprint; 2]] {
+        let range = self.offset..self.offset + self.len * SLOT_BYTES;
+        bytemuck::cast_slice_mut(&mut self.map[range])
+    }
 }
 
 impl Shard {
     fn new() -> Self {
         Shard {
-            slots: empty_slots(INITIAL_SLOTS),
+            slots: Slots::new(INITIAL_SLOTS),
             len: 0,
         }
     }
@@ -56,8 +100,8 @@ impl Shard {
 impl SlotsHint {
     fn update(&self, shard: &Shard) {
         self.at
-            .store(shard.slots.as_ptr() as usize, Ordering::Relaxed);
-        self.mask.store(shard.slots.len() - 1, Ordering::Relaxed);
+            .store(shard.slots.as_slice().as_ptr() as usize, Ordering::Relaxed);
+        self.mask.store(shard.slots.len - 1, Ordering::Relaxed);
     }
 }
 
@@ -91,9 +135,9 @@ impl Visited {
     pub fn insert_new(&self, fp: Fingerprint, parent: Fingerprint) -> bool {
         debug_assert_ne!(fp, EMPTY);
         let mut shard = self.shard(fp);
-        let slots = shard.slots.len();
+        let slots = shard.slots.len;
         let inserted = shard.insert_new(fp, parent);
-        if shard.slots.len() != slots {
+        if shard.slots.len != slots {
             self.hints[Self::index(fp)].update(&shard);
         }
         inserted
@@ -113,7 +157,8 @@ impl Visited {
     pub fn parent(&self, fp: Fingerprint) -> Option<Fingerprint> {
         let shard = self.shard(fp);
         let slot = shard.slot_of(fp);
-        (shard.slots[slot][0] == fp).then_some(shard.slots[slot][1])
+        let [key, parent] = shard.slots.as_slice()[slot];
+        (key == fp).then_some(parent)
     }
 
     pub fn len(&self) -> usize {
@@ -127,11 +172,12 @@ impl Visited {
 impl Shard {
     /// The slot holding `fp`, or the empty slot where it would go.
     fn slot_of(&self, fp: Fingerprint) -> usize {
-        let mask = self.slots.len() - 1;
+        let slots = self.slots.as_slice();
+        let mask = slots.len() - 1;
         // The low bits place a key; the top bits already chose the shard.
         let mut i = fp as usize & mask;
         loop {
-            let key = self.slots[i][0];
+            let key = slots[i][0];
             if key == fp || key == EMPTY {
                 return i;
             }
@@ -141,24 +187,25 @@ impl Shard {
 
     fn insert_new(&mut self, fp: Fingerprint, parent: Fingerprint) -> bool {
         // At most three quarters full, so probes stay short and end.
-        if (self.len + 1) * 4 > self.slots.len() * 3 {
+        if (self.len + 1) * 4 > self.slots.len * 3 {
             self.grow();
         }
         let i = self.slot_of(fp);
-        if self.slots[i][0] == fp {
+        let slots = self.slots.as_mut_slice();
+        if slots[i][0] == fp {
             return false;
         }
-        self.slots[i] = [fp, parent];
+        slots[i] = [fp, parent];
         self.len += 1;
         true
     }
 
     fn grow(&mut self) {
-        let doubled = empty_slots(self.slots.len() * 2);
+        let doubled = Slots::new(self.slots.len * 2);
         let old = std::mem::replace(&mut self.slots, doubled);
-        for [fp, parent] in old.into_iter().filter(|s| s[0] != EMPTY) {
+        for &[fp, parent] in old.as_slice().iter().filter(|s| s[0] != EMPTY) {
             let i = self.slot_of(fp);
-            self.slots[i] = [fp, parent];
+            self.slots.as_mut_slice()[i] = [fp, parent];
         }
     }
 }
@@ -175,13 +222,21 @@ fn prefetch_line(address: usize) {
 #[cfg(not(target_arch = "x86_64"))]
 fn prefetch_line(_: usize) {}
 
-fn empty_slots(n: usize) -> Vec<[Fingerprint; 2]> {
-    vec![[EMPTY; 2]; n]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_slot_arrays_start_empty_on_a_huge_page_boundary() {
+        let mut slots = Slots::new(HUGE_PAGE / SLOT_BYTES * 2);
+        assert_eq!(slots.as_slice().as_ptr() as usize % HUGE_PAGE, 0);
+        assert!(slots.as_slice().iter().all(|s| *s == [EMPTY; 2]));
+        let last = slots.len - 1;
+        slots.as_mut_slice()[last] = [7, 8];
+        assert_eq!(slots.as_slice()[last], [7, 8]);
+        let small = Slots::new(INITIAL_SLOTS);
+        assert_eq!(small.as_slice().len(), INITIAL_SLOTS);
+    }
 
     #[test]
     fn keeps_the_first_parent_and_grows() {

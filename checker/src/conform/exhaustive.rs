@@ -44,7 +44,7 @@ use raft_spec::{Action, Config, RaftModel, State};
 use super::adapter::{self, acting_server, ImplServer};
 use super::divergence::{Divergence, Mismatch};
 use super::perturb::Perturbation;
-use crate::engine::{self, Options, Progress, StopWhen};
+use crate::engine::{self, Options, Progress, StepInPlace, StopWhen};
 
 /// The name of the conformance property.
 pub const CONFORMS: &str = "conforms";
@@ -251,6 +251,8 @@ impl ConformModel {
         ))
     }
 }
+
+impl StepInPlace for ConformModel {}
 
 impl Model for ConformModel {
     type State = ConformState;

@@ -62,22 +62,37 @@ impl FlatModel {
         }
     }
 
+    /// [`Model::next_state`], written into `next` (whatever it held before)
+    /// rather than returned: a search reuses one slot per successor, and
+    /// moving a ~700-byte state out of a function and into a buffer costs
+    /// copies that show. False if the action is not enabled (`next` then
+    /// holds nothing of use).
+    pub fn next_state_into(&self, last: &FlatState, action: Action, next: &mut FlatState) -> bool {
+        if !self.step(last, action, next) {
+            return false;
+        }
+        let mut ghost = next.ghost;
+        ghost.observe(last, next);
+        next.ghost = ghost;
+        true
+    }
+
     /// The step itself, before the ghost history sees it.
-    fn step(&self, last: &FlatState, action: Action) -> Option<FlatState> {
+    fn step(&self, last: &FlatState, action: Action, next: &mut FlatState) -> bool {
         match action {
             ActorModelAction::Drop(Envelope { src, dst, msg }) => {
-                let mut next = *last;
+                *next = *last;
                 next.network.remove_one(&Packet {
                     src: src.into(),
                     dst: dst.into(),
                     msg,
                 });
-                Some(next)
+                true
             }
             ActorModelAction::Deliver { src, dst, msg } => {
                 let i = usize::from(dst);
                 if i >= last.server_count() || last.is_crashed(i) {
-                    return None;
+                    return false;
                 }
                 let packet = Packet {
                     src: src.into(),
@@ -91,21 +106,21 @@ impl FlatModel {
                     // stateright takes no step; RaftModel still takes the
                     // ignored message off a network that does not duplicate.
                     if last.is_duplicating() {
-                        return None;
+                        return false;
                     }
-                    let mut next = *last;
+                    *next = *last;
                     next.network.remove_one(&packet);
-                    return Some(next);
+                    return true;
                 }
-                let mut next = *last;
+                *next = *last;
                 if !next.is_duplicating() {
                     next.network.remove_one(&packet);
                 }
                 if let Cow::Owned(s) = state {
                     *next.server_mut(i) = s;
                 }
-                self.process_commands(i, out, &mut next);
-                Some(next)
+                self.process_commands(i, out, next);
+                true
             }
             ActorModelAction::Timeout(id, timer) => {
                 let i = usize::from(id);
@@ -113,34 +128,34 @@ impl FlatModel {
                 let mut out = Out::new();
                 self.server.on_timeout(id, &mut state, &timer, &mut out);
                 if is_no_op_with_timer(&state, &out, &timer) {
-                    return None;
+                    return false;
                 }
-                let mut next = *last;
+                *next = *last;
                 *next.timers_mut(i) &= !timer_bit(&timer);
                 if let Cow::Owned(s) = state {
                     *next.server_mut(i) = s;
                 }
-                self.process_commands(i, out, &mut next);
-                Some(next)
+                self.process_commands(i, out, next);
+                true
             }
             ActorModelAction::Crash(id) => {
                 let i = usize::from(id);
-                let mut next = *last;
+                *next = *last;
                 *next.timers_mut(i) = 0;
                 next.set_crashed(i, true);
-                Some(next)
+                true
             }
             ActorModelAction::Recover(id) => {
                 let i = usize::from(id);
                 let mut out = Out::new();
                 let state = self.server.on_start(id, last.storage(i), &mut out);
-                let mut next = *last;
+                *next = *last;
                 *next.server_mut(i) = state;
                 next.set_crashed(i, false);
-                self.process_commands(i, out, &mut next);
-                Some(next)
+                self.process_commands(i, out, next);
+                true
             }
-            ActorModelAction::SelectRandom { .. } => None,
+            ActorModelAction::SelectRandom { .. } => false,
         }
     }
 }
@@ -195,14 +210,9 @@ impl Model for FlatModel {
     }
 
     fn next_state(&self, last: &FlatState, action: Action) -> Option<FlatState> {
-        // Updated in place: a flat state is large enough that copies show.
-        let mut next = self.step(last, action);
-        if let Some(next) = &mut next {
-            let mut ghost = next.ghost;
-            ghost.observe(last, next);
-            next.ghost = ghost;
-        }
-        next
+        let mut next = *last;
+        self.next_state_into(last, action, &mut next)
+            .then_some(next)
     }
 
     fn properties(&self) -> Vec<Property<Self>> {

@@ -240,9 +240,9 @@ where
     // Level 0: the initial states.
     let mut frontier: Vec<(Fingerprint, Stored<M::State>)> = Vec::new();
     for init in model.init_states() {
-        let mut bytes = Vec::new();
-        let mut reached = search.reach(NO_PARENT, &init, &mut bytes);
-        if search.record(&mut reached, &init, &bytes, 0, &mut frontier) == Visit::Boundary {
+        let mut batch = Batch::new();
+        search.reach(&init, &mut batch);
+        if search.record(0, &mut batch, NO_PARENT, &init, 0, &mut frontier) == Visit::Boundary {
             search.boundary.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -329,14 +329,32 @@ enum Visit {
     Boundary,
 }
 
-/// A successor, fingerprinted, waiting to be looked up.
-struct Reached<S> {
-    fp: Fingerprint,
-    parent: Fingerprint,
-    /// Its canonical form, to queue, when there is no codec.
-    canonical: Option<S>,
-    /// Where its encoding is in the batch's bytes, when there is a codec.
-    encoding: std::ops::Range<usize>,
+/// One state's successors, fingerprinted, waiting to be looked up. Kept
+/// small per successor: a batch entry is written for every transition.
+struct Batch<S> {
+    /// Each successor's fingerprint, and where its encoding is in `bytes`.
+    reached: Vec<(Fingerprint, std::ops::Range<usize>)>,
+    /// The successors' encodings, end to end, when there is a codec.
+    bytes: Vec<u8>,
+    /// The successors' canonical forms (one per entry of `reached`), to
+    /// queue, when there is no codec.
+    canonical: Vec<Option<S>>,
+}
+
+impl<S> Batch<S> {
+    fn new() -> Self {
+        Batch {
+            reached: Vec::new(),
+            bytes: Vec::new(),
+            canonical: Vec::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.reached.clear();
+        self.bytes.clear();
+        self.canonical.clear();
+    }
 }
 
 /// A frontier state, as it is or encoded.
@@ -388,10 +406,9 @@ where
         out: &mut Vec<(Fingerprint, Stored<M::State>)>,
     ) {
         let mut actions = Vec::new();
-        let mut batch = Vec::new();
+        let mut batch = Batch::new();
         // Slots for one state's successors, reused: `used` hold successors.
         let mut successors: Vec<M::State> = Vec::new();
-        let mut bytes = Vec::new();
         let (mut taken, mut new, mut boundary) = (0, 0, 0);
         for (parent, stored) in states {
             let decoded;
@@ -414,18 +431,18 @@ where
                     .next_state_into(state, action, &mut successors[used])
                 {
                     taken += 1;
-                    batch.push(self.reach(*parent, &successors[used], &mut bytes));
+                    self.reach(&successors[used], &mut batch);
                     used += 1;
                 }
             }
             for (k, state) in successors[..used].iter().enumerate() {
                 // Two actions often reach one state (a message dropped, or
                 // delivered and ignored): look it up once.
-                let fp = batch[k].fp;
-                if batch[..k].iter().any(|r: &Reached<M::State>| r.fp == fp) {
+                let fp = batch.reached[k].0;
+                if batch.reached[..k].iter().any(|r| r.0 == fp) {
                     continue;
                 }
-                match self.record(&mut batch[k], state, &bytes, depth, out) {
+                match self.record(k, &mut batch, *parent, state, depth, out) {
                     Visit::Seen => {}
                     Visit::New => new += 1,
                     Visit::Boundary => {
@@ -435,7 +452,6 @@ where
                 }
             }
             batch.clear();
-            bytes.clear();
         }
         // Shared counters once per chunk: threads updating them per state
         // would pass their cache line back and forth.
@@ -446,54 +462,50 @@ where
         self.boundary.fetch_add(boundary, Ordering::Relaxed);
     }
 
-    /// Canonicalises and fingerprints a reached state (appending its
-    /// encoding to `bytes` when there is a codec) and prefetches its slot.
-    fn reach(
-        &self,
-        parent: Fingerprint,
-        state: &M::State,
-        bytes: &mut Vec<u8>,
-    ) -> Reached<M::State> {
+    /// Canonicalises and fingerprints a reached state, adds it to `batch`
+    /// and prefetches its slot.
+    fn reach(&self, state: &M::State, batch: &mut Batch<M::State>) {
         let canonical = self.canonical(state);
-        let start = bytes.len();
-        let (fp, canonical) = match self.codec {
+        let start = batch.bytes.len();
+        let fp = match self.codec {
             Some(codec) => {
-                (codec.encode)(&canonical, bytes);
-                (fingerprint_bytes(&bytes[start..]), None)
+                (codec.encode)(&canonical, &mut batch.bytes);
+                fingerprint_bytes(&batch.bytes[start..])
             }
-            None => (fingerprint(&canonical), Some(canonical.into_owned())),
+            None => {
+                let fp = fingerprint(&canonical);
+                batch.canonical.push(Some(canonical.into_owned()));
+                fp
+            }
         };
         self.visited.prefetch(fp);
-        Reached {
-            fp,
-            parent,
-            canonical,
-            encoding: start..bytes.len(),
-        }
+        batch.reached.push((fp, start..batch.bytes.len()));
     }
 
-    /// Records a reached state; if new, checks it and queues it for
-    /// expansion (if within the boundary).
+    /// Records the batch's `k`th successor, `state`, reached from `parent`;
+    /// if new, checks it and queues it for expansion (if within the
+    /// boundary).
     fn record(
         &self,
-        reached: &mut Reached<M::State>,
+        k: usize,
+        batch: &mut Batch<M::State>,
+        parent: Fingerprint,
         state: &M::State,
-        bytes: &[u8],
         depth: usize,
         out: &mut Vec<(Fingerprint, Stored<M::State>)>,
     ) -> Visit {
-        let fp = reached.fp;
+        let (fp, ref encoding) = batch.reached[k];
         // Insert only if absent: the first parent found is on a shortest path.
-        if !self.visited.insert_new(fp, reached.parent) {
+        if !self.visited.insert_new(fp, parent) {
             return Visit::Seen;
         }
         self.check_properties(state, fp, depth);
         if !self.model.within_boundary(state) {
             return Visit::Boundary;
         }
-        let stored = match reached.canonical.take() {
+        let stored = match batch.canonical.get_mut(k).and_then(Option::take) {
             Some(canonical) => Stored::State(Box::new(canonical)),
-            None => Stored::Bytes(bytes[reached.encoding.clone()].into()),
+            None => Stored::Bytes(batch.bytes[encoding.clone()].into()),
         };
         out.push((fp, stored));
         Visit::New

@@ -144,7 +144,10 @@ impl Writer {
                 absent.iter().all(|&v| v == 0),
                 "a peer index for a server beyond the cluster's {n}"
             );
-            self.buf[self.at..self.at + n].copy_from_slice(peers);
+            debug_assert_eq!(peers.len(), n);
+            // A fixed-size copy (a variable one is a call to memcpy); only
+            // the first n bytes count, the rest are overwritten next.
+            self.buf[self.at..self.at + MAX_SERVERS].copy_from_slice(&map.0);
             self.at += n;
         }
     }

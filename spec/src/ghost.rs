@@ -70,13 +70,19 @@ impl Ghost {
     /// update would repeat the one made when it reached that state.
     pub fn observe(&mut self, before: &impl Cluster, after: &impl Cluster) {
         for i in 0..after.server_count() {
-            let (old, new) = (before.server(i), after.server(i));
-            let recovered = before.is_crashed(i) && !after.is_crashed(i);
-            if old == new && !recovered {
-                continue;
-            }
-            self.observe_server(ServerId(i as u8), old, new, recovered);
+            self.observe_one(i, before, after);
         }
+    }
+
+    /// [`observe`](Self::observe) for server `i` alone: all of it for a
+    /// step known to change no other server.
+    pub fn observe_one(&mut self, i: usize, before: &impl Cluster, after: &impl Cluster) {
+        let (old, new) = (before.server(i), after.server(i));
+        let recovered = before.is_crashed(i) && !after.is_crashed(i);
+        if old == new && !recovered {
+            return;
+        }
+        self.observe_server(ServerId(i as u8), old, new, recovered);
     }
 
     fn observe_server(

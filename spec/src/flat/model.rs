@@ -68,17 +68,20 @@ impl FlatModel {
     /// copies that show. False if the action is not enabled (`next` then
     /// holds nothing of use).
     pub fn next_state_into(&self, last: &FlatState, action: Action, next: &mut FlatState) -> bool {
-        if !self.step(last, action, next) {
-            return false;
+        match self.step(last, action, next) {
+            Stepped::Disabled => false,
+            Stepped::NoServerChanged => true,
+            Stepped::Server(i) => {
+                let mut ghost = next.ghost;
+                ghost.observe_one(i, last, next);
+                next.ghost = ghost;
+                true
+            }
         }
-        let mut ghost = next.ghost;
-        ghost.observe(last, next);
-        next.ghost = ghost;
-        true
     }
 
     /// The step itself, before the ghost history sees it.
-    fn step(&self, last: &FlatState, action: Action, next: &mut FlatState) -> bool {
+    fn step(&self, last: &FlatState, action: Action, next: &mut FlatState) -> Stepped {
         match action {
             ActorModelAction::Drop(Envelope { src, dst, msg }) => {
                 *next = *last;
@@ -87,12 +90,12 @@ impl FlatModel {
                     dst: dst.into(),
                     msg,
                 });
-                true
+                Stepped::NoServerChanged
             }
             ActorModelAction::Deliver { src, dst, msg } => {
                 let i = usize::from(dst);
                 if i >= last.server_count() || last.is_crashed(i) {
-                    return false;
+                    return Stepped::Disabled;
                 }
                 let packet = Packet {
                     src: src.into(),
@@ -106,11 +109,11 @@ impl FlatModel {
                     // stateright takes no step; RaftModel still takes the
                     // ignored message off a network that does not duplicate.
                     if last.is_duplicating() {
-                        return false;
+                        return Stepped::Disabled;
                     }
                     *next = *last;
                     next.network.remove_one(&packet);
-                    return true;
+                    return Stepped::NoServerChanged;
                 }
                 *next = *last;
                 if !next.is_duplicating() {
@@ -120,7 +123,7 @@ impl FlatModel {
                     *next.server_mut(i) = s;
                 }
                 self.process_commands(i, out, next);
-                true
+                Stepped::Server(i)
             }
             ActorModelAction::Timeout(id, timer) => {
                 let i = usize::from(id);
@@ -128,7 +131,7 @@ impl FlatModel {
                 let mut out = Out::new();
                 self.server.on_timeout(id, &mut state, &timer, &mut out);
                 if is_no_op_with_timer(&state, &out, &timer) {
-                    return false;
+                    return Stepped::Disabled;
                 }
                 *next = *last;
                 *next.timers_mut(i) &= !timer_bit(&timer);
@@ -136,14 +139,15 @@ impl FlatModel {
                     *next.server_mut(i) = s;
                 }
                 self.process_commands(i, out, next);
-                true
+                Stepped::Server(i)
             }
             ActorModelAction::Crash(id) => {
                 let i = usize::from(id);
                 *next = *last;
                 *next.timers_mut(i) = 0;
                 next.set_crashed(i, true);
-                true
+                // A crash stops the server; its state is kept as it was.
+                Stepped::NoServerChanged
             }
             ActorModelAction::Recover(id) => {
                 let i = usize::from(id);
@@ -153,11 +157,21 @@ impl FlatModel {
                 *next.server_mut(i) = state;
                 next.set_crashed(i, false);
                 self.process_commands(i, out, next);
-                true
+                Stepped::Server(i)
             }
-            ActorModelAction::SelectRandom { .. } => false,
+            ActorModelAction::SelectRandom { .. } => Stepped::Disabled,
         }
     }
+}
+
+/// What a step did, so that the ghost history looks only at the server the
+/// step changed.
+enum Stepped {
+    Disabled,
+    /// Only the network, timers or crash flags changed.
+    NoServerChanged,
+    /// Server `i` may have changed, and no other.
+    Server(usize),
 }
 
 impl Model for FlatModel {

@@ -5,17 +5,16 @@
 
 use std::borrow::Cow;
 
-use stateright::actor::{
-    is_no_op, is_no_op_with_timer, Actor, ActorModelAction, Command, Envelope, Id, Out,
-};
+use stateright::actor::{ActorModelAction, Envelope, Id};
 use stateright::{Model, Property};
 
 use super::{timer_bit, timers_in, FlatState, Packet};
 use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError};
+use crate::message::Msg;
 use crate::model::Action;
 use crate::properties;
-use crate::server::RaftServer;
+use crate::server::{Durable, Effects, RaftServer, Timer};
 use crate::types::ServerId;
 
 /// Raft under the bounds of a [`Config`], over flat states. Same actions,
@@ -39,29 +38,6 @@ impl FlatModel {
         self.cfg.network.is_lossy()
     }
 
-    /// Applies what a handler asked for, in order (`ActorModel::process_commands`).
-    fn process_commands(&self, i: usize, out: Out<RaftServer>, s: &mut FlatState) {
-        let src = ServerId(i as u8);
-        let duplicating = s.is_duplicating();
-        for c in out {
-            match c {
-                Command::Send(dst, msg) => s.network.send(
-                    Packet {
-                        src,
-                        dst: dst.into(),
-                        msg,
-                    },
-                    duplicating,
-                ),
-                Command::SetTimer(t, _) => *s.timers_mut(i) |= timer_bit(&t),
-                Command::CancelTimer(t) => *s.timers_mut(i) &= !timer_bit(&t),
-                Command::Save(d) => s.set_storage(i, d),
-                // Raft servers make no random choices.
-                Command::ChooseRandom(..) => {}
-            }
-        }
-    }
-
     /// [`Model::next_state`], written into `next` (whatever it held before)
     /// rather than returned: a search reuses one slot per successor, and
     /// moving a ~700-byte state out of a function and into a buffer costs
@@ -80,7 +56,9 @@ impl FlatModel {
         }
     }
 
-    /// The step itself, before the ghost history sees it.
+    /// The step itself, before the ghost history sees it. A handler's
+    /// effects go straight into `next`, so `next` starts as a copy of
+    /// `last` even for a step that turns out to be disabled.
     fn step(&self, last: &FlatState, action: Action, next: &mut FlatState) -> Stepped {
         match action {
             ActorModelAction::Drop(Envelope { src, dst, msg }) => {
@@ -97,48 +75,48 @@ impl FlatModel {
                 if i >= last.server_count() || last.is_crashed(i) {
                     return Stepped::Disabled;
                 }
-                let packet = Packet {
-                    src: src.into(),
-                    dst: dst.into(),
-                    msg,
-                };
-                let mut state = Cow::Borrowed(last.server(i));
-                let mut out = Out::new();
-                self.server.on_msg(dst, &mut state, src, msg, &mut out);
-                if is_no_op(&state, &out) {
-                    // stateright takes no step; RaftModel still takes the
-                    // ignored message off a network that does not duplicate.
-                    if last.is_duplicating() {
-                        return Stepped::Disabled;
-                    }
-                    *next = *last;
-                    next.network.remove_one(&packet);
-                    return Stepped::NoServerChanged;
-                }
                 *next = *last;
-                if !next.is_duplicating() {
-                    next.network.remove_one(&packet);
+                if !last.is_duplicating() {
+                    next.network.remove_one(&Packet {
+                        src: src.into(),
+                        dst: dst.into(),
+                        msg,
+                    });
+                }
+                let mut state = Cow::Borrowed(last.server(i));
+                let mut effects = Apply::new(next, i, None);
+                self.server
+                    .receive(dst.into(), &mut state, src.into(), msg, &mut effects);
+                if matches!(state, Cow::Borrowed(_)) && effects.count == 0 {
+                    // `is_no_op`: stateright takes no step; RaftModel still
+                    // takes the ignored message off a network that does
+                    // not duplicate.
+                    return if last.is_duplicating() {
+                        Stepped::Disabled
+                    } else {
+                        Stepped::NoServerChanged
+                    };
                 }
                 if let Cow::Owned(s) = state {
                     *next.server_mut(i) = s;
                 }
-                self.process_commands(i, out, next);
                 Stepped::Server(i)
             }
             ActorModelAction::Timeout(id, timer) => {
                 let i = usize::from(id);
-                let mut state = Cow::Borrowed(last.server(i));
-                let mut out = Out::new();
-                self.server.on_timeout(id, &mut state, &timer, &mut out);
-                if is_no_op_with_timer(&state, &out, &timer) {
-                    return Stepped::Disabled;
-                }
                 *next = *last;
                 *next.timers_mut(i) &= !timer_bit(&timer);
+                let mut state = Cow::Borrowed(last.server(i));
+                let mut effects = Apply::new(next, i, Some(timer));
+                self.server.fire(id.into(), &mut state, timer, &mut effects);
+                // `is_no_op_with_timer`: the state is untouched and the
+                // one effect renews the timer that fired.
+                if matches!(state, Cow::Borrowed(_)) && effects.count == 1 && effects.renewed {
+                    return Stepped::Disabled;
+                }
                 if let Cow::Owned(s) = state {
                     *next.server_mut(i) = s;
                 }
-                self.process_commands(i, out, next);
                 Stepped::Server(i)
             }
             ActorModelAction::Crash(id) => {
@@ -151,16 +129,71 @@ impl FlatModel {
             }
             ActorModelAction::Recover(id) => {
                 let i = usize::from(id);
-                let mut out = Out::new();
-                let state = self.server.on_start(id, last.storage(i), &mut out);
                 *next = *last;
-                *next.server_mut(i) = state;
                 next.set_crashed(i, false);
-                self.process_commands(i, out, next);
+                let state = self
+                    .server
+                    .start(last.storage(i), &mut Apply::new(next, i, None));
+                *next.server_mut(i) = state;
                 Stepped::Server(i)
             }
             ActorModelAction::SelectRandom { .. } => Stepped::Disabled,
         }
+    }
+}
+
+/// A handler's effects, applied to the next state as the handler makes
+/// them (what `ActorModel::process_commands` does with the command list,
+/// without the list).
+struct Apply<'a> {
+    next: &'a mut FlatState,
+    server: usize,
+    /// Effects made so far.
+    count: usize,
+    /// The timer whose firing is being handled, if any...
+    fired: Option<Timer>,
+    /// ...and whether the handler set it again.
+    renewed: bool,
+}
+
+impl<'a> Apply<'a> {
+    fn new(next: &'a mut FlatState, server: usize, fired: Option<Timer>) -> Self {
+        Apply {
+            next,
+            server,
+            count: 0,
+            fired,
+            renewed: false,
+        }
+    }
+}
+
+impl Effects for Apply<'_> {
+    fn send(&mut self, to: ServerId, msg: Msg) {
+        self.count += 1;
+        let duplicating = self.next.is_duplicating();
+        let packet = Packet {
+            src: ServerId(self.server as u8),
+            dst: to,
+            msg,
+        };
+        self.next.network.send(packet, duplicating);
+    }
+
+    fn save(&mut self, durable: Durable) {
+        self.count += 1;
+        self.next.set_storage(self.server, durable);
+    }
+
+    fn set_timer(&mut self, timer: Timer) {
+        self.count += 1;
+        self.renewed |= self.fired == Some(timer);
+        *self.next.timers_mut(self.server) |= timer_bit(&timer);
+    }
+
+    fn cancel_timer(&mut self, timer: Timer) {
+        self.count += 1;
+        *self.next.timers_mut(self.server) &= !timer_bit(&timer);
     }
 }
 
@@ -182,9 +215,8 @@ impl Model for FlatModel {
         let n = self.cfg.servers as usize;
         let mut s = FlatState::empty(n, self.cfg.network.is_duplicating());
         for i in 0..n {
-            let mut out = Out::new();
-            *s.server_mut(i) = self.server.on_start(Id::from(i), &None, &mut out);
-            self.process_commands(i, out, &mut s);
+            let server = self.server.start(&None, &mut Apply::new(&mut s, i, None));
+            *s.server_mut(i) = server;
         }
         vec![s]
     }

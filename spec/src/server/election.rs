@@ -2,9 +2,7 @@
 
 use std::borrow::Cow;
 
-use stateright::actor::{model_timeout, Out};
-
-use super::{Outbox, RaftServer, Role, ServerState, Timer};
+use super::{Effects, Outbox, RaftServer, Role, ServerState, Timer};
 use crate::bug::Bug;
 use crate::message::Msg;
 use crate::types::{Entry, Index, PeerMap, ServerId, ServerSet, Term, Value};
@@ -18,7 +16,12 @@ impl RaftServer {
 
     /// All servers: if an RPC carries term T > currentTerm, set currentTerm = T
     /// and convert to follower (§5.1).
-    pub(super) fn update_term(&self, state: &mut Cow<ServerState>, term: Term, o: &mut Out<Self>) {
+    pub(super) fn update_term(
+        &self,
+        state: &mut Cow<ServerState>,
+        term: Term,
+        o: &mut impl Effects,
+    ) {
         let s = state.to_mut();
         s.term = term;
         // Bug::VoteKeptOnNewTerm: the old term's vote is kept.
@@ -31,13 +34,13 @@ impl RaftServer {
         }
     }
 
-    pub(super) fn become_follower(&self, s: &mut ServerState, o: &mut Out<Self>) {
+    pub(super) fn become_follower(&self, s: &mut ServerState, o: &mut impl Effects) {
         if s.role == Role::Leader {
             o.cancel_timer(Timer::Heartbeat);
             for v in 1..=self.cfg.values {
                 o.cancel_timer(Timer::Propose(Value(v)));
             }
-            o.set_timer(Timer::Election, model_timeout());
+            o.set_timer(Timer::Election);
         }
         s.role = Role::Follower;
         s.votes_granted = ServerSet::default();
@@ -53,10 +56,10 @@ impl RaftServer {
         state: &mut Cow<ServerState>,
         me: ServerId,
         outbox: &mut Outbox,
-        o: &mut Out<Self>,
+        o: &mut impl Effects,
     ) {
         // Keep the timer set: a candidate may time out again.
-        o.set_timer(Timer::Election, model_timeout());
+        o.set_timer(Timer::Election);
         if state.role == Role::Leader || state.term >= self.cfg.max_term {
             return; // bound reached: the timeout is a no-op, so not a step
         }
@@ -147,7 +150,7 @@ impl RaftServer {
         term: Term,
         vote_granted: bool,
         outbox: &mut Outbox,
-        o: &mut Out<Self>,
+        o: &mut impl Effects,
     ) {
         // Bug::StaleVoteCounted: a vote from an older term is counted too.
         let current = term == state.term || self.cfg.has_bug(Bug::StaleVoteCounted);
@@ -180,7 +183,7 @@ impl RaftServer {
         s: &mut ServerState,
         me: ServerId,
         outbox: &mut Outbox,
-        o: &mut Out<Self>,
+        o: &mut impl Effects,
     ) {
         s.role = Role::Leader;
         s.votes_granted = ServerSet::default();
@@ -194,9 +197,9 @@ impl RaftServer {
             value: Value::NOOP,
         });
         o.cancel_timer(Timer::Election);
-        o.set_timer(Timer::Heartbeat, model_timeout());
+        o.set_timer(Timer::Heartbeat);
         for v in 1..=self.cfg.values {
-            o.set_timer(Timer::Propose(Value(v)), model_timeout());
+            o.set_timer(Timer::Propose(Value(v)));
         }
         self.advance_leader_commit(s);
         self.replicate_to_all(s, me, outbox);

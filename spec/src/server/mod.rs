@@ -1,7 +1,7 @@
 //! One Raft server as a stateright actor: the receiver rules of the Raft
 //! paper's Figure 2, each in one small function named after its rule.
 //!
-//! A step of the model is atomic: what a handler saves (`Out::save`) and sends
+//! A step of the model is atomic: what a handler saves (`Effects::save`) and sends
 //! happen together. The persistence contract (save before send) is what the
 //! implementation must honour; here it is written in that order for readers.
 //! Wrong rules from the bug catalogue are switched on per config and marked
@@ -19,7 +19,7 @@ use crate::message::Msg;
 mod election;
 mod replication;
 
-use crate::types::{Index, Log, PeerMap, ServerId, ServerSet, Term, Value};
+use crate::types::{Index, Log, PeerMap, ServerId, ServerSet, Term, Value, MAX_SERVERS};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Role {
@@ -143,17 +143,66 @@ pub struct RaftServer {
     pub cfg: Config,
 }
 
+/// Where a handler's effects go, in the order it makes them: stateright's
+/// `Out` when the actor model runs a server, straight into the next state
+/// when the flat model does (no allocation per step).
+pub trait Effects {
+    fn send(&mut self, to: ServerId, msg: Msg);
+    fn save(&mut self, durable: Durable);
+    /// Sets (or renews) a timer; timers have no duration in the model.
+    fn set_timer(&mut self, timer: Timer);
+    fn cancel_timer(&mut self, timer: Timer);
+}
+
+impl Effects for Out<RaftServer> {
+    fn send(&mut self, to: ServerId, msg: Msg) {
+        Out::send(self, to.into(), msg);
+    }
+
+    fn save(&mut self, durable: Durable) {
+        Out::save(self, durable);
+    }
+
+    fn set_timer(&mut self, timer: Timer) {
+        Out::set_timer(self, timer, model_timeout());
+    }
+
+    fn cancel_timer(&mut self, timer: Timer) {
+        Out::cancel_timer(self, timer);
+    }
+}
+
 /// Messages a handler wants sent, emitted after the durable write.
-pub(crate) type Outbox = Vec<(ServerId, Msg)>;
+pub(crate) struct Outbox {
+    messages: [Option<(ServerId, Msg)>; OUTBOX_CAPACITY],
+    len: usize,
+}
 
-impl Actor for RaftServer {
-    type Msg = Msg;
-    type Timer = Timer;
-    type State = ServerState;
-    type Storage = Durable;
-    type Random = ();
+/// A handler sends at most one message to each peer, and one reply.
+const OUTBOX_CAPACITY: usize = MAX_SERVERS + 1;
 
-    fn on_start(&self, _id: Id, storage: &Option<Durable>, o: &mut Out<Self>) -> ServerState {
+impl Outbox {
+    pub(crate) fn new() -> Self {
+        Outbox {
+            messages: [None; OUTBOX_CAPACITY],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, message: (ServerId, Msg)) {
+        assert!(
+            self.len < OUTBOX_CAPACITY,
+            "a handler sent more than {OUTBOX_CAPACITY} messages"
+        );
+        self.messages[self.len] = Some(message);
+        self.len += 1;
+    }
+}
+
+impl RaftServer {
+    /// A server (re)starting from its storage (`None`: the very first
+    /// start).
+    pub fn start(&self, storage: &Option<Durable>, o: &mut impl Effects) -> ServerState {
         // Saving at the first start too means every recovery finds storage,
         // so the restart count (and with it the crash budget) is exact.
         let durable = match storage {
@@ -164,13 +213,19 @@ impl Actor for RaftServer {
             None => Durable::default(),
         };
         o.save(durable);
-        o.set_timer(Timer::Election, model_timeout());
+        o.set_timer(Timer::Election);
         ServerState::recovered(&durable)
     }
 
-    fn on_msg(&self, id: Id, state: &mut Cow<ServerState>, src: Id, msg: Msg, o: &mut Out<Self>) {
-        let me = ServerId::from(id);
-        let from = ServerId::from(src);
+    /// Server `me` receives `msg` from `from`.
+    pub fn receive(
+        &self,
+        me: ServerId,
+        state: &mut Cow<ServerState>,
+        from: ServerId,
+        msg: Msg,
+        o: &mut impl Effects,
+    ) {
         let before = state.durable();
         let mut outbox = Outbox::new();
         if msg.term() > state.term {
@@ -235,25 +290,51 @@ impl Actor for RaftServer {
         send_all(outbox, o);
     }
 
-    fn on_timeout(&self, id: Id, state: &mut Cow<ServerState>, timer: &Timer, o: &mut Out<Self>) {
-        let me = ServerId::from(id);
+    /// Server `me`'s `timer` fires.
+    pub fn fire(
+        &self,
+        me: ServerId,
+        state: &mut Cow<ServerState>,
+        timer: Timer,
+        o: &mut impl Effects,
+    ) {
         let before = state.durable();
         let mut outbox = Outbox::new();
-        match *timer {
+        match timer {
             Timer::Election => self.start_election(state, me, &mut outbox, o),
             Timer::Heartbeat => {
                 if state.role == Role::Leader {
                     self.replicate_to_all(state, me, &mut outbox);
                 }
-                o.set_timer(Timer::Heartbeat, model_timeout());
+                o.set_timer(Timer::Heartbeat);
             }
             Timer::Propose(value) => {
                 self.client_request(state, me, value, &mut outbox);
-                o.set_timer(Timer::Propose(value), model_timeout());
+                o.set_timer(Timer::Propose(value));
             }
         }
         save_if_changed(&before, state, o);
         send_all(outbox, o);
+    }
+}
+
+impl Actor for RaftServer {
+    type Msg = Msg;
+    type Timer = Timer;
+    type State = ServerState;
+    type Storage = Durable;
+    type Random = ();
+
+    fn on_start(&self, _id: Id, storage: &Option<Durable>, o: &mut Out<Self>) -> ServerState {
+        self.start(storage, o)
+    }
+
+    fn on_msg(&self, id: Id, state: &mut Cow<ServerState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+        self.receive(id.into(), state, src.into(), msg, o);
+    }
+
+    fn on_timeout(&self, id: Id, state: &mut Cow<ServerState>, timer: &Timer, o: &mut Out<Self>) {
+        self.fire(id.into(), state, *timer, o);
     }
 }
 
@@ -266,14 +347,14 @@ pub(crate) struct AppendEntries {
     leader_commit: Index,
 }
 
-fn save_if_changed(before: &Durable, state: &ServerState, o: &mut Out<RaftServer>) {
+fn save_if_changed(before: &Durable, state: &ServerState, o: &mut impl Effects) {
     if state.durable() != *before {
         o.save(state.durable());
     }
 }
 
-fn send_all(outbox: Outbox, o: &mut Out<RaftServer>) {
-    for (to, msg) in outbox {
-        o.send(to.into(), msg);
+fn send_all(outbox: Outbox, o: &mut impl Effects) {
+    for (to, msg) in outbox.messages.into_iter().take(outbox.len).flatten() {
+        o.send(to, msg);
     }
 }

@@ -3,9 +3,7 @@
 
 use std::borrow::Cow;
 
-use stateright::actor::Out;
-
-use super::{AppendEntries, Outbox, RaftServer, Role, ServerState};
+use super::{AppendEntries, Effects, Outbox, RaftServer, Role, ServerState};
 use crate::bug::Bug;
 use crate::message::Msg;
 use crate::types::{Entry, Index, Log, ServerId, Term, Value};
@@ -60,7 +58,7 @@ impl RaftServer {
         leader: ServerId,
         req: AppendEntries,
         outbox: &mut Outbox,
-        o: &mut Out<Self>,
+        o: &mut impl Effects,
     ) {
         let reply = |state: &ServerState, success: bool, match_index: Index| {
             (

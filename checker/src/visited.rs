@@ -71,9 +71,7 @@ impl Slots {
         let at = map.as_ptr() as usize;
         let offset = at.next_multiple_of(slack.max(1)) - at;
         if slack != 0 {
-            // Only advice: without huge pages the set is as correct, and
-            // slower.
-            let _ = map.advise_range(memmap2::Advice::HugePage, offset, bytes);
+            advise_huge_pages(&map, offset, bytes);
         }
         Slots { map, offset, len }
     }
@@ -209,6 +207,16 @@ impl Shard {
         }
     }
 }
+
+/// Only advice: without huge pages (another OS, or a kernel without
+/// transparent huge pages) the set is as correct, and slower.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(map: &memmap2::MmapMut, offset: usize, bytes: usize) {
+    let _ = map.advise_range(memmap2::Advice::HugePage, offset, bytes);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_: &memmap2::MmapMut, _: usize, _: usize) {}
 
 #[cfg(target_arch = "x86_64")]
 fn prefetch_line(address: usize) {

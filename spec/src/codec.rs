@@ -139,12 +139,10 @@ impl Writer {
             s.restarts,
         ]);
         for map in [&s.next_index, &s.match_index] {
-            let (peers, absent) = map.0.split_at(n);
             assert!(
-                absent.iter().all(|&v| v == 0),
+                map.0[n..].iter().all(|&v| v == 0),
                 "a peer index for a server beyond the cluster's {n}"
             );
-            debug_assert_eq!(peers.len(), n);
             // A fixed-size copy (a variable one is a call to memcpy); only
             // the first n bytes count, the rest are overwritten next.
             self.buf[self.at..self.at + MAX_SERVERS].copy_from_slice(&map.0);

@@ -234,14 +234,21 @@ fn start_cluster(dir: &std::path::Path) -> (Child, Vec<String>) {
 fn a_cluster_and_the_nodes_a_failover_bench_restarted_all_stop() {
     let dir = tempfile::tempdir().unwrap();
     let (mut cluster, endpoints) = start_cluster(dir.path());
-    let pids: Vec<u32> = endpoints
-        .iter()
-        .map(|e| {
-            raft_impl::server::client::KvClient::status_of(e, Duration::from_secs(2))
-                .unwrap()
-                .pid
-        })
-        .collect();
+    let status =
+        |e: &String| raft_impl::server::client::KvClient::status_of(e, Duration::from_secs(2));
+    let mut pids = Vec::new();
+    wait_until(
+        Duration::from_secs(20),
+        || {
+            pids = endpoints
+                .iter()
+                .filter_map(|e| status(e).ok())
+                .map(|s| s.pid)
+                .collect();
+            pids.len() == endpoints.len()
+        },
+        || "not every node answers".into(),
+    );
     let bench = raftkv()
         .args([
             "bench",

@@ -144,7 +144,9 @@ struct Timing {
 /// keep it running until Ctrl-C.
 ///
 /// Node i listens for peers on --peer-port-base + i - 1 and for clients on
-/// --client-port-base + i - 1. Each node logs to DATA_DIR/node-i.log.
+/// --client-port-base + i - 1. Each node logs to DATA_DIR/node-i.log. If a
+/// node exits before it answers, or every node has exited, this exits 1
+/// (with the end of the failed node's log); the nodes stop with it.
 #[derive(Args)]
 struct ClusterArgs {
     /// Number of nodes (odd numbers make sense: 3 tolerates 1 failure, 5 two).

@@ -64,6 +64,16 @@ fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
     }
 }
 
+/// A command under test, SIGKILLed if a failed assertion leaves it running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// SIGKILL whichever of `pids` still run, then panic if any did.
 fn assert_all_gone(pids: &[u32], what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -202,7 +212,7 @@ fn a_cluster_whose_node_cannot_start_exits_with_its_log() {
 
 /// Start `raftkv cluster --nodes 3` in `dir`; returns it and the client
 /// endpoints, once it has printed that it runs.
-fn start_cluster(dir: &std::path::Path) -> (Child, Vec<String>) {
+fn start_cluster(dir: &std::path::Path) -> (Running, Vec<String>) {
     let (peer, client) = (free_ports(3), free_ports(3));
     let mut child = raftkv()
         .args(["cluster", "--nodes", "3"])
@@ -227,7 +237,7 @@ fn start_cluster(dir: &std::path::Path) -> (Child, Vec<String>) {
     let endpoints = (client..client + 3)
         .map(|p| format!("127.0.0.1:{p}"))
         .collect();
-    (child, endpoints)
+    (Running(child), endpoints)
 }
 
 #[test]
@@ -269,9 +279,9 @@ fn a_cluster_and_the_nodes_a_failover_bench_restarted_all_stop() {
     assert_eq!(restarted.len(), 1, "{stdout}");
     // The node the bench restarted ended with it.
     assert_all_gone(&restarted, "raftkv bench --failover");
-    signal(&cluster, libc::SIGINT);
+    signal(&cluster.0, libc::SIGINT);
     let status = wait_exit(
-        &mut cluster,
+        &mut cluster.0,
         Duration::from_secs(20),
         "raftkv cluster after SIGINT",
     );
@@ -303,10 +313,12 @@ fn interrupt_failover_bench(sig: libc::c_int) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(bench.stdout.take().unwrap()).lines();
+    let mut bench = Running(bench);
     let restarted = loop {
         let Some(line) = lines.next() else {
             let mut err = String::new();
             bench
+                .0
                 .stderr
                 .take()
                 .unwrap()
@@ -320,9 +332,9 @@ fn interrupt_failover_bench(sig: libc::c_int) {
         }
     };
     assert!(restarted.iter().all(|&p| alive(p)), "{restarted:?}");
-    signal(&bench, sig);
+    signal(&bench.0, sig);
     let status = wait_exit(
-        &mut bench,
+        &mut bench.0,
         Duration::from_secs(20),
         "bench after the signal",
     );

@@ -1,7 +1,7 @@
 //! `raftkv bench`: closed-loop load against raftkv's API or etcd v3's JSON
 //! gateway, and a leader-failover measurement.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +9,14 @@ use serde_json::Value;
 
 use crate::server::client::KvClient;
 use crate::server::http::{percent_encode, HttpClient};
+use crate::supervisor::Supervisor;
+
+/// Where a bench reports what it is doing (one line at a time; `raftkv
+/// bench` prints them on stderr, keeping stdout for the results).
+pub type Progress<'a> = &'a mut dyn FnMut(&str);
+
+/// How often a run reports progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Which API to speak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +34,8 @@ pub enum Op {
 /// One run's result.
 #[derive(Clone, Debug)]
 pub struct RunResult {
+    /// The run was cut short by `interrupted`.
+    pub interrupted: bool,
     pub op: Op,
     pub concurrency: usize,
     pub ops: u64,
@@ -95,7 +105,19 @@ fn key_of(n: u64) -> String {
     format!("{:016x}", n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// Run `concurrency` closed-loop workers against `addr` for `duration`.
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Put => "put",
+            Op::Get => "linearizable get",
+        }
+    }
+}
+
+/// Run `concurrency` closed-loop workers against `addr` for `duration`
+/// (or until `interrupted`), reporting the operations so far every second.
+/// `concurrency` and `keyspace` must be at least 1.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     target: Target,
     addr: &str,
@@ -103,13 +125,18 @@ pub fn run(
     concurrency: usize,
     duration: Duration,
     keyspace: u64,
+    interrupted: &AtomicBool,
+    progress: Progress,
 ) -> RunResult {
+    assert!(concurrency > 0 && keyspace > 0, "checked by the caller");
     let value = "v".repeat(100);
     let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|w| {
-            let (addr, value, stop) = (addr.to_string(), value.clone(), stop.clone());
+            let (addr, value, stop, done) =
+                (addr.to_string(), value.clone(), stop.clone(), done.clone());
             std::thread::spawn(move || {
                 let mut http = HttpClient::new(addr, Duration::from_secs(10));
                 let mut lat = Vec::with_capacity(1 << 16);
@@ -146,7 +173,8 @@ pub fn run(
                     let t = Instant::now();
                     match http.request(method, &path, body.as_bytes()) {
                         Ok(r) if r.status == 200 || (r.status == 404 && op == Op::Get) => {
-                            lat.push(t.elapsed().as_micros() as u32)
+                            lat.push(t.elapsed().as_micros() as u32);
+                            done.fetch_add(1, Ordering::Relaxed);
                         }
                         _ => {
                             errors += 1;
@@ -158,7 +186,21 @@ pub fn run(
             })
         })
         .collect();
-    std::thread::sleep(duration);
+    let what = format!("{}, {concurrency} conn", op.name());
+    let mut next_report = PROGRESS_EVERY;
+    while start.elapsed() < duration && !interrupted.load(Ordering::Relaxed) {
+        if start.elapsed() >= next_report {
+            progress(&format!(
+                "{what}: {} s of {} s, {} ops",
+                next_report.as_secs(),
+                duration.as_secs(),
+                done.load(Ordering::Relaxed)
+            ));
+            next_report += PROGRESS_EVERY;
+        }
+        let left = duration.saturating_sub(start.elapsed());
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     let mut errors = 0;
@@ -176,7 +218,13 @@ pub fn run(
             all[((all.len() - 1) as f64 * p) as usize] as f64 / 1000.0
         }
     };
+    progress(&format!(
+        "{what}: done after {:.1} s, {} ops, {errors} errors",
+        elapsed.as_secs_f64(),
+        all.len()
+    ));
     RunResult {
+        interrupted: interrupted.load(Ordering::Relaxed),
         op,
         concurrency,
         ops: all.len() as u64,
@@ -235,19 +283,28 @@ fn failover_put(target: Target, http: &mut HttpClient, n: u64) -> bool {
 /// Kill the leader with SIGKILL under a writer that puts every 10 ms
 /// (through the surviving nodes), measure the time from the kill to the
 /// first acknowledged write *sent after* it, then restart the killed process
-/// with its original command line and working directory. raftkv reports its
-/// pid in `/v1/status`; for etcd pass `pids` in endpoint order.
+/// with its original command line and working directory, as a child of
+/// `supervisor` (so it stops when the bench does). raftkv reports its pid in
+/// `/v1/status`; for etcd pass `pids` in endpoint order. Gives up early once
+/// `interrupted` is set.
 pub fn failover(
     target: Target,
     endpoints: &[String],
     pids: Option<&[u32]>,
+    supervisor: &mut Supervisor,
+    interrupted: &'static AtomicBool,
+    progress: Progress,
 ) -> Result<Failover, String> {
     // A cluster just started (or a member just restarted) may still be
     // electing: with etcd's 1 s election timeout that takes seconds.
+    progress("waiting for a leader");
     let deadline = Instant::now() + Duration::from_secs(30);
     let leader = loop {
         if let Some(leader) = find_leader(target, endpoints) {
             break leader;
+        }
+        if interrupted.load(Ordering::Relaxed) {
+            return Err("interrupted".into());
         }
         if Instant::now() > deadline {
             return Err("no leader within 30 s".into());
@@ -297,7 +354,7 @@ pub fn failover(
                 .collect();
             let mut n = 0u64;
             loop {
-                if stop.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) || interrupted.load(Ordering::Relaxed) {
                     return None;
                 }
                 n += 1;
@@ -318,6 +375,9 @@ pub fn failover(
             }
         })
     };
+    progress(&format!(
+        "leader {leader} (pid {pid}); writing, then killing it with SIGKILL"
+    ));
     std::thread::sleep(Duration::from_millis(500));
     let killed = Instant::now();
     // SAFETY: kill(2) on the leader's pid (from its status or the caller).
@@ -336,6 +396,16 @@ pub fn failover(
     }
     let gap = writer.join().ok().flatten();
     stop.store(true, Ordering::Relaxed);
+    if interrupted.load(Ordering::Relaxed) {
+        return Err("interrupted".into());
+    }
+    progress(&match gap {
+        Some(g) => format!(
+            "first write acknowledged {} ms after the kill; restarting pid {pid}",
+            g.as_millis()
+        ),
+        None => format!("no write acknowledged within 30 s; restarting pid {pid}"),
+    });
     // Bring the killed node back (its data dir is intact).
     let mut restarted_pid = None;
     if let Some((exe, rest)) = args.split_first() {
@@ -347,11 +417,10 @@ pub fn failover(
         if let Some(cwd) = cwd {
             cmd.current_dir(cwd);
         }
-        restarted_pid = Some(
-            cmd.spawn()
-                .map_err(|e| format!("restarting {exe}: {e}"))?
-                .id(),
-        );
+        let slot = supervisor
+            .spawn(&mut cmd)
+            .map_err(|e| format!("restarting {exe}: {e}"))?;
+        restarted_pid = Some(supervisor.child_mut(slot).id());
     }
     Ok(Failover {
         killed_pid: pid,

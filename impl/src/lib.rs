@@ -14,6 +14,7 @@ pub mod bench;
 pub mod kv;
 pub mod server;
 pub mod storage;
+pub mod supervisor;
 pub mod transport;
 
 pub use crate::core::*;

@@ -113,11 +113,26 @@ fn api_semantics_and_redirects() {
         ("PUT", "/v1/kv/", &br#"{"value": "v"}"#[..], 400),
         ("GET", "/nope", &b""[..], 404),
         ("PATCH", "/v1/kv/x", &b""[..], 405),
+        ("GET", "/v1/kv/x?stale=maybe", &b""[..], 400),
+        ("GET", "/v1/kv/x?stale=1", &b""[..], 400),
     ] {
         let r = http.request(method, path, body).unwrap();
         assert_eq!(r.status, want, "{method} {path}");
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    }
+    // The accepted ?stale= values: "x" was never written, so 404 either way.
+    for (query, stale) in [
+        ("?stale=true", true),
+        ("?stale", true),
+        ("?stale=false", false),
+    ] {
+        let r = http
+            .request("GET", &format!("/v1/kv/x{query}"), b"")
+            .unwrap();
+        assert_eq!(r.status, 404, "{query}");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["stale"].as_bool().unwrap_or(false), stale, "{query}: {v}");
     }
     let mut s = TcpStream::connect(&c.clients[leader - 1]).unwrap();
     s.write_all(b"garbage\r\n\r\n").unwrap();

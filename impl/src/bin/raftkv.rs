@@ -1,17 +1,19 @@
 //! raftkv: a replicated key-value store on the verified Raft core.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use raft_impl::bench::{self, Op, Target};
-use raft_impl::server::client::KvClient;
+use raft_impl::server::client::{parse_endpoint, KvClient};
 use raft_impl::server::{self, ServerConfig};
+use raft_impl::supervisor::Supervisor;
 
 const DEFAULT_ENDPOINTS: &str = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003";
 
@@ -79,9 +81,9 @@ enum Cmd {
 
 #[derive(Args)]
 struct Endpoints {
-    /// Client addresses of the cluster's nodes (any of them; followers
-    /// redirect to the leader).
-    #[arg(long, default_value = DEFAULT_ENDPOINTS, value_delimiter = ',')]
+    /// Client addresses (HOST:PORT) of the cluster's nodes (any of them;
+    /// followers redirect to the leader).
+    #[arg(long, default_value = DEFAULT_ENDPOINTS, value_delimiter = ',', value_parser = parse_endpoint)]
     endpoints: Vec<String>,
 }
 
@@ -142,7 +144,9 @@ struct Timing {
 /// keep it running until Ctrl-C.
 ///
 /// Node i listens for peers on --peer-port-base + i - 1 and for clients on
-/// --client-port-base + i - 1. Each node logs to DATA_DIR/node-i.log.
+/// --client-port-base + i - 1. Each node logs to DATA_DIR/node-i.log. If a
+/// node exits before it answers, or every node has exited, this exits 1
+/// (with the end of the failed node's log); the nodes stop with it.
 #[derive(Args)]
 struct ClusterArgs {
     /// Number of nodes (odd numbers make sense: 3 tolerates 1 failure, 5 two).
@@ -172,27 +176,30 @@ enum BenchTarget {
 /// JSON gateway (POST /v3/kv/put, /v3/kv/range). `--failover N` instead
 /// kills the leader with SIGKILL N times under a writer (one put every 10 ms
 /// through the other nodes) and reports the gap from the kill to the first
-/// acknowledged write sent after it; the killed node is restarted each time.
+/// acknowledged write sent after it; the killed node is restarted each time,
+/// as a child of the bench: it stops when the bench ends (so restart the
+/// cluster afterwards). Progress goes to stderr, results to stdout.
 #[derive(Args)]
 struct BenchArgs {
     #[arg(long, value_enum, default_value = "raftkv")]
     target: BenchTarget,
     #[command(flatten)]
     ep: Endpoints,
-    /// Seconds per run.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds per run (1 to 86400).
+    #[arg(long, default_value_t = 10, value_parser = whole_number(1, 86_400))]
     duration: u64,
-    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
-    concurrency: Vec<usize>,
-    /// Concurrency of the linearizable-get run (0 to skip it).
-    #[arg(long, default_value_t = 16)]
-    get_concurrency: usize,
-    /// Distinct keys written and read.
-    #[arg(long, default_value_t = 100_000)]
+    /// Connections of each put run (each 1 to 1024).
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64", value_parser = whole_number(1, 1024))]
+    concurrency: Vec<u64>,
+    /// Connections of the linearizable-get run (0 to 1024; 0 skips it).
+    #[arg(long, default_value_t = 16, value_parser = whole_number(0, 1024))]
+    get_concurrency: u64,
+    /// Distinct keys written and read (at least 1).
+    #[arg(long, default_value_t = 100_000, value_parser = whole_number(1, u64::MAX))]
     keyspace: u64,
-    /// Measure leader failover this many times instead.
-    #[arg(long)]
-    failover: Option<usize>,
+    /// Measure leader failover this many times instead (1 to 1000).
+    #[arg(long, value_parser = whole_number(1, 1000))]
+    failover: Option<u64>,
     /// With --failover on etcd: the members' pids, in --endpoints order
     /// (raftkv nodes report theirs). The killed process is restarted with
     /// its original command line.
@@ -201,6 +208,21 @@ struct BenchArgs {
     /// Label for the table (default: the target's name).
     #[arg(long)]
     label: Option<String>,
+}
+
+/// A clap value parser: a whole number in `lo..=hi`, or an error saying so.
+fn whole_number(lo: u64, hi: u64) -> impl Fn(&str) -> Result<u64, String> + Clone {
+    move |s| {
+        let valid = match hi {
+            u64::MAX => format!("at least {lo}"),
+            _ => format!("{lo} to {hi}"),
+        };
+        match s.trim().parse::<u64>() {
+            Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+            Ok(n) => Err(format!("{n} is out of range: must be {valid}")),
+            Err(_) => Err(format!("{s:?} is not a whole number (must be {valid})")),
+        }
+    }
 }
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
@@ -235,6 +257,8 @@ fn real_main() -> Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // No colour codes in log files (`raftkv cluster` writes node logs).
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.cmd {
         Cmd::Serve(a) => serve(a),
@@ -353,12 +377,45 @@ fn status(endpoints: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// How long `raftkv cluster` waits for every node to answer.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(30);
+/// How much of a failed node's log `raftkv cluster` shows.
+const LOG_TAIL_LINES: usize = 20;
+
+/// Sleep for `d`, waking early on SIGINT/SIGTERM; false if signalled.
+fn sleep_unless_signalled(d: Duration) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if SIGNALLED.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(
+            until
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(50)),
+        );
+    }
+    !SIGNALLED.load(Ordering::SeqCst)
+}
+
+/// The last `n` lines of the file at `path`, for an error message.
+fn log_tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(n)..].join("\n");
+    if tail.is_empty() {
+        "(the log is empty)".into()
+    } else {
+        tail
+    }
+}
+
 fn cluster(a: ClusterArgs) -> Result<()> {
     install_signal_handlers();
     if a.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
-    let (dir, temporary) = match a.data_dir {
+    let (dir, temporary) = match a.data_dir.clone() {
         Some(d) => (d, false),
         None => (
             std::env::temp_dir().join(format!("raftkv-cluster-{}", std::process::id())),
@@ -366,6 +423,21 @@ fn cluster(a: ClusterArgs) -> Result<()> {
         ),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The nodes are stopped (the supervisor dropped) by the time this returns.
+    let result = supervise_cluster(&a, &dir);
+    match (&result, temporary) {
+        (Ok(()), true) => {
+            std::fs::remove_dir_all(&dir).ok();
+        }
+        (Err(_), true) => eprintln!("node logs kept in {}", dir.display()),
+        _ => {}
+    }
+    result
+}
+
+/// Start the nodes of `raftkv cluster`, wait until each answers, then watch
+/// them until SIGINT/SIGTERM; every node stops when this returns.
+fn supervise_cluster(a: &ClusterArgs, dir: &Path) -> Result<()> {
     let exe = std::env::current_exe().context("locating the raftkv binary")?;
     let peers: Vec<String> = (1..=a.nodes)
         .map(|i| format!("{i}=127.0.0.1:{}", a.peer_port_base as u64 + i - 1))
@@ -373,16 +445,17 @@ fn cluster(a: ClusterArgs) -> Result<()> {
     let clients: Vec<String> = (1..=a.nodes)
         .map(|i| format!("127.0.0.1:{}", a.client_port_base as u64 + i - 1))
         .collect();
-    let mut children: Vec<(u64, Child)> = Vec::new();
+    let log_path = |i: u64| dir.join(format!("node-{i}.log"));
+    // Node i is in slot i - 1.
+    let mut nodes = Supervisor::new();
     for i in 1..=a.nodes {
-        let log_path = dir.join(format!("node-{i}.log"));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&log_path)
-            .with_context(|| format!("opening {}", log_path.display()))?;
-        let child = Command::new(&exe)
-            .arg("serve")
+            .open(log_path(i))
+            .with_context(|| format!("opening {}", log_path(i).display()))?;
+        let mut cmd = Command::new(&exe);
+        cmd.arg("serve")
             .args(["--id", &i.to_string()])
             .args(["--peers", &peers.join(",")])
             .arg("--data-dir")
@@ -399,106 +472,95 @@ fn cluster(a: ClusterArgs) -> Result<()> {
             ])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting a node")?;
-        children.push((i, child));
+            .stderr(log);
+        nodes
+            .spawn(&mut cmd)
+            .with_context(|| format!("starting node {i}"))?;
+    }
+    // Report success only once every node answers: a node that cannot
+    // bind its ports or read its WAL exits at once.
+    let deadline = Instant::now() + STARTUP_PATIENCE;
+    for i in 1..=a.nodes {
+        loop {
+            if let Ok(Some(st)) = nodes.child_mut(i as usize - 1).try_wait() {
+                bail!(
+                    "node {i} exited during startup ({st}); the end of {}:\n{}",
+                    log_path(i).display(),
+                    log_tail(&log_path(i), LOG_TAIL_LINES)
+                );
+            }
+            if KvClient::status_of(&clients[i as usize - 1], Duration::from_millis(500)).is_ok() {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "node {i} did not answer on {} within {STARTUP_PATIENCE:?}; the end of {}:\n{}",
+                    clients[i as usize - 1],
+                    log_path(i).display(),
+                    log_tail(&log_path(i), LOG_TAIL_LINES)
+                );
+            }
+            if !sleep_unless_signalled(Duration::from_millis(50)) {
+                bail!("interrupted while the nodes were starting");
+            }
+        }
     }
     println!(
         "raftkv cluster: {} nodes, data in {}",
         a.nodes,
         dir.display()
     );
-    for (i, c) in children.iter() {
+    for i in 1..=a.nodes {
         println!(
             "  node {i}: pid {}, client http://{}, peer {}, log {}",
-            c.id(),
-            clients[*i as usize - 1],
-            peers[*i as usize - 1],
-            dir.join(format!("node-{i}.log")).display()
+            nodes.child_mut(i as usize - 1).id(),
+            clients[i as usize - 1],
+            peers[i as usize - 1],
+            log_path(i).display()
         );
     }
     println!("try: raftkv put k v --endpoints {}", clients.join(","));
     println!("Ctrl-C stops the cluster.");
-    let mut reported = vec![false; children.len()];
-    while !SIGNALLED.load(Ordering::SeqCst) {
-        for (n, (i, c)) in children.iter_mut().enumerate() {
-            if !reported[n] {
-                if let Ok(Some(st)) = c.try_wait() {
-                    eprintln!("node {i} exited ({st}); see its log");
-                    reported[n] = true;
+    let mut exited = vec![false; nodes.len()];
+    while sleep_unless_signalled(Duration::from_millis(100)) {
+        for (n, gone) in exited.iter_mut().enumerate() {
+            if !*gone {
+                if let Ok(Some(st)) = nodes.child_mut(n).try_wait() {
+                    eprintln!("node {} exited ({st}); see its log", n + 1);
+                    *gone = true;
                 }
             }
         }
-        std::thread::sleep(Duration::from_millis(100));
+        if exited.iter().all(|&g| g) {
+            bail!("every node has exited");
+        }
     }
     println!("stopping...");
-    for (_, c) in children.iter() {
-        // SAFETY: signalling our own child by pid.
-        unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for (i, c) in children.iter_mut() {
-        loop {
-            match c.try_wait() {
-                Ok(Some(_)) => break,
-                _ if Instant::now() > deadline => {
-                    eprintln!("node {i} did not stop; killing it");
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    break;
-                }
-                _ => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    }
-    if temporary {
-        std::fs::remove_dir_all(&dir).ok();
+    for pid in nodes.stop_all(raft_impl::supervisor::STOP_GRACE) {
+        eprintln!("node pid {pid} did not stop on SIGTERM; killed it");
     }
     println!("stopped");
     Ok(())
 }
 
 fn run_bench(a: BenchArgs) -> Result<()> {
+    install_signal_handlers();
     let target = match a.target {
         BenchTarget::Raftkv => Target::Raftkv,
         BenchTarget::Etcd => Target::Etcd,
     };
-    let label = a.label.unwrap_or_else(|| match target {
+    let label = a.label.clone().unwrap_or_else(|| match target {
         Target::Raftkv => "raftkv".into(),
         Target::Etcd => "etcd".into(),
     });
+    let mut progress = |line: &str| eprintln!("bench: {line}");
     if let Some(rounds) = a.failover {
-        let mut gaps = Vec::new();
-        let mut pids = a.pids.clone();
-        for round in 1..=rounds {
-            let f = bench::failover(target, &a.ep.endpoints, pids.as_deref())
-                .map_err(anyhow::Error::msg)?;
-            println!(
-                "{label} failover round {round}: killed pid {}, gap {} ms, restarted as pid {}",
-                f.killed_pid,
-                f.gap
-                    .map_or("none within 30 s".into(), |g| g.as_millis().to_string()),
-                f.restarted_pid.map_or("-".into(), |p| p.to_string())
-            );
-            if let (Some(pids), Some(new)) = (pids.as_mut(), f.restarted_pid) {
-                for p in pids.iter_mut().filter(|p| **p == f.killed_pid) {
-                    *p = new;
-                }
-            }
-            let Some(gap) = f.gap else {
-                bail!("no write was acknowledged within 30 s of killing the leader");
-            };
-            gaps.push(gap.as_millis());
-            std::thread::sleep(Duration::from_secs(3)); // let the node rejoin
-        }
-        gaps.sort_unstable();
-        println!(
-            "{label} failover gaps (ms): {gaps:?}, median {}",
-            gaps[gaps.len() / 2]
-        );
-        return Ok(());
+        return run_failover(&a, target, &label, rounds, &mut progress);
     }
+    progress(&format!(
+        "looking for the leader among {}",
+        a.ep.endpoints.join(",")
+    ));
     let deadline = Instant::now() + Duration::from_secs(20);
     let leader = loop {
         if let Some(l) = bench::find_leader(target, &a.ep.endpoints) {
@@ -507,28 +569,137 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         if Instant::now() > deadline {
             bail!("no leader found among {:?}", a.ep.endpoints);
         }
-        std::thread::sleep(Duration::from_millis(200));
+        if !sleep_unless_signalled(Duration::from_millis(200)) {
+            bail!("interrupted");
+        }
     };
     let duration = Duration::from_secs(a.duration);
-    let mut runs: Vec<(Op, usize)> = a.concurrency.iter().map(|&c| (Op::Put, c)).collect();
+    let mut runs: Vec<(Op, usize)> = a
+        .concurrency
+        .iter()
+        .map(|&c| (Op::Put, c as usize))
+        .collect();
     if a.get_concurrency > 0 {
-        runs.push((Op::Get, a.get_concurrency));
+        runs.push((Op::Get, a.get_concurrency as usize));
     }
+    progress(&format!(
+        "leader {leader}; {} runs of {} s each",
+        runs.len(),
+        a.duration
+    ));
     println!("| system | load | ops/s | p50 ms | p99 ms | errors |");
     println!("|---|---|---|---|---|---|");
     for (op, c) in runs {
-        let r = bench::run(target, &leader, op, c, duration, a.keyspace);
-        let what = match op {
-            Op::Put => "put",
-            Op::Get => "linearizable get",
-        };
+        let r = bench::run(
+            target,
+            &leader,
+            op,
+            c,
+            duration,
+            a.keyspace,
+            &SIGNALLED,
+            &mut progress,
+        );
+        if r.interrupted {
+            bail!("interrupted");
+        }
         println!(
-            "| {label} | {what}, {c} conn | {:.0} | {:.2} | {:.2} | {} |",
+            "| {label} | {}, {c} conn | {:.0} | {:.2} | {:.2} | {} |",
+            op.name(),
             r.ops_per_sec(),
             r.p50_ms,
             r.p99_ms,
             r.errors
         );
+    }
+    Ok(())
+}
+
+/// `raftkv bench`'s clap command, for argument errors found after parsing.
+fn bench_command() -> clap::Command {
+    Cli::command()
+        .find_subcommand("bench")
+        .expect("raftkv has a bench subcommand")
+        .clone()
+}
+
+/// `raftkv bench --failover ROUNDS`. The nodes it restarts are its
+/// children and stop when it returns (normally, by error or signal).
+fn run_failover(
+    a: &BenchArgs,
+    target: Target,
+    label: &str,
+    rounds: u64,
+    progress: bench::Progress,
+) -> Result<()> {
+    let mut pids = a.pids.clone();
+    if let Some(p) = &pids {
+        if p.len() != a.ep.endpoints.len() {
+            bench_command()
+                .error(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!(
+                        "--pids lists {} pids for {} endpoints: give one per endpoint, in order",
+                        p.len(),
+                        a.ep.endpoints.len()
+                    ),
+                )
+                .exit();
+        }
+    } else if target == Target::Etcd {
+        bench_command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--target etcd --failover needs --pids (one per endpoint, in order)",
+            )
+            .exit();
+    }
+    let mut restarted = Supervisor::new();
+    let mut gaps = Vec::new();
+    for round in 1..=rounds {
+        progress(&format!("failover round {round} of {rounds}"));
+        let f = bench::failover(
+            target,
+            &a.ep.endpoints,
+            pids.as_deref(),
+            &mut restarted,
+            &SIGNALLED,
+            progress,
+        )
+        .map_err(anyhow::Error::msg)?;
+        println!(
+            "{label} failover round {round}: killed pid {}, gap {} ms, restarted as pid {}",
+            f.killed_pid,
+            f.gap
+                .map_or("none within 30 s".into(), |g| g.as_millis().to_string()),
+            f.restarted_pid.map_or("-".into(), |p| p.to_string())
+        );
+        if let (Some(pids), Some(new)) = (pids.as_mut(), f.restarted_pid) {
+            for p in pids.iter_mut().filter(|p| **p == f.killed_pid) {
+                *p = new;
+            }
+        }
+        let Some(gap) = f.gap else {
+            bail!("no write was acknowledged within 30 s of killing the leader");
+        };
+        gaps.push(gap.as_millis());
+        if round < rounds {
+            progress("letting the restarted node rejoin (3 s)");
+            if !sleep_unless_signalled(Duration::from_secs(3)) {
+                bail!("interrupted");
+            }
+        }
+    }
+    gaps.sort_unstable();
+    println!(
+        "{label} failover gaps (ms): {gaps:?}, median {}",
+        gaps[gaps.len() / 2]
+    );
+    let running = restarted.running();
+    if !running.is_empty() {
+        progress(&format!(
+            "stopping the nodes this bench restarted (pids {running:?})"
+        ));
     }
     Ok(())
 }

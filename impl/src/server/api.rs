@@ -147,7 +147,12 @@ fn handle(shared: &Shared, req: &http::Request) -> HttpAnswer {
     };
     let cmd = match (cas, req.method.as_str()) {
         (false, "GET") => {
-            if matches!(req.query_param("stale"), Some("true" | "1")) {
+            let stale = match req.query_param("stale") {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(v) => return error(400, format!("?stale= must be true or false, not {v:?}")),
+            };
+            if stale {
                 let kv = shared.kv.lock().expect("kv lock");
                 let value = kv.get(&key).cloned();
                 let status = if value.is_some() { 200 } else { 404 };

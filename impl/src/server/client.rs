@@ -29,6 +29,36 @@ pub enum ClientError {
     Status { status: u16, body: Value },
     #[error("undecodable answer: {0}")]
     Decode(String),
+    #[error(
+        "connection refused by every endpoint ({}): is the cluster running \
+         there?",
+        .0.join(", ")
+    )]
+    Refused(Vec<String>),
+}
+
+/// Check that `s` is an endpoint, `HOST:PORT` (an IPv6 host in brackets),
+/// without resolving it: the value parser of every `--endpoints` entry.
+pub fn parse_endpoint(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.contains("://") {
+        return Err(format!(
+            "{s:?}: give HOST:PORT without a scheme (e.g. 127.0.0.1:8001)"
+        ));
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!("{s:?} is not HOST:PORT (e.g. 127.0.0.1:8001)"));
+    };
+    let bracketed = host.starts_with('[') && host.ends_with(']') && host.len() > 2;
+    if host.is_empty() || (host.contains(':') && !bracketed) || host.contains('/') {
+        return Err(format!(
+            "{s:?}: bad host {host:?} (an IPv6 address goes in brackets: [::1]:8001)"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(s.to_string()),
+        _ => Err(format!("{s:?}: the port must be 1 to 65535, not {port:?}")),
+    }
 }
 
 pub struct KvClient {
@@ -40,6 +70,10 @@ pub struct KvClient {
     seq: u64,
     /// How long to keep retrying through elections and dead nodes.
     pub retry_for: Duration,
+    /// Give up sooner, after this long, if nothing but refused connections
+    /// came back from every endpoint: no cluster is running there (a node
+    /// restarting refuses briefly; a whole cluster rarely does).
+    pub refused_for: Duration,
 }
 
 /// The `host:port` of an `http://host:port/path` Location.
@@ -58,6 +92,7 @@ impl KvClient {
             client_id: fastrand::u64(..),
             seq: 0,
             retry_for: Duration::from_secs(10),
+            refused_for: Duration::from_secs(1),
         }
     }
 
@@ -116,10 +151,24 @@ impl KvClient {
         let start = Instant::now();
         let mut last = String::new();
         let mut maybe_applied = false;
+        // The endpoints that refused to connect, while nothing else came back.
+        let mut refused = Some(std::collections::BTreeSet::new());
         while start.elapsed() < self.retry_for {
             match self.http.request_with(method, path, &headers, body) {
                 Err(e) => {
                     last = e.to_string();
+                    if e.kind() == std::io::ErrorKind::ConnectionRefused && !e.was_sent() {
+                        if let Some(r) = refused.as_mut() {
+                            r.insert(self.http.addr().to_string());
+                            if start.elapsed() >= self.refused_for
+                                && self.endpoints.iter().all(|e| r.contains(e))
+                            {
+                                return Err(ClientError::Refused(r.iter().cloned().collect()));
+                            }
+                        }
+                    } else {
+                        refused = None;
+                    }
                     if e.was_sent() {
                         if !retry_unknown {
                             return Err(ClientError::OutcomeUnknown(start.elapsed(), last));
@@ -132,6 +181,7 @@ impl KvClient {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Ok(resp) => {
+                    refused = None;
                     let json: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
                     match resp.status {
                         307 => match resp.location.as_deref().and_then(location_authority) {
@@ -262,6 +312,74 @@ mod tests {
                 (id, "2".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn endpoints_are_host_and_port() {
+        for ok in [
+            "127.0.0.1:8001",
+            "localhost:1",
+            "[::1]:8001",
+            " node-3:65535 ",
+        ] {
+            assert_eq!(parse_endpoint(ok).as_deref(), Ok(ok.trim()));
+        }
+        for bad in [
+            "",
+            "nonsense",
+            "127.0.0.1",
+            "127.0.0.1:",
+            ":8001",
+            "h:0",
+            "h:65536",
+            "h:x",
+            "::1:8001",
+            "http://h:8001",
+            "h/x:1",
+        ] {
+            let err = parse_endpoint(bad).expect_err(bad);
+            assert!(err.contains(&format!("{:?}", bad.trim())), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn refused_connections_everywhere_fail_fast_naming_the_endpoints() {
+        // Ports nobody listens on: bound, then released.
+        let dead: Vec<String> = (0..2)
+            .map(|_| {
+                let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap().to_string()
+            })
+            .collect();
+        let mut client = KvClient::new(dead.clone());
+        // Were refusals retried like other errors, this would take a minute.
+        client.retry_for = Duration::from_secs(60);
+        let mut want = dead.clone();
+        want.sort();
+        match client.get("k", false) {
+            Err(ClientError::Refused(tried)) => assert_eq!(tried, want),
+            other => panic!("{other:?}"),
+        }
+        match client.put("k", "v") {
+            Err(ClientError::Refused(tried)) => assert_eq!(tried, want),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_refusing_endpoint_does_not_stop_the_retries() {
+        let dead = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string();
+        let (live, server) = flaky_server(2);
+        let mut client = KvClient::new(vec![dead, live]);
+        client.refused_for = Duration::ZERO;
+        // The dead endpoint refuses, the live one swallows the first write
+        // (outcome unknown) and answers its retry.
+        client.put("k", "v").expect("answered by the live endpoint");
+        server.join().unwrap();
     }
 
     #[test]

@@ -36,13 +36,23 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(2000);
 /// (the proxies) can take it before the node binds it or while a killed
 /// node is down; never handed out twice in this process; checked free.
 pub fn free_port() -> u16 {
+    free_ports(1)
+}
+
+/// Like [`free_port`], `n` consecutive ports (for `raftkv cluster`'s
+/// `--peer-port-base`/`--client-port-base`): returns the first.
+pub fn free_ports(n: u16) -> u16 {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap();
     loop {
-        let port = fastrand::u16(20_000..32_000);
-        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            given.push(port);
-            return port;
+        let base = fastrand::u16(20_000..32_000 - n);
+        let ports = base..base + n;
+        if ports
+            .clone()
+            .all(|p| !given.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok())
+        {
+            given.extend(ports);
+            return base;
         }
     }
 }

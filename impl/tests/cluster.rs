@@ -234,18 +234,20 @@ fn a_second_serve_on_a_data_dir_in_use_is_refused() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut exit = None;
     let waited = Instant::now();
-    while exit.is_none() && waited.elapsed() < Duration::from_secs(20) {
-        exit = second.try_wait().unwrap();
+    let exit = loop {
+        if let Some(exit) = second.try_wait().unwrap() {
+            break Some(exit);
+        }
+        if waited.elapsed() > Duration::from_secs(20) {
+            let _ = second.kill();
+            let _ = second.wait();
+            break None;
+        }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    if exit.is_none() {
-        let _ = second.kill();
-        let _ = second.wait();
-        panic!("a second raftkv serve runs on {}", data_dir.display());
-    }
-    assert!(!exit.unwrap().success());
+    };
+    let exit = exit.unwrap_or_else(|| panic!("a second serve runs on {}", data_dir.display()));
+    assert!(!exit.success());
     let mut stderr = String::new();
     second
         .stderr

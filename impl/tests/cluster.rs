@@ -175,7 +175,7 @@ fn wait_exit(c: &mut Cluster, id: usize, what: &str) -> ExitStatus {
 
 /// A node that forgot its vote could vote twice in one term: a wiped
 /// `wal.log` is refused, and only an explicit `raftkv reset-data` lets the
-/// node start over (and catch up from the leader).
+/// node start over (and catch up, from the next leader).
 #[test]
 fn a_wiped_wal_is_refused_until_reset_data() {
     let mut c = Cluster::start(3);
@@ -202,8 +202,21 @@ fn a_wiped_wal_is_refused_until_reset_data() {
         .unwrap();
     assert!(reset.status.success(), "{reset:?}");
     c.start_node(3);
+    let leader = c.leader();
+    c.wait_status(3, "follow the leader", |s| s.leader == Some(leader as u64));
+    // Committed on the leader and node 2 alone: node 3 cannot take appends
+    // from this leader, which still counts it as holding what it acked
+    // before the reset (a leader never lowers a follower's match index).
     client.put("after", "reset").unwrap();
-    let applied = c.status(c.leader()).unwrap().applied_index;
+    // A new leader tracks node 3 from scratch and brings it up to date.
+    c.kill9(leader);
+    let leader = c.leader_except(Some(leader));
+    // Read through the new leader's log: it has then applied "after".
+    assert_eq!(
+        client.get("after", false).unwrap().as_deref(),
+        Some("reset")
+    );
+    let applied = c.status(leader).unwrap().applied_index;
     c.wait_status(3, "catch up after the reset", |s| {
         s.applied_index >= applied
     });

@@ -143,7 +143,8 @@ struct ServeArgs {
 /// by a majority that included this node may then be held by a minority
 /// only, and be overwritten. Prefer restoring DIR from a backup. If you must
 /// reset, reset one node at a time, and only while the other nodes form a
-/// healthy majority with a leader.
+/// healthy majority with a leader. The reset node catches up from the next
+/// leader: the current one still counts it as holding what it acknowledged.
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 struct ResetDataArgs {

@@ -1,6 +1,6 @@
 //! Durable storage for the core's [`DurableWrite`]s: a checksummed,
 //! versioned write-ahead log with group commit, in a locked data directory
-//! (see [`dir`] for the lock, atomic creation, and when a directory counts as
+//! (see [`data_dir`] for the lock, atomic creation, and when a directory counts as
 //! new).
 //!
 //! # File format (version 1)
@@ -51,9 +51,9 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub mod dir;
-use dir::DirLock;
-pub use dir::{reset, LOCK_FILE, WAL_TMP_FILE};
+pub mod data_dir;
+use data_dir::DirLock;
+pub use data_dir::{reset, LOCK_FILE, WAL_TMP_FILE};
 
 use crate::core::{DurableState, DurableWrite, Entry, LogIndex, NodeId, Term};
 
@@ -171,7 +171,7 @@ impl Wal {
     pub fn open(dir: &Path) -> Result<(Wal, Recovery), WalError> {
         let mut lock = DirLock::acquire(dir)?;
         if lock.is_uninitialised()? {
-            dir::create_wal(dir, &file_header())?;
+            data_dir::create_wal(dir, &file_header())?;
         }
         lock.record_holder()?;
         let path = dir.join(WAL_FILE);

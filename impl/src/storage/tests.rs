@@ -310,6 +310,8 @@ fn a_deleted_wal_in_an_initialised_dir_is_refused() {
 #[test]
 fn a_new_node_starts_on_an_absent_or_empty_dir_and_refuses_a_foreign_one() {
     let (absent, empty) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // A new filesystem's root counts as empty.
+    std::fs::create_dir(empty.path().join("lost+found")).unwrap();
     for dir in [
         absent.path().join("absent/nested"),
         empty.path().to_path_buf(),
@@ -335,7 +337,7 @@ fn a_new_node_starts_on_an_absent_or_empty_dir_and_refuses_a_foreign_one() {
 }
 
 /// Every state a crash can leave while the first WAL is being created (see
-/// `dir::create_wal`): each starts a fresh node, none is refused.
+/// `data_dir::create_wal`): each starts a fresh node, none is refused.
 #[test]
 fn a_crash_while_creating_the_first_wal_leaves_a_startable_dir() {
     let header = file_header();

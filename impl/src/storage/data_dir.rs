@@ -10,7 +10,8 @@
 //!   `LOCK`, which a refused second process reports.
 //! * **Never initialised** means: no `wal.log`, an empty (or no) `LOCK`, and
 //!   nothing else but perhaps a `wal.log.tmp` left by a crash during
-//!   creation. Only then does a fresh node (term 0, no vote) start.
+//!   creation (and `lost+found`). Only then does a fresh node (term 0, no
+//!   vote) start; any other file there says it is not a raftkv directory.
 //! * **Initialised** means `wal.log` exists, or `LOCK` holds a pid: the pid is
 //!   written only once `wal.log` exists, so a `LOCK` with a pid beside a
 //!   missing `wal.log` means the WAL was deleted. Such a directory, or one
@@ -113,7 +114,8 @@ impl DirLock {
         }
         for entry in std::fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
             let name = entry.map_err(io_err(&self.dir))?.file_name();
-            if name != LOCK_FILE && name != WAL_TMP_FILE {
+            // lost+found: the directory is the root of a new filesystem.
+            if name != LOCK_FILE && name != WAL_TMP_FILE && name != "lost+found" {
                 return Err(WalError::NotADataDir {
                     dir: self.dir.clone(),
                     entry: name.to_string_lossy().into_owned(),

@@ -1,7 +1,9 @@
 //! Real processes on 127.0.0.1: a 3-node raftkv cluster built from the
 //! `raftkv` binary (see `common::cluster`), killed with SIGKILL and
 //! restarted under load. Every acknowledged write must stay readable after
-//! every fault. Partitions are in `cluster_partition.rs`.
+//! every fault. Also: a damaged or wiped WAL is refused, and so is a second
+//! process on a data directory in use. Partitions are in
+//! `cluster_partition.rs`.
 //!
 //! The kill -9 rounds alternate between the leader and a follower.
 //! `RAFTKV_KILL_ROUNDS=N` sets the rounds of the default test (4); the
@@ -13,9 +15,10 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cluster::{wait_until, Cluster};
+use common::cluster::{free_port, wait_until, Cluster};
 use common::workload::{check_all_acked, check_stale_reads_everywhere, Registers, Writers};
 
 /// Kill -9 a node `rounds` times under 4 writers and 2 register clients,
@@ -158,17 +161,7 @@ fn a_corrupted_wal_is_refused_with_file_and_offset() {
     bytes[mid] ^= 0xff;
     std::fs::write(&wal, &bytes).unwrap();
     c.spawn_node(3);
-    let child = c.child_mut(3).unwrap();
-    let mut exit = None;
-    wait_until(
-        Duration::from_secs(20),
-        || {
-            exit = child.try_wait().unwrap();
-            exit.is_some()
-        },
-        || "node 3 started on a corrupt WAL".into(),
-    );
-    assert!(!exit.unwrap().success());
+    assert!(!wait_exit(&mut c, 3, "a corrupt WAL").success());
     let log = c.log_text(3);
     assert!(log.contains(&wal.display().to_string()), "{log}");
     assert!(
@@ -177,6 +170,125 @@ fn a_corrupted_wal_is_refused_with_file_and_offset() {
     );
     // The other two still serve.
     client.put("after", "corruption").unwrap();
+}
+
+/// Wait for node `id`, just spawned on a data directory it must refuse, to
+/// exit; panic if it keeps running.
+fn wait_exit(c: &mut Cluster, id: usize, what: &str) -> ExitStatus {
+    let child = c.child_mut(id).unwrap();
+    let mut exit = None;
+    wait_until(
+        Duration::from_secs(20),
+        || {
+            exit = child.try_wait().unwrap();
+            exit.is_some()
+        },
+        || format!("node {id} started on {what}"),
+    );
+    exit.unwrap()
+}
+
+/// A node that forgot its vote could vote twice in one term: a wiped
+/// `wal.log` is refused, and only an explicit `raftkv reset-data` lets the
+/// node start over (and catch up, from the next leader).
+#[test]
+fn a_wiped_wal_is_refused_until_reset_data() {
+    let mut c = Cluster::start(3);
+    c.leader();
+    let mut client = c.client();
+    for i in 0..20 {
+        client.put(&format!("k{i}"), "v").unwrap();
+    }
+    c.wait_status(3, "apply the 20 writes", |s| s.applied_index >= 20);
+    c.kill9(3);
+    let wal = c.wal_path(3);
+    std::fs::write(&wal, b"").unwrap();
+    c.spawn_node(3);
+    assert!(!wait_exit(&mut c, 3, "a wiped WAL").success());
+    let log = c.log_text(3);
+    assert!(log.contains(&wal.display().to_string()), "{log}");
+    assert!(log.contains("reset-data"), "{log}");
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "left as found");
+
+    let reset = Command::new(env!("CARGO_BIN_EXE_raftkv"))
+        .arg("reset-data")
+        .arg(wal.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(reset.status.success(), "{reset:?}");
+    c.start_node(3);
+    let leader = c.leader();
+    c.wait_status(3, "follow the leader", |s| s.leader == Some(leader as u64));
+    // Committed on the leader and node 2 alone: node 3 cannot take appends
+    // from this leader, which still counts it as holding what it acked
+    // before the reset (a leader never lowers a follower's match index).
+    client.put("after", "reset").unwrap();
+    // A new leader tracks node 3 from scratch and brings it up to date.
+    c.kill9(leader);
+    let leader = c.leader_except(Some(leader));
+    // Read through the new leader's log: it has then applied "after".
+    assert_eq!(
+        client.get("after", false).unwrap().as_deref(),
+        Some("reset")
+    );
+    let applied = c.status(leader).unwrap().applied_index;
+    c.wait_status(3, "catch up after the reset", |s| {
+        s.applied_index >= applied
+    });
+    assert_eq!(
+        c.client_of(3).get("after", true).unwrap().as_deref(),
+        Some("reset")
+    );
+}
+
+/// Two processes on one data directory would interleave their WALs: the
+/// second refuses, naming the directory and the first one's pid.
+#[test]
+fn a_second_serve_on_a_data_dir_in_use_is_refused() {
+    let c = Cluster::start(1);
+    c.leader();
+    let first_pid = c.status(1).unwrap().pid;
+    let data_dir = c.wal_path(1).parent().unwrap().to_path_buf();
+    let mut second = Command::new(env!("CARGO_BIN_EXE_raftkv"))
+        .arg("serve")
+        .args(["--id", "1", "--peers"])
+        .arg(format!("1=127.0.0.1:{}", free_port()))
+        .arg("--client-addr")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = Instant::now();
+    let exit = loop {
+        if let Some(exit) = second.try_wait().unwrap() {
+            break Some(exit);
+        }
+        if waited.elapsed() > Duration::from_secs(20) {
+            let _ = second.kill();
+            let _ = second.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let exit = exit.unwrap_or_else(|| panic!("a second serve runs on {}", data_dir.display()));
+    assert!(!exit.success());
+    let mut stderr = String::new();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains(&data_dir.display().to_string()), "{stderr}");
+    assert!(stderr.contains("in use"), "{stderr}");
+    assert!(stderr.contains(&format!("pid {first_pid}")), "{stderr}");
+    // The first is untouched and still serves.
+    c.client().put("still", "serving").unwrap();
+    assert_eq!(c.status(1).unwrap().pid, first_pid);
 }
 
 #[test]

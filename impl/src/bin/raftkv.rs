@@ -38,6 +38,7 @@ struct Cli {
 enum Cmd {
     Serve(ServeArgs),
     Cluster(ClusterArgs),
+    ResetData(ResetDataArgs),
     /// Show each node's role, term, commit and applied index.
     Status {
         #[command(flatten)]
@@ -114,7 +115,11 @@ struct ServeArgs {
     /// peer (Raft) listener, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     peers: Vec<String>,
-    /// Where the write-ahead log lives (created if missing).
+    /// The node's data directory: its write-ahead log (wal.log) and LOCK.
+    /// A missing or empty directory starts a new node. One whose WAL is
+    /// missing, empty, cut short or corrupt is refused, since a node that
+    /// forgot its vote could vote twice in one term (see `raftkv reset-data
+    /// --help`). Only one process may use it at a time.
     #[arg(long)]
     data_dir: PathBuf,
     /// Address to serve the client HTTP API on.
@@ -125,6 +130,28 @@ struct ServeArgs {
     /// Write every core input and output as NDJSON to this file.
     #[arg(long)]
     trace_file: Option<PathBuf>,
+}
+
+/// Discard a node's term, vote and log, so that it next starts empty (risky).
+///
+/// `raftkv serve` refuses a data directory whose WAL is missing, empty, cut
+/// short or corrupt, rather than silently starting over. This command is the
+/// explicit way to start over: it deletes DIR/wal.log (copy it first if you
+/// want to inspect it) and clears DIR/LOCK. It refuses while a node uses DIR.
+///
+/// What it risks: the node forgets whom it voted for, so it can vote a
+/// second time in a term it already voted in, and two leaders may be elected
+/// in that term. It also forgets the entries it stored: a write acknowledged
+/// by a majority that included this node may then be held by a minority
+/// only, and be overwritten. Prefer restoring DIR from a backup. If you must
+/// reset, reset one node at a time, and only while the other nodes form a
+/// healthy majority with a leader. The reset node catches up from the next
+/// leader: the current one still counts it as holding what it acknowledged.
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+struct ResetDataArgs {
+    /// The node's data directory (its --data-dir).
+    dir: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -263,6 +290,7 @@ fn real_main() -> Result<()> {
     match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Cluster(a) => cluster(a),
+        Cmd::ResetData(a) => reset_data(&a.dir),
         Cmd::Status { ep } => status(&ep.endpoints),
         Cmd::Put { key, value, ep } => {
             let v = KvClient::new(ep.endpoints).put(&key, &value)?;
@@ -342,6 +370,19 @@ fn serve(a: ServeArgs) -> Result<()> {
         bail!("--heartbeat-ms must be well below --election-timeout-ms, or followers keep starting elections");
     }
     server::run(cfg, shutdown).context("raftkv node stopped")?;
+    Ok(())
+}
+
+fn reset_data(dir: &std::path::Path) -> Result<()> {
+    let removed = raft_impl::storage::reset(dir)
+        .with_context(|| format!("resetting data directory {}", dir.display()))?;
+    for path in &removed {
+        println!("removed {}", path.display());
+    }
+    println!(
+        "{} reset: the next `raftkv serve` on it starts an empty node (term 0, no vote, empty log)",
+        dir.display()
+    );
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! Durable storage for the core's [`DurableWrite`]s: a checksummed,
-//! versioned write-ahead log with group commit.
+//! versioned write-ahead log with group commit, in a locked data directory
+//! (see [`data_dir`] for the lock, atomic creation, and when a directory counts as
+//! new).
 //!
 //! # File format (version 1)
 //!
@@ -13,11 +15,28 @@
 //!            kind 4 reserved for snapshots (a later version)
 //! ```
 //!
-//! The header checksum lets recovery tell a torn write (the tail of the file
-//! is missing or zero: truncated, because an unsynced write was never
-//! acknowledged) from real corruption in the middle of the log (refused with
-//! an error naming the file and byte offset: acknowledged data is damaged and
-//! an operator must decide).
+//! A `wal.log` shorter than its header, with another magic, another version
+//! or non-zero flags is refused.
+//!
+//! # Torn tail or corruption
+//!
+//! A crash can only cut the file short (writes append; a record is
+//! acknowledged only after its `fdatasync`). So recovery truncates exactly
+//! what a crash can leave, and refuses everything else, naming the file and
+//! the byte offset of the record: acknowledged data is damaged and an
+//! operator must decide. Reading from a record boundary:
+//!
+//! * fewer than 12 bytes left (a cut record header): torn, truncated;
+//! * only zero bytes left (the file grew but the data never landed): torn;
+//! * a record header whose checksum fails: corruption;
+//! * a length over [`MAX_RECORD_LEN`]: corruption;
+//! * a length saying more bytes than the file has left: torn (the write was
+//!   cut short);
+//! * a complete record whose payload checksum fails, **the last one
+//!   included**: corruption (a crash did not cut it, so its bytes changed
+//!   after they were written, and it may have been acknowledged);
+//! * an undecodable payload or an append that does not continue the log:
+//!   corruption.
 //!
 //! # Group commit
 //!
@@ -31,6 +50,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
+
+pub mod data_dir;
+use data_dir::DirLock;
+pub use data_dir::{reset, LOCK_FILE, WAL_TMP_FILE};
 
 use crate::core::{DurableState, DurableWrite, Entry, LogIndex, NodeId, Term};
 
@@ -49,6 +72,10 @@ const KIND_HARD_STATE: u8 = 1;
 const KIND_TRUNCATE: u8 = 2;
 const KIND_APPEND: u8 = 3;
 
+/// How an operator starts a node over; quoted by the errors that need it.
+const START_OVER: &str = "restore this node's data directory from a backup, or see \
+                          `raftkv reset-data --help` to start it over as an empty node";
+
 /// What can go wrong opening, recovering or writing the WAL.
 #[derive(Debug, Error)]
 pub enum WalError {
@@ -58,14 +85,42 @@ pub enum WalError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "data directory {dir} is in use by another process ({}); two nodes on one WAL would \
+         corrupt it",
+        holder.map_or("pid unknown".to_string(), |p| format!("pid {p}, per its LOCK file"))
+    )]
+    Locked { dir: PathBuf, holder: Option<u32> },
+    #[error(
+        "{path} is missing, but this data directory was initialised (its LOCK file names pid \
+         {}): the node's term, vote and log are lost, and starting it as a fresh node could let \
+         it vote twice in one term; {START_OVER}",
+        holder.map_or("?".to_string(), |p| p.to_string())
+    )]
+    MissingWal { path: PathBuf, holder: Option<u32> },
+    #[error(
+        "{dir} has no {WAL_FILE} but is not empty (it holds {entry:?}): not a raftkv data \
+         directory; use an empty or new directory for a new node"
+    )]
+    NotADataDir { dir: PathBuf, entry: String },
+    #[error(
+        "{path} holds {len} bytes, less than its {FILE_HEADER_LEN}-byte header: the WAL was \
+         wiped or cut, so the node's term, vote and log are lost, and starting it as a fresh \
+         node could let it vote twice in one term; {START_OVER}"
+    )]
+    TruncatedHeader { path: PathBuf, len: u64 },
     #[error("{path} is not a raft WAL (bad magic in its 16-byte header); refusing to touch it")]
     BadMagic { path: PathBuf },
     #[error("{path} has WAL format version {found}; this build reads version {WAL_VERSION}")]
     UnsupportedVersion { path: PathBuf, found: u32 },
     #[error(
+        "{path} sets reserved header flags {flags:#010x}; this build knows none (written by a \
+         newer raftkv, or damaged)"
+    )]
+    ReservedFlags { path: PathBuf, flags: u32 },
+    #[error(
         "WAL corruption in {path} at byte offset {offset}: {reason}; acknowledged data may be \
-         damaged, so recovery stops here (restore this node's data dir from a replica or remove \
-         it to rejoin as an empty node)"
+         damaged, so recovery stops here ({START_OVER})"
     )]
     Corrupt {
         path: PathBuf,
@@ -92,6 +147,8 @@ pub struct Recovery {
 pub struct Wal {
     path: PathBuf,
     file: File,
+    /// Held for as long as the WAL is open.
+    _lock: DirLock,
     buf: Vec<u8>,
     /// Bytes on disk (written and synced).
     len: u64,
@@ -107,62 +164,25 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
 }
 
 impl Wal {
-    /// Open (or create) the WAL in `dir`, recover it, and return it ready for
-    /// appends together with the recovered state.
+    /// Lock the data directory `dir` (creating it if needed), create its WAL
+    /// if the directory was never initialised, recover the WAL, and return
+    /// it ready for appends together with the recovered state. The lock is
+    /// held until the `Wal` is dropped.
     pub fn open(dir: &Path) -> Result<(Wal, Recovery), WalError> {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let mut lock = DirLock::acquire(dir)?;
+        if lock.is_uninitialised()? {
+            data_dir::create_wal(dir, &file_header())?;
+        }
+        lock.record_holder()?;
         let path = dir.join(WAL_FILE);
-        let existed = path.exists();
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(false)
             .open(&path)
             .map_err(io_err(&path))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io_err(&path))?;
-        if !existed || bytes.len() < FILE_HEADER_LEN as usize {
-            // New file, or a crash while writing the header (nothing was
-            // ever acknowledged): write a fresh header.
-            if bytes.iter().any(|&b| b != 0) && !MAGIC.starts_with(&bytes[..bytes.len().min(8)]) {
-                return Err(WalError::BadMagic { path });
-            }
-            let mut header = Vec::with_capacity(FILE_HEADER_LEN as usize);
-            header.extend_from_slice(MAGIC);
-            header.extend_from_slice(&WAL_VERSION.to_le_bytes());
-            header.extend_from_slice(&0u32.to_le_bytes());
-            file.set_len(0).map_err(io_err(&path))?;
-            file.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
-            file.write_all(&header).map_err(io_err(&path))?;
-            file.sync_all().map_err(io_err(&path))?;
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err(dir))?;
-            let wal = Wal {
-                path,
-                file,
-                buf: Vec::new(),
-                len: FILE_HEADER_LEN,
-                last_index: 0,
-            };
-            let recovery = Recovery {
-                state: DurableState::default(),
-                records: 0,
-                truncated_bytes: 0,
-            };
-            return Ok((wal, recovery));
-        }
-        if &bytes[..8] != MAGIC {
-            return Err(WalError::BadMagic { path });
-        }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != WAL_VERSION {
-            return Err(WalError::UnsupportedVersion {
-                path,
-                found: version,
-            });
-        }
+        check_file_header(&path, &bytes)?;
         let (state, records, valid_end) = replay(&path, &bytes)?;
         let truncated_bytes = bytes.len() as u64 - valid_end;
         if truncated_bytes > 0 {
@@ -180,6 +200,7 @@ impl Wal {
         let wal = Wal {
             path,
             file,
+            _lock: lock,
             buf: Vec::new(),
             len: valid_end,
             last_index: state.log.len() as LogIndex,
@@ -274,13 +295,51 @@ impl Wal {
     }
 }
 
+fn file_header() -> Vec<u8> {
+    let mut header = Vec::with_capacity(FILE_HEADER_LEN as usize);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&WAL_VERSION.to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    header
+}
+
+/// Refuse a file header that is short, foreign, from another version or
+/// with flags this build does not know.
+fn check_file_header(path: &Path, bytes: &[u8]) -> Result<(), WalError> {
+    let path = || path.to_path_buf();
+    if bytes.len() < FILE_HEADER_LEN as usize {
+        return Err(WalError::TruncatedHeader {
+            path: path(),
+            len: bytes.len() as u64,
+        });
+    }
+    if &bytes[..8] != MAGIC {
+        return Err(WalError::BadMagic { path: path() });
+    }
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    if word(8) != WAL_VERSION {
+        return Err(WalError::UnsupportedVersion {
+            path: path(),
+            found: word(8),
+        });
+    }
+    if word(12) != 0 {
+        return Err(WalError::ReservedFlags {
+            path: path(),
+            flags: word(12),
+        });
+    }
+    Ok(())
+}
+
 fn encode_into<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) {
     // Serializing plain data into a Vec cannot fail.
     bincode::serialize_into(buf, value).expect("bincode into a Vec");
 }
 
 /// Replay the records after the file header. Returns the state, the record
-/// count and the end of the last valid record.
+/// count and the end of the last valid record. Where a torn tail ends and
+/// corruption begins is the rule in the module docs.
 fn replay(path: &Path, bytes: &[u8]) -> Result<(DurableState, u64, u64), WalError> {
     let mut state = DurableState::default();
     let mut records = 0u64;
@@ -296,14 +355,14 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<(DurableState, u64, u64), WalErro
             break;
         }
         if rest.len() < RECORD_HEADER_LEN {
-            break; // torn record header
+            break; // torn: the record header was cut
+        }
+        if rest.iter().all(|&b| b == 0) {
+            break; // torn: the file grew but the data never landed
         }
         let header = &rest[..RECORD_HEADER_LEN];
         let hcrc = u32::from_le_bytes(header[8..12].try_into().expect("4"));
         if crc32fast::hash(&header[0..8]) != hcrc {
-            if rest.iter().all(|&b| b == 0) {
-                break; // a zero-filled tail: the file grew but the data never landed
-            }
             return Err(corrupt(pos, "record header checksum mismatch".into()));
         }
         let len = u32::from_le_bytes(header[0..4].try_into().expect("4")) as usize;
@@ -312,19 +371,18 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<(DurableState, u64, u64), WalErro
             return Err(corrupt(pos, format!("record length {len} over the limit")));
         }
         if rest.len() - RECORD_HEADER_LEN < len {
-            break; // torn payload: the write was cut short
+            break; // torn: the length says more bytes than the file has
         }
         let payload = &rest[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len];
         let end = pos + RECORD_HEADER_LEN + len;
         if crc32fast::hash(payload) != crc {
-            if end == bytes.len() {
-                break; // the last record, partly written: torn
-            }
+            let place = match end == bytes.len() {
+                true => "the last record, complete, so not torn by a crash",
+                false => "a record followed by more records",
+            };
             return Err(corrupt(
                 pos,
-                format!(
-                    "payload checksum mismatch in a {len}-byte record followed by more records"
-                ),
+                format!("payload checksum mismatch in {place} ({len}-byte payload)"),
             ));
         }
         let write = decode_record(payload).map_err(|reason| corrupt(pos, reason))?;

@@ -151,15 +151,14 @@ fn torn_tail_at_every_byte_of_the_last_record_is_truncated() {
 }
 
 #[test]
-fn a_flipped_byte_mid_log_is_refused_with_file_and_offset() {
+fn a_flipped_byte_in_any_record_is_refused_with_file_and_offset() {
     let batches = writes();
     let src = tempfile::tempdir().unwrap();
     let offsets = write_all(src.path(), &batches);
     let full = std::fs::read(src.path().join(WAL_FILE)).unwrap();
-    let last_start = offsets[offsets.len() - 2] as usize;
-    // Every byte of every record but the last (whose damage is
-    // indistinguishable from a torn write).
-    for pos in FILE_HEADER_LEN as usize..last_start {
+    // Every byte of every record, the last one included: a complete record
+    // whose checksum fails was not cut by a crash and may be acknowledged.
+    for pos in FILE_HEADER_LEN as usize..full.len() {
         let dir = tempfile::tempdir().unwrap();
         let mut bad = full.clone();
         bad[pos] ^= 0x40;
@@ -185,6 +184,26 @@ fn a_flipped_byte_mid_log_is_refused_with_file_and_offset() {
         // The file is left untouched for the operator.
         assert_eq!(std::fs::read(&path).unwrap(), bad);
     }
+}
+
+#[test]
+fn a_flipped_payload_byte_in_the_last_record_is_corruption_not_a_torn_tail() {
+    let batches = writes();
+    let src = tempfile::tempdir().unwrap();
+    let offsets = write_all(src.path(), &batches);
+    let mut bytes = std::fs::read(src.path().join(WAL_FILE)).unwrap();
+    let last_start = offsets[offsets.len() - 2];
+    // The last payload byte: bincode data of the final entry.
+    let n = bytes.len();
+    bytes[n - 1] ^= 0x01;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(WAL_FILE);
+    std::fs::write(&path, &bytes).unwrap();
+    let msg = Wal::open(dir.path()).unwrap_err().to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains(&format!("byte offset {last_start}")), "{msg}");
+    assert!(msg.contains("the last record"), "{msg}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing truncated");
 }
 
 #[test]
@@ -232,4 +251,151 @@ fn nothing_acknowledged_is_lost_across_many_reopens() {
         }])
         .unwrap();
     }
+}
+
+#[test]
+fn reserved_header_flags_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_all(dir.path(), &writes());
+    let path = dir.path().join(WAL_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[12..16].copy_from_slice(&4u32.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Wal::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, WalError::ReservedFlags { path: p, flags: 4 } if p == &path),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("0x00000004"), "{err}");
+}
+
+/// Wiped or cut to less than its header: lost state, never a fresh node.
+#[test]
+fn an_empty_or_header_cut_wal_is_refused_naming_the_file() {
+    for len in [0, 1, 8, FILE_HEADER_LEN as usize - 1] {
+        let dir = tempfile::tempdir().unwrap();
+        write_all(dir.path(), &writes());
+        let path = dir.path().join(WAL_FILE);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..len]).unwrap();
+        let err = Wal::open(dir.path()).expect_err(&format!("{len}-byte WAL accepted"));
+        assert!(
+            matches!(&err, WalError::TruncatedHeader { path: p, len: l } if p == &path && *l == len as u64),
+            "{len}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(msg.contains("reset-data"), "{msg}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            &bytes[..len],
+            "left as found"
+        );
+    }
+}
+
+#[test]
+fn a_deleted_wal_in_an_initialised_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_all(dir.path(), &writes());
+    std::fs::remove_file(dir.path().join(WAL_FILE)).unwrap();
+    let err = Wal::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, WalError::MissingWal { holder: Some(pid), .. } if *pid == std::process::id()),
+        "{err:?}"
+    );
+    assert!(!dir.path().join(WAL_FILE).exists(), "no WAL created");
+}
+
+#[test]
+fn a_new_node_starts_on_an_absent_or_empty_dir_and_refuses_a_foreign_one() {
+    let (absent, empty) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // A new filesystem's root counts as empty.
+    std::fs::create_dir(empty.path().join("lost+found")).unwrap();
+    for dir in [
+        absent.path().join("absent/nested"),
+        empty.path().to_path_buf(),
+    ] {
+        let (wal, rec) = Wal::open(&dir).unwrap();
+        assert_eq!(rec.state, DurableState::default());
+        assert!(wal.is_empty());
+        // Created complete: its header is there, the temporary file is not.
+        assert_eq!(
+            std::fs::metadata(wal.path()).unwrap().len(),
+            FILE_HEADER_LEN
+        );
+        assert!(!dir.join(WAL_TMP_FILE).exists());
+    }
+    let foreign = tempfile::tempdir().unwrap();
+    std::fs::write(foreign.path().join("notes.txt"), "mine").unwrap();
+    let err = Wal::open(foreign.path()).unwrap_err();
+    assert!(
+        matches!(&err, WalError::NotADataDir { entry, .. } if entry == "notes.txt"),
+        "{err:?}"
+    );
+    assert!(!foreign.path().join(WAL_FILE).exists());
+}
+
+/// Every state a crash can leave while the first WAL is being created (see
+/// `data_dir::create_wal`): each starts a fresh node, none is refused.
+#[test]
+fn a_crash_while_creating_the_first_wal_leaves_a_startable_dir() {
+    let header = file_header();
+    let leftovers: Vec<Option<&[u8]>> = vec![
+        None,               // LOCK created, nothing else
+        Some(&[]),          // wal.log.tmp created, empty
+        Some(&header[..5]), // header half written
+        Some(&header[..]),  // header written, not yet renamed
+    ];
+    for tmp in leftovers {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LOCK_FILE), "").unwrap();
+        if let Some(bytes) = tmp {
+            std::fs::write(dir.path().join(WAL_TMP_FILE), bytes).unwrap();
+        }
+        let (mut wal, rec) = Wal::open(dir.path()).unwrap_or_else(|e| panic!("{tmp:?}: {e}"));
+        assert_eq!(rec.state, DurableState::default());
+        assert!(!dir.path().join(WAL_TMP_FILE).exists());
+        wal.append(&writes()[0]).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let (_, rec) = Wal::open(dir.path()).unwrap();
+        assert_eq!(rec.state, expected(&writes()[..1]));
+    }
+}
+
+#[test]
+fn a_locked_dir_is_refused_with_the_holder_pid_until_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = Wal::open(dir.path()).unwrap();
+    // flock conflicts between two opens even within one process.
+    let err = Wal::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, WalError::Locked { dir: d, holder: Some(pid) } if d == dir.path() && *pid == std::process::id()),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
+    assert!(matches!(reset(dir.path()), Err(WalError::Locked { .. })));
+    drop(first);
+    Wal::open(dir.path()).unwrap();
+}
+
+#[test]
+fn reset_starts_a_refused_dir_over_as_a_fresh_node() {
+    let dir = tempfile::tempdir().unwrap();
+    write_all(dir.path(), &writes());
+    let path = dir.path().join(WAL_FILE);
+    std::fs::write(&path, b"").unwrap();
+    assert!(Wal::open(dir.path()).is_err());
+    assert_eq!(reset(dir.path()).unwrap(), vec![path.clone()]);
+    let (_, rec) = Wal::open(dir.path()).unwrap();
+    assert_eq!(rec.state, DurableState::default());
+    // A missing directory is an error, not silently created.
+    let err = reset(&dir.path().join("nope")).unwrap_err();
+    assert!(err.to_string().contains("no such data directory"), "{err}");
 }

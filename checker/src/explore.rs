@@ -14,6 +14,7 @@
 //! `explorer_path`), `?at=K` to select the state after step K, and
 //! `/.json/steps/<path>` for the same as JSON.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -178,7 +179,11 @@ pub fn run(args: &ExploreArgs) -> anyhow::Result<()> {
     let target = target(args)?;
     let summary = target.config.summary();
     let explorer = Explorer::bind(target, args.addr)?;
-    println!("explorer: {}  ({summary})", explorer.url());
-    println!("press Ctrl-C to stop");
+    // One write, and not fatal: a reader of the URL may close the pipe.
+    let _ = writeln!(
+        std::io::stdout(),
+        "explorer: {}  ({summary})\npress Ctrl-C to stop",
+        explorer.url()
+    );
     explorer.run()
 }

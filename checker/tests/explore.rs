@@ -154,7 +154,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The `raftcheck explore` binary on a free port; returns it and the URL it
 /// printed.
-fn explore_binary(file: &std::path::Path) -> (Child, String) {
+fn explore_binary(file: &std::path::Path) -> (Child, BufReader<std::process::ChildStdout>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_raftcheck"))
         .arg("explore")
         .arg(file)
@@ -164,15 +164,15 @@ fn explore_binary(file: &std::path::Path) -> (Child, String) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    // Kept open while the server runs: it may print more.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
     let url = line
         .strip_prefix("explorer: ")
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("raftcheck explore printed {line:?}"))
         .to_string();
-    (child, url)
+    (child, stdout, url)
 }
 
 /// The page's DOM after its scripts ran, as headless Chromium renders it.
@@ -242,7 +242,7 @@ fn in_chromium_the_violating_state_is_marked_and_every_state_shows_its_verdicts(
         eprintln!("\n!!! SKIPPED: {CHROMIUM} not installed, so the explorer page was NOT checked in a browser !!!\n");
         return;
     }
-    let (mut child, url) = explore_binary(&counterexamples().join("double-vote.json"));
+    let (mut child, _stdout, url) = explore_binary(&counterexamples().join("double-vote.json"));
     let dom = dump_dom(&url);
     let _ = child.kill();
     let _ = child.wait();

@@ -174,8 +174,12 @@ impl<'a> View<'a> {
             out.push_str(&format!("<th>{} {}</th>", v.expectation, esc(v.name)));
         }
         out.push_str("</tr>\n");
-        for r in &self.rows {
+        for (i, r) in self.rows.iter().enumerate() {
             let violates = violated(&r.verdicts);
+            let reaches = first_reached(
+                i.checked_sub(1).map(|p| &self.rows[p].verdicts[..]),
+                &r.verdicts,
+            );
             let mut class = Vec::new();
             if !violates.is_empty() {
                 class.push("violating");
@@ -191,14 +195,7 @@ impl<'a> View<'a> {
                 self.path,
                 r.step,
                 esc(r.action.as_deref().unwrap_or("initial state")),
-                if violates.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        " <span class=\"mark\">✗ violates {}</span>",
-                        esc(&violates.join(", "))
-                    )
-                }
+                marks(&violates, &reaches),
             ));
             for v in &r.verdicts {
                 out.push_str(&format!(
@@ -279,6 +276,39 @@ impl<'a> View<'a> {
     }
 }
 
+/// The row's marks: what the state violates, and what it first reaches.
+fn marks(violates: &[&str], reaches: &[&str]) -> String {
+    let mut out = String::new();
+    if !violates.is_empty() {
+        out.push_str(&format!(
+            " <span class=\"mark\">✗ violates {}</span>",
+            esc(&violates.join(", "))
+        ));
+    }
+    if !reaches.is_empty() {
+        out.push_str(&format!(
+            " <span class=\"reach\">✓ reaches {}</span>",
+            esc(&reaches.join(", "))
+        ));
+    }
+    out
+}
+
+/// The "sometimes" properties that hold here but not in the state before.
+fn first_reached(before: Option<&[PropertyVerdict]>, now: &[PropertyVerdict]) -> Vec<&'static str> {
+    now.iter()
+        .zip(
+            before
+                .into_iter()
+                .flatten()
+                .map(Some)
+                .chain(std::iter::repeat(None)),
+        )
+        .filter(|(p, b)| p.expectation == "sometimes" && p.holds && !b.is_some_and(|b| b.holds))
+        .map(|(p, _)| p.name)
+        .collect()
+}
+
 /// The "always" properties a state violates.
 fn violated(v: &[PropertyVerdict]) -> Vec<&'static str> {
     v.iter()
@@ -312,6 +342,7 @@ tr.selected td:first-child { font-weight: bold; border-left: 4px solid #333; }
 td.always { color: #b00; font-weight: bold; }
 td.sometimes { color: #070; }
 .mark, .verdict.violating { color: #b00; font-weight: bold; }
+.reach { color: #070; }
 #discovery { background: #f4f4f4; padding: 0.2em 1em; }
 .note { color: #555; font-size: 90%; }
 li.ignored { color: #888; }

@@ -10,7 +10,8 @@
 //!   witness of a "sometimes" property, first makes true),
 //! - `config`: the bounds (and wrong rule) the trace runs under,
 //! - `explorer_path`: the action indices that open the last state in the
-//!   stateright explorer (`http://ADDR/#/steps/<explorer_path>`),
+//!   explorer (`raftcheck explore`, `http://ADDR/steps/<explorer_path>`; the
+//!   same action indices as stateright's explorer),
 //! - `initial`: every server's abstract state before the first step,
 //! - `steps`: each action, the messages it sent, and every server's abstract
 //!   state after it.
@@ -18,7 +19,8 @@
 //! Field order is fixed (struct order), so traces diff well. A loaded trace is
 //! not trusted: [`Trace::to_behaviour`] replays its actions through the model
 //! and checks that every recorded state and every recorded send is what the
-//! model produces.
+//! model produces, and [`Trace::replay`] also recomputes the verdict (see
+//! `verdict.rs`). Files over [`MAX_TRACE_BYTES`] are refused unread.
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -59,8 +61,8 @@ pub struct Trace {
     /// The bounds the trace runs under; `config.bug` is the wrong rule that
     /// is switched on while replaying (none for a witness in correct Raft).
     pub config: Config,
-    /// Action indices from the initial state, `/`-separated: the stateright
-    /// explorer's deep link (`#/steps/<explorer_path>`). Valid only for the
+    /// Action indices from the initial state, `/`-separated: the
+    /// explorer's deep link (`/steps/<explorer_path>`). Valid only for the
     /// same config and the same model (action order) that wrote it.
     pub explorer_path: String,
     /// Every server's state before the first step.
@@ -630,7 +632,7 @@ impl Trace {
 
     /// The explorer link for this trace on a server at `addr` (host:port).
     pub fn explorer_url(&self, addr: &str) -> String {
-        format!("http://{addr}/#/steps/{}", self.explorer_path)
+        format!("http://{addr}/steps/{}", self.explorer_path)
     }
 }
 

@@ -83,7 +83,7 @@ fn the_explorer_path_leads_to_the_last_state() {
     assert_eq!(&shown, &b.1.last().unwrap().1);
     assert!(t
         .explorer_url("127.0.0.1:3000")
-        .starts_with("http://127.0.0.1:3000/#/steps/0/"));
+        .starts_with("http://127.0.0.1:3000/steps/0/"));
 }
 
 #[test]

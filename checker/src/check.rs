@@ -375,6 +375,33 @@ pub fn render_behaviour(name: &str, behaviour: &Behaviour) -> String {
     out
 }
 
+/// `check --save FILE`: writes the first violated property's counterexample
+/// as a trace file; returns the property, or `None` (and writes nothing) if
+/// no property is violated.
+pub fn save_counterexample(
+    cfg: &Config,
+    run: &CheckRun,
+    path: &std::path::Path,
+) -> anyhow::Result<Option<&'static str>> {
+    let Some((name, behaviour)) = run
+        .report
+        .violations()
+        .find_map(|p| run.behaviours.get(p.name).map(|b| (p.name, b)))
+    else {
+        return Ok(None);
+    };
+    let trace = crate::trace::Trace::from_behaviour(
+        cfg,
+        cfg.bug,
+        name,
+        crate::trace::Outcome::Violates,
+        behaviour,
+    )?;
+    std::fs::write(path, trace.to_json())
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(Some(name))
+}
+
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
 }

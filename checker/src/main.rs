@@ -85,6 +85,11 @@ struct CheckArgs {
     /// No progress line on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Save the counterexample (the first violated property's shortest
+    /// behaviour) as a trace file, the format `bugs --write` writes; open it
+    /// with `raftcheck explore FILE`. Nothing is written if none is found.
+    #[arg(long, value_name = "FILE")]
+    save: Option<std::path::PathBuf>,
     /// Benchmark: run the quick and ci profiles, each in a fresh process,
     /// and print unique states/s and peak bytes per unique state.
     #[arg(long)]
@@ -146,6 +151,18 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         timeout: args.timeout.map(std::time::Duration::from_secs),
     };
     let run = check::run(&cfg, &opts)?;
+    if let Some(path) = &args.save {
+        match check::save_counterexample(&cfg, &run, path)? {
+            Some(property) => eprintln!(
+                "saved the counterexample ({property} violated) to {}",
+                path.display()
+            ),
+            None => eprintln!(
+                "no counterexample to save: nothing written to {}",
+                path.display()
+            ),
+        }
+    }
     let command = command_line();
     match args.format {
         Format::Json => {

@@ -3,30 +3,30 @@
 
 use raft_spec::server::Role;
 use raft_spec::types::ServerId;
-use raft_spec::RaftModel;
 
 use crate::bounds::BoundsArgs;
 use crate::bugs::reproduce_command;
 use crate::check;
 use crate::trace::{Outcome, ServerView, Step, TimeoutKind, Trace, TraceAction};
 
-/// The trace replayed through its own model and printed step by step.
+/// The trace replayed through its own model (its verdict recomputed) and
+/// printed step by step.
 pub fn text(trace: &Trace) -> anyhow::Result<String> {
-    let model = RaftModel::new(trace.config.clone())?;
-    let behaviour = trace.to_behaviour(&model)?;
-    let verb = match trace.outcome {
-        Outcome::Violates => "violated",
-        Outcome::Witnesses => "reached",
+    let (model, behaviour) = trace.replay()?;
+    let title = match trace.outcome {
+        _ if !trace.has_model_property(&model) => format!(
+            "{} (a label, not a property of the model: no verdict)",
+            trace.property
+        ),
+        Outcome::Violates => format!("{}: violated at the last step", trace.property),
+        Outcome::Witnesses => format!("{}: first reached at the last step", trace.property),
     };
     let mut out = format!("bounds: {}\n", trace.config.summary());
     if let Some(bug) = trace.bug {
         out.push_str(&format!("bug: {bug}: {}\n", bug.info().description));
     }
     out.push('\n');
-    out.push_str(&check::render_behaviour(
-        &format!("{}: {verb} at the last step", trace.property),
-        &behaviour,
-    ));
+    out.push_str(&check::render_behaviour(&title, &behaviour));
     Ok(out)
 }
 
@@ -219,11 +219,11 @@ pub struct ShowArgs {
     pub markdown: bool,
 }
 
-/// `raftcheck show`. The trace is replayed (not trusted) before printing.
+/// `raftcheck show`. The trace is replayed and its verdict recomputed (not
+/// trusted) before printing.
 pub fn run(args: &ShowArgs) -> anyhow::Result<std::process::ExitCode> {
     let trace = Trace::load(&args.file)?;
-    let model = RaftModel::new(trace.config.clone())?;
-    trace.to_behaviour(&model).map_err(|e| {
+    trace.replay().map_err(|e| {
         anyhow::anyhow!("{} does not replay in this model: {e}", args.file.display())
     })?;
     if args.mermaid {

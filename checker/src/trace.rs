@@ -10,7 +10,8 @@
 //!   witness of a "sometimes" property, first makes true),
 //! - `config`: the bounds (and wrong rule) the trace runs under,
 //! - `explorer_path`: the action indices that open the last state in the
-//!   stateright explorer (`http://ADDR/#/steps/<explorer_path>`),
+//!   explorer (`raftcheck explore`, `http://ADDR/steps/<explorer_path>`; the
+//!   same action indices as stateright's explorer),
 //! - `initial`: every server's abstract state before the first step,
 //! - `steps`: each action, the messages it sent, and every server's abstract
 //!   state after it.
@@ -18,9 +19,11 @@
 //! Field order is fixed (struct order), so traces diff well. A loaded trace is
 //! not trusted: [`Trace::to_behaviour`] replays its actions through the model
 //! and checks that every recorded state and every recorded send is what the
-//! model produces.
+//! model produces, and [`Trace::replay`] also recomputes the verdict (see
+//! `verdict.rs`). Files over [`MAX_TRACE_BYTES`] are refused unread.
 
 use std::borrow::Cow;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -34,8 +37,16 @@ use raft_spec::{Action, Bug, Config, ConfigError, RaftModel, State};
 
 use crate::check::Behaviour;
 
+mod verdict;
+pub use verdict::{verdicts, PropertyVerdict};
+
 /// The trace format version this raftcheck writes and reads.
 pub const TRACE_VERSION: u32 = 1;
+
+/// The largest trace file read (16 MiB). Parsing takes many times a file's
+/// size in memory, so a bigger file is refused before it is read; the
+/// longest catalogue trace is a few tens of KiB.
+pub const MAX_TRACE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// A saved behaviour of the model. See the module documentation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,8 +61,8 @@ pub struct Trace {
     /// The bounds the trace runs under; `config.bug` is the wrong rule that
     /// is switched on while replaying (none for a witness in correct Raft).
     pub config: Config,
-    /// Action indices from the initial state, `/`-separated: the stateright
-    /// explorer's deep link (`#/steps/<explorer_path>`). Valid only for the
+    /// Action indices from the initial state, `/`-separated: the
+    /// explorer's deep link (`/steps/<explorer_path>`). Valid only for the
     /// same config and the same model (action order) that wrote it.
     pub explorer_path: String,
     /// Every server's state before the first step.
@@ -307,6 +318,8 @@ pub enum TraceError {
         message: String,
         truncated: bool,
     },
+    #[error("trace {path} is {size} bytes, over the {MAX_TRACE_BYTES}-byte (16 MiB) limit for trace files")]
+    TooLarge { path: PathBuf, size: u64 },
     #[error("trace {path} has no \"version\" field: is it a raftcheck trace?")]
     MissingVersion { path: PathBuf },
     #[error("trace {path}: trace version {found} is not supported; this raftcheck reads version {TRACE_VERSION}")]
@@ -360,6 +373,10 @@ pub enum ReplayError {
     UnknownProperty(String),
     #[error("the trace's config is invalid: {0}")]
     Config(#[from] ConfigError),
+    #[error(
+        "its stored verdict is wrong: the file says {stored}, but replayed in the model {replayed}"
+    )]
+    Verdict { stored: String, replayed: String },
 }
 
 impl Trace {
@@ -405,9 +422,32 @@ impl Trace {
     /// and the shape of every state. Never panics on bad input.
     pub fn load(path: impl AsRef<Path>) -> Result<Trace, TraceError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
+        let io = |source| TraceError::Io {
             path: path.to_path_buf(),
             source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let too_large = |size| TraceError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+        };
+        let size = file.metadata().map_err(io)?.len();
+        if size > MAX_TRACE_BYTES {
+            return Err(too_large(size));
+        }
+        // The length can lie (a pipe, a growing file): never read past the cap.
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.take(MAX_TRACE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_TRACE_BYTES {
+            return Err(too_large(bytes.len() as u64));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not UTF-8 text: {e}"),
+            ))
         })?;
         Trace::parse(&text, path)
     }
@@ -592,7 +632,7 @@ impl Trace {
 
     /// The explorer link for this trace on a server at `addr` (host:port).
     pub fn explorer_url(&self, addr: &str) -> String {
-        format!("http://{addr}/#/steps/{}", self.explorer_path)
+        format!("http://{addr}/steps/{}", self.explorer_path)
     }
 }
 
@@ -686,14 +726,43 @@ pub fn explorer_path(model: &RaftModel, init: &State, actions: &[Action]) -> Opt
 
 /// The state the explorer shows for an action-index path.
 pub fn follow_explorer_path(model: &RaftModel, encoded: &str) -> Option<State> {
-    let mut indices = encoded.split('/').map(|i| i.parse::<usize>().ok());
-    let mut state = model.init_states().get(indices.next()??)?.clone();
+    let (init, steps) = explorer_behaviour(model, encoded).ok()?;
+    Some(steps.last().map_or(init, |(_, s)| s.clone()))
+}
+
+/// The behaviour an action-index path (`0/3/1`: an initial state's index,
+/// then each action's index among the enabled ones) leads through, or why
+/// it leads nowhere.
+pub fn explorer_behaviour(model: &RaftModel, encoded: &str) -> Result<Behaviour, String> {
+    let number = |i: &str| {
+        i.parse::<usize>()
+            .map_err(|_| format!("{i:?} in path {encoded:?} is not an index"))
+    };
+    let mut indices = encoded.split('/');
+    let first = number(indices.next().unwrap_or_default())?;
+    let init = model
+        .init_states()
+        .get(first)
+        .cloned()
+        .ok_or_else(|| format!("the model has no initial state {first}"))?;
+    let mut state = init.clone();
+    let mut steps = Vec::new();
     let mut actions = Vec::new();
-    for i in indices {
+    for (k, i) in indices.enumerate() {
+        let i = number(i)?;
         actions.clear();
         model.actions(&state, &mut actions);
-        let action = actions.get(i?)?.clone();
-        state = model.next_state(&state, action)?;
+        let action = actions.get(i).cloned().ok_or_else(|| {
+            format!(
+                "step {}: only {} actions are enabled, not action {i}",
+                k + 1,
+                actions.len()
+            )
+        })?;
+        state = model
+            .next_state(&state, action.clone())
+            .ok_or_else(|| format!("step {}: action {i} changes nothing", k + 1))?;
+        steps.push((action, state.clone()));
     }
-    Some(state)
+    Ok((init, steps))
 }

@@ -83,7 +83,7 @@ fn the_explorer_path_leads_to_the_last_state() {
     assert_eq!(&shown, &b.1.last().unwrap().1);
     assert!(t
         .explorer_url("127.0.0.1:3000")
-        .starts_with("http://127.0.0.1:3000/#/steps/0/"));
+        .starts_with("http://127.0.0.1:3000/steps/0/"));
 }
 
 #[test]
@@ -244,4 +244,96 @@ fn arbitrary_bytes_never_panic() {
             }
         }
     }
+}
+
+/// The shipped double-vote counterexample, edited by `edit`, loaded back.
+fn edited(edit: impl FnOnce(&mut Trace)) -> Trace {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../counterexamples/double-vote.json");
+    let mut t = Trace::load(file).unwrap();
+    edit(&mut t);
+    Trace::parse(&t.to_json(), Path::new("edited.json")).unwrap()
+}
+
+#[test]
+fn a_stored_verdict_is_recomputed_and_a_wrong_one_names_both() {
+    assert!(edited(|_| {}).replay().is_ok());
+    // The last step removed: every state is still the model's, but election
+    // safety now holds throughout.
+    let err = edited(|t| drop(t.steps.pop())).replay().err().unwrap();
+    assert!(matches!(err, ReplayError::Verdict { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "its stored verdict is wrong: the file says \"election safety\" is violated at its last \
+         step (step 8) and not before, but replayed in the model \"election safety\" holds in \
+         every state of the trace"
+    );
+    let err = edited(|t| t.steps.clear()).replay().err().unwrap();
+    assert!(err.to_string().contains("holds in every state"), "{err}");
+    // A "sometimes" property claimed as violated, and a witness claimed at
+    // the wrong step.
+    let err = edited(|t| t.property = prop::LEADER_ELECTED.into())
+        .replay()
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("is an \"sometimes\" property, which a trace cannot have violated"),
+        "{err}"
+    );
+    let err = edited(|t| {
+        t.property = prop::LEADER_ELECTED.into();
+        t.outcome = Outcome::Witnesses;
+    })
+    .replay()
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string()
+            .ends_with("\"a leader is elected\" first holds at step 4"),
+        "{err}"
+    );
+}
+
+#[test]
+fn show_refuses_a_trace_whose_last_step_was_removed() {
+    let dir = std::env::temp_dir().join(format!("raftcheck-show-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("short.json");
+    std::fs::write(&file, edited(|t| drop(t.steps.pop())).to_json()).unwrap();
+    for flag in [None, Some("--markdown"), Some("--mermaid")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftcheck"))
+            .arg("show")
+            .args(flag)
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag:?}: {stdout}");
+        assert!(!stdout.contains("breaks election safety"), "{stdout}");
+        assert!(stderr.contains("stored verdict is wrong"), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_oversized_trace_is_refused_before_it_is_read() {
+    use raftcheck::trace::MAX_TRACE_BYTES;
+    let dir = std::env::temp_dir().join(format!("raftcheck-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("big.json");
+    // A (sparse) file one byte over the cap: refused for its size, unread.
+    let f = std::fs::File::create(&file).unwrap();
+    f.set_len(MAX_TRACE_BYTES + 1).unwrap();
+    let err = Trace::load(&file).unwrap_err();
+    assert!(matches!(err, TraceError::TooLarge { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "trace {} is {} bytes, over the {MAX_TRACE_BYTES}-byte (16 MiB) limit for trace files",
+            file.display(),
+            MAX_TRACE_BYTES + 1
+        )
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -41,8 +41,9 @@ pub struct Divergence {
     pub action: String,
     #[serde(flatten)]
     pub mismatch: Mismatch,
-    /// The wrong rule switched on in the model, if any: the implementation
-    /// refuses it.
+    /// The wrong rule switched on in the model, when this divergence is the
+    /// implementation refusing it (replay sets it only at the step where the
+    /// wrong rule fires; an earlier divergence is a conformance failure).
     pub bug: Option<Bug>,
 }
 

@@ -152,23 +152,66 @@ pub fn replay_trace(
     file: Option<&Path>,
     perturbation: Option<Perturbation>,
 ) -> anyhow::Result<ReplayReport> {
-    let model = RaftModel::new(trace.config.clone())?;
-    let behaviour = trace.to_behaviour(&model).map_err(|e| {
+    let (_, behaviour) = trace.replay().map_err(|e| {
         anyhow::anyhow!(
             "{}: the trace is not a behaviour of its model: {e}",
             file.map_or("trace".into(), |p| p.display().to_string())
         )
     })?;
-    let divergence =
+    let mut divergence =
         replay_behaviour(&trace.config, &behaviour, perturbation).map_err(anyhow::Error::msg)?;
+    let wrong_rule_fires_at = wrong_rule_step(&trace.config, &behaviour);
+    if let Some(d) = &mut divergence {
+        // Only a divergence where the wrong rule fires is its refusal; any
+        // other is the implementation failing to follow the model.
+        if Some(d.step) != wrong_rule_fires_at {
+            d.bug = None;
+        }
+    }
     Ok(ReplayReport {
         file: file.map(Path::to_path_buf),
         config: trace.config.clone(),
         bug: trace.config.bug,
         steps: behaviour.1.len(),
         divergence,
-        wrong_rule_fires_at: wrong_rule_step(&trace.config, &behaviour),
+        wrong_rule_fires_at,
     })
+}
+
+/// The report as JSON, with `ok` (what the command's exit code says).
+pub fn to_json(r: &ReplayReport) -> serde_json::Value {
+    let mut value = serde_json::to_value(r).expect("a replay report always serializes");
+    value["ok"] = r.ok().into();
+    value
+}
+
+/// The result line: what the replay shows, in words that match `ok()`.
+fn result_line(r: &ReplayReport) -> String {
+    let diverged_at = r.divergence.as_ref().map(|d| d.step);
+    match (r.bug, r.wrong_rule_fires_at, diverged_at) {
+        (None, _, None) => "result: OK: conforms".into(),
+        (None, _, Some(k)) => format!("result: DIVERGED at step {k}"),
+        (Some(_), Some(at), Some(k)) if k == at => {
+            "result: OK: the implementation refuses the wrong rule at the step where it fires"
+                .into()
+        }
+        (Some(bug), Some(at), Some(k)) if k < at => format!(
+            "result: DIVERGED at step {k}, before the wrong rule `{bug}` fires (step {at}): \
+             a conformance failure, not the refusal of the wrong rule"
+        ),
+        (Some(bug), Some(at), Some(k)) => format!(
+            "result: DIVERGED at step {k}: the implementation took the wrong rule `{bug}` at step {at}"
+        ),
+        (Some(bug), Some(at), None) => format!(
+            "result: FAILED: the implementation took the wrong rule `{bug}` at step {at} instead of refusing it"
+        ),
+        (Some(bug), None, Some(k)) => format!(
+            "result: DIVERGED at step {k}: a conformance failure (the wrong rule `{bug}` never fires along this trace)"
+        ),
+        (Some(bug), None, None) => format!(
+            "result: FAILED: the wrong rule `{bug}` never fires along this trace, so it cannot show the implementation refuses it"
+        ),
+    }
 }
 
 /// The report as text.
@@ -194,20 +237,16 @@ pub fn render_text(r: &ReplayReport) -> String {
             "  the wrong rule `{bug}` fires at step {at} (the correct rule does something else there)\n"
         ));
     }
-    out.push_str(if r.ok() {
-        match r.bug {
-            Some(_) => "  result: OK: the implementation refuses the wrong rule at the step where it fires\n",
-            None => "  result: OK: conforms\n",
-        }
-    } else {
-        "  result: DIVERGED\n"
-    });
+    out.push_str(&format!("  {}\n", result_line(r)));
     out
 }
 
 fn print_reports(reports: &[ReplayReport], format: Format) -> anyhow::Result<()> {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(reports)?),
+        Format::Json => {
+            let values: Vec<serde_json::Value> = reports.iter().map(to_json).collect();
+            println!("{}", serde_json::to_string_pretty(&values)?)
+        }
         Format::Text => {
             for r in reports {
                 print!("{}", render_text(r));
@@ -238,7 +277,7 @@ pub fn run_file(
     let report = replay_trace(&trace, Some(path), perturbation)?;
     let ok = report.ok();
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&to_json(&report))?),
         Format::Text => print!("{}", render_text(&report)),
     }
     Ok(if ok {

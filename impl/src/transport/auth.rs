@@ -306,8 +306,14 @@ pub struct Session {
     seq: u64,
 }
 
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Session {{ seq: {} }}", self.seq) // never the key
+    }
+}
+
 impl Session {
-    pub(crate) fn new(secret: &ClusterSecret, transcript: &[u8]) -> Session {
+    pub fn new(secret: &ClusterSecret, transcript: &[u8]) -> Session {
         let key = secret
             .mac(LABEL_SESSION, transcript)
             .finalize()

@@ -433,4 +433,6 @@ fn writer_loop(config: TransportConfig, peer: NodeId, addr: String, rx: Receiver
 }
 
 #[cfg(test)]
+mod attack_tests;
+#[cfg(test)]
 mod tests;

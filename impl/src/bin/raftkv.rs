@@ -93,7 +93,8 @@ struct Endpoints {
 ///
 ///   raftkv serve --id 1 \
 ///     --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 \
-///     --client-addr 127.0.0.1:8001 --data-dir /var/lib/raftkv/1
+///     --client-addr 127.0.0.1:8001 --data-dir /var/lib/raftkv/1 \
+///     --cluster-secret-file /etc/raftkv/cluster-secret
 ///
 /// Client API (HTTP + JSON): GET /v1/status; GET|PUT|DELETE /v1/kv/KEY
 /// (PUT body {"value": "..."}; GET ?stale=true for a local read);

@@ -69,6 +69,10 @@ for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 sleep 1  # let the members exit before the next system starts
 PIDS=()
 
+# The raftkv nodes' shared peer secret (a file, so a node the failover
+# bench restarts from its command line finds it too).
+(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/cluster-secret")
+
 # Start 3 raftkv nodes (extra serve flags in "$@") with data under $WORK/$1.
 start_raftkv() {
     local name="$1"
@@ -76,6 +80,7 @@ start_raftkv() {
     PIDS=()
     for i in 1 2 3; do
         "$RAFTKV" serve --id "$i" --peers "$PEERS" --data-dir "$WORK/$name-$i" \
+            --cluster-secret-file "$WORK/cluster-secret" \
             --client-addr "127.0.0.1:1800$i" "$@" >"$WORK/$name-$i.log" 2>&1 &
         PIDS+=($!)
         disown $!

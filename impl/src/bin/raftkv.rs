@@ -14,6 +14,7 @@ use raft_impl::bench::{self, Op, Target};
 use raft_impl::server::client::{parse_endpoint, KvClient};
 use raft_impl::server::{self, ServerConfig};
 use raft_impl::supervisor::Supervisor;
+use raft_impl::transport::{ClusterSecret, SECRET_ENV};
 
 const DEFAULT_ENDPOINTS: &str = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003";
 
@@ -95,7 +96,8 @@ struct Endpoints {
 ///
 ///   raftkv serve --id 1 \
 ///     --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 \
-///     --client-addr 127.0.0.1:8001 --data-dir /var/lib/raftkv/1
+///     --client-addr 127.0.0.1:8001 --data-dir /var/lib/raftkv/1 \
+///     --cluster-secret-file /etc/raftkv/cluster-secret
 ///
 /// Client API (HTTP + JSON): GET /v1/status; GET|PUT|DELETE /v1/kv/KEY
 /// (PUT body {"value": "..."}; GET ?stale=true for a local read);
@@ -105,6 +107,19 @@ struct Endpoints {
 /// (one more per write) are applied at most once: resending the same pair
 /// after a lost answer returns the first result. Logs go to stderr
 /// (RUST_LOG=debug for more).
+///
+/// Peer authentication: every node of a cluster needs the same cluster
+/// secret, from --cluster-secret-file or the RAFTKV_CLUSTER_SECRET variable
+/// (at least 16 bytes; surrounding whitespace is ignored). Create one with
+///
+///   (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > secret)
+///
+/// and copy it to every node (`raftkv cluster` makes its own). A peer
+/// connection starts with a mutual HMAC-SHA256 challenge-response on fresh
+/// nonces, and every message frame after it carries a MAC, so a process
+/// without the secret cannot join, pose as a peer or inject a message.
+/// Traffic is NOT encrypted: anyone on the path can read it. The client
+/// HTTP API is not authenticated.
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 struct ServeArgs {
@@ -130,6 +145,11 @@ struct ServeArgs {
     /// Write every core input and output as NDJSON to this file.
     #[arg(long)]
     trace_file: Option<PathBuf>,
+    /// File holding the cluster secret (must not be readable by other
+    /// users). Without it, RAFTKV_CLUSTER_SECRET is used; with neither the
+    /// node refuses to start.
+    #[arg(long, value_name = "PATH")]
+    cluster_secret_file: Option<PathBuf>,
 }
 
 /// Discard a node's term, vote and log, so that it next starts empty (risky).
@@ -171,9 +191,11 @@ struct Timing {
 /// keep it running until Ctrl-C.
 ///
 /// Node i listens for peers on --peer-port-base + i - 1 and for clients on
-/// --client-port-base + i - 1. Each node logs to DATA_DIR/node-i.log. If a
-/// node exits before it answers, or every node has exited, this exits 1
-/// (with the end of the failed node's log); the nodes stop with it.
+/// --client-port-base + i - 1. Each node logs to DATA_DIR/node-i.log. The
+/// nodes share a random cluster secret kept in DATA_DIR/cluster-secret
+/// (mode 0600; made on first use, reused after). If a node exits before it
+/// answers, or every node has exited, this exits 1 (with the end of the
+/// failed node's log); the nodes stop with it.
 #[derive(Args)]
 struct ClusterArgs {
     /// Number of nodes (odd numbers make sense: 3 tolerates 1 failure, 5 two).
@@ -365,6 +387,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         heartbeat: Duration::from_millis(a.timing.heartbeat_ms),
         request_timeout: Duration::from_millis(a.timing.request_timeout_ms),
         trace_file: a.trace_file,
+        cluster_secret: cluster_secret(a.cluster_secret_file.as_deref())?,
     };
     if cfg.heartbeat >= cfg.election_timeout {
         bail!("--heartbeat-ms must be well below --election-timeout-ms, or followers keep starting elections");
@@ -384,6 +407,27 @@ fn reset_data(dir: &std::path::Path) -> Result<()> {
         dir.display()
     );
     Ok(())
+}
+
+/// The cluster secret from `--cluster-secret-file` or the environment.
+fn cluster_secret(file: Option<&std::path::Path>) -> Result<ClusterSecret> {
+    let env = std::env::var_os(SECRET_ENV);
+    let secret = match (file, env) {
+        (Some(_), Some(_)) => bail!(
+            "both --cluster-secret-file and {SECRET_ENV} are set: give the cluster secret one way"
+        ),
+        (Some(path), None) => ClusterSecret::from_file(path)?,
+        (None, Some(v)) => {
+            ClusterSecret::new(v.as_encoded_bytes(), &format!("the {SECRET_ENV} variable"))?
+        }
+        (None, None) => bail!(
+            "no cluster secret: peers must prove they share one. Create it with\n  \
+             (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > secret)\n\
+             copy it to every node and pass --cluster-secret-file secret \
+             (or set {SECRET_ENV}); see `raftkv serve --help`"
+        ),
+    };
+    Ok(secret)
 }
 
 fn status(endpoints: &[String]) -> Result<()> {
@@ -480,6 +524,12 @@ fn cluster(a: ClusterArgs) -> Result<()> {
 /// them until SIGINT/SIGTERM; every node stops when this returns.
 fn supervise_cluster(a: &ClusterArgs, dir: &Path) -> Result<()> {
     let exe = std::env::current_exe().context("locating the raftkv binary")?;
+    let secret_path = dir.join("cluster-secret");
+    if secret_path.exists() {
+        ClusterSecret::from_file(&secret_path)?;
+    } else {
+        ClusterSecret::create_file(&secret_path)?;
+    }
     let peers: Vec<String> = (1..=a.nodes)
         .map(|i| format!("{i}=127.0.0.1:{}", a.peer_port_base as u64 + i - 1))
         .collect();
@@ -502,6 +552,9 @@ fn supervise_cluster(a: &ClusterArgs, dir: &Path) -> Result<()> {
             .arg("--data-dir")
             .arg(dir.join(format!("node-{i}")))
             .args(["--client-addr", &clients[i as usize - 1]])
+            .arg("--cluster-secret-file")
+            .arg(&secret_path)
+            .env_remove(SECRET_ENV) // the file is the secret; both would be refused
             .args([
                 "--election-timeout-ms",
                 &a.timing.election_timeout_ms.to_string(),
@@ -551,6 +604,7 @@ fn supervise_cluster(a: &ClusterArgs, dir: &Path) -> Result<()> {
         a.nodes,
         dir.display()
     );
+    println!("  peer secret: {} (mode 0600)", secret_path.display());
     for i in 1..=a.nodes {
         println!(
             "  node {i}: pid {}, client http://{}, peer {}, log {}",

@@ -52,7 +52,7 @@ use crate::core::{
 };
 use crate::kv::{Command, CommandResult, KvStore};
 use crate::storage::{Wal, WalError};
-use crate::transport::{Transport, TransportConfig};
+use crate::transport::{ClusterSecret, Transport, TransportConfig};
 
 /// Header carrying a write's client id (decimal u64) for de-duplication.
 pub const CLIENT_ID_HEADER: &str = "Raftkv-Client-Id";
@@ -75,6 +75,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Write every core input and output as NDJSON here.
     pub trace_file: Option<PathBuf>,
+    /// The key peers prove they share (see [`crate::transport::auth`]).
+    pub cluster_secret: ClusterSecret,
 }
 
 #[derive(Debug, Error)]
@@ -180,6 +182,7 @@ pub fn run(cfg: ServerConfig, shutdown: Arc<AtomicBool>) -> Result<(), ServerErr
             .filter(|(id, _)| *id != cfg.id)
             .cloned()
             .collect(),
+        cfg.cluster_secret.clone(),
     );
     tcfg.client_addr = Some(cfg.client_addr.clone());
     let peer_tx = tx.clone();

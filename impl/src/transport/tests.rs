@@ -1,9 +1,17 @@
+use super::auth::{dial_handshake, Session};
+use super::frame::{begin_frame, read_frame, FrameBuf};
 use super::*;
 use crate::core::{AppendEntries, Entry, EntryKind, MessageBody, RequestVote};
 use bytes::Bytes;
+use std::io::Read;
 use std::time::Instant;
 
-fn rv(from: NodeId, to: NodeId, term: u64) -> Message {
+/// The secret the unit tests' nodes share.
+pub(super) fn secret() -> ClusterSecret {
+    ClusterSecret::new(b"the unit tests' cluster secret", "test").unwrap()
+}
+
+pub(super) fn rv(from: NodeId, to: NodeId, term: u64) -> Message {
     Message {
         from,
         to,
@@ -16,19 +24,27 @@ fn rv(from: NodeId, to: NodeId, term: u64) -> Message {
     }
 }
 
-fn listener() -> TcpListener {
+pub(super) fn listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").unwrap()
 }
 
 /// A node that forwards what it receives into a channel.
-fn node(
+pub(super) fn node(
     id: NodeId,
     l: TcpListener,
     peers: Vec<(NodeId, String)>,
 ) -> (Transport, Receiver<Message>) {
+    node_with(TransportConfig::new(id, peers, secret()), l)
+}
+
+/// As [`node`], run as `cfg` says.
+pub(super) fn node_with(
+    mut cfg: TransportConfig,
+    l: TcpListener,
+) -> (Transport, Receiver<Message>) {
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    let mut cfg = TransportConfig::new(id, peers);
+    let id = cfg.id;
     cfg.client_addr = Some(format!("client-of-{id}"));
     let t = Transport::start(cfg, l, move |m| {
         let _ = tx.lock().unwrap().send(m);
@@ -38,7 +54,7 @@ fn node(
 }
 
 /// Keep sending until one arrives (the peer may still be connecting).
-fn send_until_received(t: &Transport, rx: &Receiver<Message>, msg: Message) -> Message {
+pub(super) fn send_until_received(t: &Transport, rx: &Receiver<Message>, msg: Message) -> Message {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         t.send(msg.clone());
@@ -117,7 +133,11 @@ fn a_dead_peer_never_blocks_the_others() {
     drop(dead);
     let l3 = listener();
     let a3 = l3.local_addr().unwrap();
-    let mut cfg = TransportConfig::new(1, vec![(2, dead_addr.to_string()), (3, a3.to_string())]);
+    let mut cfg = TransportConfig::new(
+        1,
+        vec![(2, dead_addr.to_string()), (3, a3.to_string())],
+        secret(),
+    );
     cfg.queue_capacity = 16;
     let t1 = Transport::start(cfg, listener(), |_| {}).unwrap();
     let (_t3, rx3) = node(3, l3, vec![(1, "127.0.0.1:1".into())]);
@@ -134,10 +154,17 @@ fn a_dead_peer_never_blocks_the_others() {
 }
 
 /// Connect to `addr` and write `bytes` raw; return once the node closed it.
-fn raw_connection_is_closed(addr: SocketAddr, bytes: &[u8]) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(bytes).unwrap();
-    s.shutdown(std::net::Shutdown::Write).unwrap();
+pub(super) fn raw_connection_is_closed(addr: SocketAddr, bytes: &[u8]) {
+    let s = TcpStream::connect(addr).unwrap();
+    written_connection_is_closed(s, bytes);
+}
+
+/// Write `bytes` on `s` and return once the node closed it, having written
+/// nothing more on it.
+pub(super) fn written_connection_is_closed(mut s: TcpStream, bytes: &[u8]) {
+    // The node may close before reading it all (a reset): that is closing.
+    let _ = s.write_all(bytes);
+    let _ = s.shutdown(std::net::Shutdown::Write);
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut buf = [0u8; 16];
     // The node never writes on inbound connections: EOF means it closed.
@@ -157,32 +184,32 @@ fn garbage_truncated_and_oversized_frames_close_only_that_connection() {
     let (_t2, rx2) = node(2, l2, vec![(1, a1.to_string())]);
     send_until_received(&t1, &rx2, rv(1, 2, 1));
 
-    let mut hello = Vec::new();
-    encode_frame(
-        &mut hello,
-        &Frame::Hello(Hello {
-            node_id: 1,
-            client_addr: None,
-        }),
-    );
+    // Before the handshake: garbage (its "length" is huge), a frame of
+    // another version, a message instead of a Hello.
     let garbage = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
-    let oversized = [&hello[..], &u32::MAX.to_be_bytes()[..], &[1, 2, 3]].concat();
-    let truncated = [
-        &hello[..],
-        &100u32.to_be_bytes()[..],
-        &[FRAME_VERSION, 2, 0, 0],
-    ]
-    .concat();
-    let wrong_version = [&hello[..], &3u32.to_be_bytes()[..], &[99, 2, 0]].concat();
-    let bad_body = [
-        &hello[..],
-        &6u32.to_be_bytes()[..],
-        &[FRAME_VERSION, 2, 0xff, 0xff, 0xff, 0xff],
-    ]
-    .concat();
-    for bytes in [garbage, oversized, truncated, wrong_version, bad_body] {
+    let wrong_version = [&3u32.to_be_bytes()[..], &[99, 1, 0]].concat();
+    let mut no_hello = Vec::new();
+    Session::new(&secret(), b"t").encode_message(&mut no_hello, &rv(1, 2, 5));
+    for bytes in [garbage, wrong_version, no_hello] {
         raw_connection_is_closed(a2, &bytes);
     }
+    // After a good handshake (as node 1 would): an oversized, a truncated
+    // and an undecodable (but correctly MACed) frame.
+    let authenticated = |bytes: &dyn Fn(&mut Session) -> Vec<u8>| {
+        let s = TcpStream::connect(a2).unwrap();
+        let mut session = dial_handshake(&s, 1, 2, None, &secret(), Duration::from_secs(20))
+            .expect("handshake with the right secret");
+        written_connection_is_closed(s, &bytes(&mut session));
+    };
+    authenticated(&|_| [&u32::MAX.to_be_bytes()[..], &[FRAME_VERSION, 2, 3]].concat());
+    authenticated(&|_| [&100u32.to_be_bytes()[..], &[FRAME_VERSION, 2, 0, 0]].concat());
+    authenticated(&|session| {
+        let mut buf = Vec::new();
+        let start = begin_frame(&mut buf, frame::KIND_MESSAGE);
+        buf.extend_from_slice(&[0xff; 4]);
+        session.seal(&mut buf, start);
+        buf
+    });
     // The node still takes messages from its real peer.
     for _ in 0..10 {
         assert!(t1.send(rv(1, 2, 5)));
@@ -197,10 +224,14 @@ fn garbage_truncated_and_oversized_frames_close_only_that_connection() {
     }
 }
 
+fn fb() -> FrameBuf {
+    FrameBuf::new(Default::default())
+}
+
 #[test]
 fn frame_errors_are_specific() {
-    let mut scratch = Vec::new();
-    let mut r: &[u8] = &[0, 0, 1, 0, 1, 2];
+    let mut scratch = fb();
+    let mut r: &[u8] = &[0, 0, 1, 0, FRAME_VERSION, 2];
     assert!(matches!(
         read_frame(&mut r, 16, &mut scratch),
         Err(FrameError::Oversized { len: 256, max: 16 })
@@ -210,21 +241,182 @@ fn frame_errors_are_specific() {
         read_frame(&mut r, 16, &mut scratch),
         Err(FrameError::Truncated)
     ));
-    let mut r: &[u8] = &[];
-    assert!(matches!(read_frame(&mut r, 16, &mut scratch), Ok(None)));
-    let mut r: &[u8] = &[0, 0, 0, 2, FRAME_VERSION, 9];
+    let mut r: &[u8] = &[0, 0, 0, 1, FRAME_VERSION];
     assert!(matches!(
         read_frame(&mut r, 16, &mut scratch),
-        Err(FrameError::UnknownKind { kind: 9 })
+        Err(FrameError::TooShort { len: 1 })
     ));
+    let mut r: &[u8] = &[];
+    assert!(matches!(read_frame(&mut r, 16, &mut scratch), Ok(None)));
+    // A version 1 node's Hello is named as a version mismatch, before its
+    // body is read.
+    let mut r: &[u8] = &[0, 0, 0, 40, 1, 1];
+    let e = read_frame(&mut r, 1 << 10, &mut scratch).unwrap_err();
+    assert!(matches!(e, FrameError::Version { found: 1 }), "{e}");
+    assert!(e.to_string().contains("this node speaks version 2"), "{e}");
     let mut buf = Vec::new();
     let m = rv(4, 5, 6);
-    encode_frame(&mut buf, &Frame::Message(m.clone()));
+    let mut tx = Session::new(&secret(), b"transcript");
+    let mut rx = Session::new(&secret(), b"transcript");
+    tx.encode_message(&mut buf, &m);
     let mut r: &[u8] = &buf;
     assert_eq!(
         read_frame(&mut r, 1 << 20, &mut scratch).unwrap(),
-        Some(Frame::Message(m))
+        Some(frame::KIND_MESSAGE)
     );
+    assert_eq!(rx.open_message(&scratch.buf).unwrap(), m);
+}
+
+/// A 64 MiB claim followed by 1000 bytes: the buffer holds about what
+/// arrived (it used to be sized from the claim).
+#[test]
+fn a_huge_length_prefix_allocates_only_what_arrives() {
+    let total: Arc<AtomicUsize> = Default::default();
+    let mut scratch = FrameBuf::new(total.clone());
+    let mut data = (64u32 << 20).to_be_bytes().to_vec();
+    data.extend_from_slice(&[FRAME_VERSION, frame::KIND_MESSAGE]);
+    data.extend_from_slice(&[7; 1000]);
+    let mut r: &[u8] = &data;
+    assert!(matches!(
+        read_frame(&mut r, DEFAULT_MAX_FRAME, &mut scratch),
+        Err(FrameError::Truncated)
+    ));
+    let held = total.load(Ordering::Relaxed);
+    assert_eq!(held, scratch.buf.capacity());
+    assert!(held <= 256 << 10, "1000 bytes arrived, {held} allocated");
+    drop(scratch);
+    assert_eq!(total.load(Ordering::Relaxed), 0, "the charge is returned");
+}
+
+#[test]
+fn a_message_frame_must_carry_its_sessions_mac_in_sequence() {
+    let mut buf = Vec::new();
+    let mut tx = Session::new(&secret(), b"transcript");
+    tx.encode_message(&mut buf, &rv(1, 2, 3));
+    let body = buf[6..].to_vec();
+    // Another session (another handshake's transcript or secret).
+    for mut other in [
+        Session::new(&secret(), b"other transcript"),
+        Session::new(
+            &ClusterSecret::new(b"some other cluster secret", "t").unwrap(),
+            b"transcript",
+        ),
+    ] {
+        assert!(matches!(
+            other.open_message(&body),
+            Err(FrameError::Auth(_))
+        ));
+    }
+    // One flipped bit anywhere.
+    for i in 0..body.len() {
+        let mut bad = body.clone();
+        bad[i] ^= 1;
+        let mut rx = Session::new(&secret(), b"transcript");
+        assert!(rx.open_message(&bad).is_err(), "bit flip at {i} accepted");
+    }
+    // A replayed frame: right MAC, wrong position in the stream.
+    let mut rx = Session::new(&secret(), b"transcript");
+    assert_eq!(rx.open_message(&body).unwrap(), rv(1, 2, 3));
+    assert!(matches!(rx.open_message(&body), Err(FrameError::Auth(_))));
+}
+
+#[test]
+fn proofs_bind_the_role_both_ids_both_nonces_and_the_secret() {
+    use super::auth::{acceptor_proof, dialer_proof, transcript, Challenge, Hello};
+    let hello = Hello {
+        from: 1,
+        to: 2,
+        nonce: [1; 32],
+        client_addr: Some("127.0.0.1:8001".into()),
+    };
+    let challenge = Challenge {
+        from: 2,
+        nonce: [2; 32],
+    };
+    let t = transcript(&hello, &challenge);
+    let proof = dialer_proof(&secret(), &t);
+    assert_ne!(proof, acceptor_proof(&secret(), &t), "reflection");
+    let other = ClusterSecret::new(b"some other cluster secret", "t").unwrap();
+    assert_ne!(proof, dialer_proof(&other, &t));
+    let variants = [
+        (
+            Hello {
+                from: 3,
+                ..hello.clone()
+            },
+            challenge.clone(),
+        ),
+        (
+            hello.clone(),
+            Challenge {
+                from: 3,
+                ..challenge.clone()
+            },
+        ),
+        (
+            Hello {
+                nonce: [9; 32],
+                ..hello.clone()
+            },
+            challenge.clone(),
+        ),
+        (
+            hello.clone(),
+            Challenge {
+                nonce: [9; 32],
+                ..challenge.clone()
+            },
+        ),
+        (
+            Hello {
+                client_addr: Some("evil:1".into()),
+                ..hello.clone()
+            },
+            challenge.clone(),
+        ),
+    ];
+    for (h, c) in variants {
+        assert_ne!(
+            proof,
+            dialer_proof(&secret(), &transcript(&h, &c)),
+            "{h:?} {c:?}"
+        );
+    }
+}
+
+#[test]
+fn secrets_too_short_or_readable_by_others_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = ClusterSecret::new(b"  short\n", "test").unwrap_err();
+    assert!(
+        matches!(short, SecretError::TooShort { len: 5, .. }),
+        "{short}"
+    );
+    let path = dir.path().join("secret");
+    let made = ClusterSecret::create_file(&path).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        ClusterSecret::create_file(&path).is_err(),
+        "never overwrites"
+    );
+    let read = ClusterSecret::from_file(&path).unwrap();
+    // Same key: a proof made with one verifies with the other.
+    assert_eq!(
+        auth::dialer_proof(&made, b"t"),
+        auth::dialer_proof(&read, b"t")
+    );
+    assert_ne!(
+        auth::dialer_proof(&made, b"t"),
+        auth::dialer_proof(&ClusterSecret::generate().unwrap(), b"t"),
+        "generated secrets differ"
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = ClusterSecret::from_file(&path).unwrap_err();
+    assert!(e.to_string().contains("chmod 600"), "{e}");
+    let e = ClusterSecret::from_file(&dir.path().join("missing")).unwrap_err();
+    assert!(e.to_string().contains("missing"), "{e}");
 }
 
 /// The codec choice, measured: bincode vs JSON for a full AppendEntries.
@@ -264,12 +456,24 @@ fn frame_codec_cost() {
         let _: Message = serde_json::from_slice(&b).unwrap();
     }
     let json_t = t.elapsed() / rounds;
+    // The same through a session: bincode plus the frame MAC both ways.
+    let (mut tx, mut rx) = (Session::new(&secret(), b"t"), Session::new(&secret(), b"t"));
+    let mut buf = Vec::new();
+    let t = Instant::now();
+    for _ in 0..rounds {
+        buf.clear();
+        tx.encode_message(&mut buf, &m);
+        assert_eq!(rx.open_message(&buf[6..]).unwrap().to, 2);
+    }
+    let mac_t = t.elapsed() / rounds;
     eprintln!(
-        "AppendEntries x64x130B: bincode {} B {:?}/round trip, JSON {} B {:?}/round trip",
+        "AppendEntries x64x130B: bincode {} B {:?}/round trip, JSON {} B {:?}/round trip, \
+         bincode + HMAC-SHA256 frame MAC {:?}/round trip",
         bin.len(),
         bin_t,
         json.len(),
-        json_t
+        json_t,
+        mac_t
     );
     assert!(bin.len() < json.len());
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use raft_impl::server::client::KvClient;
 use raft_impl::server::Status;
+use raft_impl::transport::{ClusterSecret, SECRET_ENV};
 
 use super::proxy::Proxy;
 
@@ -129,8 +130,10 @@ impl Cluster {
                 links.insert((from, to), Proxy::start(peer_addrs[to - 1].clone()));
             }
         }
+        let dir = tempfile::tempdir().unwrap();
+        ClusterSecret::create_file(&dir.path().join("cluster-secret")).unwrap();
         let mut c = Cluster {
-            dir: tempfile::tempdir().unwrap(),
+            dir,
             clients,
             peer_addrs,
             links,
@@ -173,6 +176,11 @@ impl Cluster {
 
     pub fn log_path(&self, id: usize) -> PathBuf {
         self.dir.path().join(format!("node-{id}.log"))
+    }
+
+    /// The file with the secret every node is started with.
+    pub fn secret_path(&self) -> PathBuf {
+        self.dir.path().join("cluster-secret")
     }
 
     pub fn trace_path(&self, id: usize) -> PathBuf {
@@ -233,6 +241,9 @@ impl Cluster {
             .arg("--data-dir")
             .arg(self.dir.path().join(format!("node-{id}")))
             .args(["--client-addr", &self.clients[id - 1]])
+            .arg("--cluster-secret-file")
+            .arg(self.secret_path())
+            .env_remove(SECRET_ENV)
             .args(["--election-timeout-ms", "300", "--heartbeat-ms", "50"])
             .args([
                 "--request-timeout-ms",

@@ -257,6 +257,8 @@ fn a_second_serve_on_a_data_dir_in_use_is_refused() {
         .arg(format!("127.0.0.1:{}", free_port()))
         .arg("--data-dir")
         .arg(&data_dir)
+        .arg("--cluster-secret-file")
+        .arg(c.secret_path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -336,8 +336,8 @@ pub struct BugsArgs {
     /// Where --write saves.
     #[arg(long, default_value = "counterexamples")]
     pub dir: PathBuf,
-    /// Worker threads per run (default: all cores).
-    #[arg(long)]
+    /// Worker threads per run, at least 1 (default: all cores).
+    #[arg(long, value_parser = crate::bounds::parse_threads)]
     pub threads: Option<usize>,
     /// Give up on a bug after this many seconds (it then counts as not
     /// caught).
@@ -350,9 +350,7 @@ pub struct BugsArgs {
 
 /// `raftcheck bugs`: exit 0 if every bug is caught as catalogued, 1 if not.
 pub fn run(args: &BugsArgs) -> anyhow::Result<std::process::ExitCode> {
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = crate::bounds::threads_or_all_cores(args.threads);
     let bugs: Vec<Bug> = match args.only {
         Some(b) => vec![b],
         None => Bug::ALL.to_vec(),

@@ -107,8 +107,8 @@ pub struct GateArgs {
     /// Skip a part (for local iteration; CI runs them all).
     #[arg(long, value_enum)]
     pub skip: Vec<Part>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads, at least 1 (default: all cores).
+    #[arg(long, value_parser = crate::bounds::parse_threads)]
     pub threads: Option<usize>,
     /// No progress lines on stderr.
     #[arg(long, short)]
@@ -179,9 +179,7 @@ pub struct GateConfig {
 }
 
 pub fn run_cli(args: &GateArgs, command: String) -> anyhow::Result<ExitCode> {
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = crate::bounds::threads_or_all_cores(args.threads);
     let gc = GateConfig {
         config: args.bounds.config()?,
         parts: Part::ALL

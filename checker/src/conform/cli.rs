@@ -39,8 +39,8 @@ pub struct ConformArgs {
     /// Plant a fault in the harness (to see that it is reported).
     #[arg(long, value_enum)]
     pub perturb: Option<Perturbation>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads, at least 1 (default: all cores).
+    #[arg(long, value_parser = crate::bounds::parse_threads)]
     pub threads: Option<usize>,
     /// Stop after this many seconds (the report then says the run is incomplete).
     #[arg(long)]
@@ -61,9 +61,7 @@ pub fn run_conform(args: &ConformArgs) -> anyhow::Result<ExitCode> {
         return super::replay::run_dir(dir, args.perturb, args.format);
     }
     let cfg = args.bounds.config()?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = crate::bounds::threads_or_all_cores(args.threads);
     let run = exhaustive::run(
         &cfg,
         &ExhaustiveOptions {

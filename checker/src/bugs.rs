@@ -15,6 +15,7 @@ use raft_spec::{Bug, Config, RaftModel};
 use crate::bounds::BoundsArgs;
 use crate::check::{self, Behaviour, CheckOptions, CheckRun, Strategy};
 use crate::engine::StopWhen;
+use crate::files;
 use crate::trace::{Outcome, Trace};
 
 /// What one bug's run found.
@@ -262,11 +263,11 @@ pub fn write(dir: &Path, trace: &Trace) -> anyhow::Result<Vec<PathBuf>> {
     let bug = trace
         .bug
         .ok_or_else(|| anyhow::anyhow!("a catalogue trace names its bug"))?;
-    std::fs::create_dir_all(dir)?;
+    files::create_dir_all(dir)?;
     let json = dir.join(format!("{bug}.json"));
     let md = dir.join(format!("{bug}.md"));
-    std::fs::write(&json, trace.to_json())?;
-    std::fs::write(&md, crate::show::markdown(trace)?)?;
+    files::write(&json, trace.to_json())?;
+    files::write(&md, crate::show::markdown(trace)?)?;
     Ok(vec![json, md])
 }
 

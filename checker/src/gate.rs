@@ -329,7 +329,12 @@ fn bug_catalogue(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
         }
         // Generous: commit-beyond-new-entries takes about 40 s on a quiet 2-core
         // machine; the limit only stops a run that has lost its way.
-        let run = bugs::run_bug(bug, gc.threads, Some(Duration::from_secs(600)))?;
+        let opts = bugs::BugOptions {
+            threads: gc.threads,
+            timeout: Some(Duration::from_secs(600)),
+            show_progress: gc.show_progress,
+        };
+        let run = bugs::run_bug(bug, &opts)?;
         let r = &run.result;
         let detail = match (r.caught, &r.problem) {
             (true, _) => format!(

@@ -1,7 +1,21 @@
 //! Command-line bounds: a named profile, with any bound overridden.
 
+use std::ops::RangeInclusive;
+
+use clap::builder::RangedI64ValueParser;
 use clap::Args;
+use raft_spec::config::limits;
 use raft_spec::{Bug, Config, ConfigError, NetworkKind, Profile};
+
+/// A `u8` flag accepting only `r` (clap's error then names the range).
+fn ranged(r: RangeInclusive<u8>) -> RangedI64ValueParser<u8> {
+    clap::value_parser!(u8).range(i64::from(*r.start())..=i64::from(*r.end()))
+}
+
+/// A flag's help with `{range}` replaced by its range.
+fn help(text: &str, r: RangeInclusive<u8>) -> String {
+    text.replace("{range}", &format!("{} to {}", r.start(), r.end()))
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct BoundsArgs {
@@ -10,38 +24,46 @@ pub struct BoundsArgs {
     /// Any bound below overrides the profile's value.
     #[arg(long, default_value = "ci")]
     pub profile: Profile,
-    /// Number of Raft servers (1 to 5).
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(limits::SERVERS),
+        help = help("Number of Raft servers: {range}", limits::SERVERS))]
     pub servers: Option<u8>,
-    /// Highest term any server may reach (1 to 7).
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(limits::MAX_TERM),
+        help = help("Highest term any server may reach: {range}", limits::MAX_TERM))]
     pub max_term: Option<u8>,
-    /// Longest log any server may hold (1 to 6).
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(limits::MAX_LOG),
+        help = help("Longest log any server may hold: {range}", limits::MAX_LOG))]
     pub max_log: Option<u8>,
-    /// Most entries one AppendEntries carries.
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(limits::BATCH),
+        help = help("Most entries one AppendEntries carries: {range}", limits::BATCH))]
     pub batch: Option<u8>,
-    /// Client proposals carry values 1..=VALUES (0: no client proposals; leaders
-    /// replicate only their no-op entries)
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(limits::VALUES), help = help(
+        "Client proposals carry values 1..=VALUES: {range} (0: no client proposals; \
+         leaders replicate only their no-op entries)",
+        limits::VALUES))]
     pub values: Option<u8>,
-    /// Crashes allowed over a whole run (each may be followed by recovery).
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(limits::CRASHES), help = help(
+        "Crashes allowed over a whole run: {range}, at most the number of servers \
+         (each crash may be followed by recovery)",
+        limits::CRASHES))]
     pub crashes: Option<u8>,
-    /// Most messages in flight at once.
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(limits::IN_FLIGHT), help = help(
+        "Most messages in flight at once: {range}, and at least servers - 1 (a \
+         candidate sends its RequestVotes at once; with fewer no leader is ever elected). \
+         Default: the profile's, raised to servers - 1 when --servers asks for more",
+        limits::IN_FLIGHT))]
     pub in_flight: Option<u8>,
     /// reordering | lossy | lossy-duplicating.
     #[arg(long)]
     pub network: Option<NetworkKind>,
-    /// Switch on one wrong rule from the bug catalogue (see `raftcheck bugs`).
+    /// Switch on one wrong rule from the bug catalogue (see `raftcheck bugs --list`).
     #[arg(long)]
     pub bug: Option<Bug>,
 }
 
 impl BoundsArgs {
-    /// The profile with overrides applied, validated.
+    /// The profile with overrides applied, validated. Bounds under which no
+    /// leader can be elected (so no "sometimes" property can be reached)
+    /// are refused with the reason.
     pub fn config(&self) -> Result<Config, ConfigError> {
         let mut cfg = self.profile.config();
         let set = |field: &mut u8, v: Option<u8>| {
@@ -55,6 +77,11 @@ impl BoundsArgs {
         set(&mut cfg.max_batch, self.batch);
         set(&mut cfg.values, self.values);
         set(&mut cfg.max_crashes, self.crashes);
+        // The profiles' in-flight bounds are sized for their three servers;
+        // more servers need more for an election to happen at all.
+        cfg.max_in_flight = cfg
+            .max_in_flight
+            .max(Config::election_in_flight(cfg.servers));
         set(&mut cfg.max_in_flight, self.in_flight);
         if let Some(n) = self.network {
             cfg.network = n;
@@ -62,7 +89,7 @@ impl BoundsArgs {
         if self.bug.is_some() {
             cfg.bug = self.bug;
         }
-        cfg.validate()?;
+        cfg.validate_reachable()?;
         Ok(cfg)
     }
 
@@ -84,4 +111,19 @@ impl BoundsArgs {
         }
         s
     }
+}
+
+/// `--threads`: at least 1 (0 is refused rather than quietly run as one
+/// thread; leaving the flag out means every core).
+pub fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (leave --threads out to use every core)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e} (expected a number of threads, at least 1)")),
+    }
+}
+
+/// `--threads`, or every core when it is not given.
+pub fn threads_or_all_cores(threads: Option<usize>) -> usize {
+    threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

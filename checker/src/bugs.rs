@@ -15,6 +15,7 @@ use raft_spec::{Bug, Config, RaftModel};
 use crate::bounds::BoundsArgs;
 use crate::check::{self, Behaviour, CheckOptions, CheckRun, Strategy};
 use crate::engine::StopWhen;
+use crate::files;
 use crate::trace::{Outcome, Trace};
 
 /// What one bug's run found.
@@ -49,14 +50,24 @@ pub struct BugRun {
     pub behaviour: Option<Behaviour>,
 }
 
-fn options(threads: usize, stop_when: StopWhen, timeout: Option<Duration>) -> CheckOptions {
+/// How each bug is run.
+#[derive(Debug, Clone, Copy)]
+pub struct BugOptions {
+    pub threads: usize,
+    /// Give up on a bug after this long (it then counts as not caught).
+    pub timeout: Option<Duration>,
+    /// The engine's progress line on stderr while a search runs.
+    pub show_progress: bool,
+}
+
+fn options(o: &BugOptions, stop_when: StopWhen) -> CheckOptions {
     CheckOptions {
         strategy: Strategy::Bfs,
-        threads,
+        threads: o.threads,
         symmetry: true,
         stop_when,
-        show_progress: false,
-        timeout,
+        show_progress: o.show_progress,
+        timeout: o.timeout,
     }
 }
 
@@ -70,7 +81,7 @@ pub fn reproduce_command(cfg: &Config, outcome: Outcome) -> String {
 }
 
 /// Runs one bug of the catalogue with its own bounds.
-pub fn run_bug(bug: Bug, threads: usize, timeout: Option<Duration>) -> anyhow::Result<BugRun> {
+pub fn run_bug(bug: Bug, o: &BugOptions) -> anyhow::Result<BugRun> {
     let info = bug.info();
     let cfg = bug.config();
     let model = RaftModel::new(cfg.clone())?;
@@ -87,25 +98,18 @@ pub fn run_bug(bug: Bug, threads: usize, timeout: Option<Duration>) -> anyhow::R
         })?;
     let start = Instant::now();
     let run = match expected.expectation {
-        Expectation::Always => run_safety_bug(bug, &cfg, threads, timeout)?,
-        _ => run_liveness_bug(bug, &cfg, threads, timeout)?,
+        Expectation::Always => run_safety_bug(bug, &cfg, o)?,
+        _ => run_liveness_bug(bug, &cfg, o)?,
     };
     let mut result = run.result;
     result.seconds = start.elapsed().as_secs_f64();
     Ok(BugRun { result, ..run })
 }
 
-fn run_safety_bug(
-    bug: Bug,
-    cfg: &Config,
-    threads: usize,
-    timeout: Option<Duration>,
-) -> anyhow::Result<BugRun> {
+fn run_safety_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> anyhow::Result<BugRun> {
     let info = bug.info();
-    let CheckRun { report, behaviours } = check::run(
-        cfg,
-        &options(threads, StopWhen::ViolationOf(info.violates), timeout),
-    )?;
+    let CheckRun { report, behaviours } =
+        check::run(cfg, &options(o, StopWhen::ViolationOf(info.violates)))?;
     let violated: Vec<&'static str> = report.violations().map(|p| p.name).collect();
     let min_depth = report.violations().filter_map(|p| p.depth).min();
     let mut result = BugResult {
@@ -145,10 +149,8 @@ fn run_safety_bug(
     }
     let Some(behaviour) = behaviours.get(info.violates).cloned() else {
         // Find how deep the catalogue's property does break, for the report.
-        let CheckRun { report: r2, .. } = check::run(
-            cfg,
-            &options(threads, StopWhen::Discovered(info.violates), timeout),
-        )?;
+        let CheckRun { report: r2, .. } =
+            check::run(cfg, &options(o, StopWhen::Discovered(info.violates)))?;
         result.states += r2.unique_states;
         let at = r2
             .properties
@@ -182,14 +184,9 @@ fn run_safety_bug(
 /// "sometimes" property is never reached; correct Raft under the same bounds
 /// reaches it, and its shortest witness is the saved trace (a behaviour the
 /// buggy protocol cannot perform).
-fn run_liveness_bug(
-    bug: Bug,
-    cfg: &Config,
-    threads: usize,
-    timeout: Option<Duration>,
-) -> anyhow::Result<BugRun> {
+fn run_liveness_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> anyhow::Result<BugRun> {
     let info = bug.info();
-    let buggy = check::run(cfg, &options(threads, StopWhen::Exhausted, timeout))?.report;
+    let buggy = check::run(cfg, &options(o, StopWhen::Exhausted))?.report;
     let correct_cfg = Config {
         bug: None,
         ..cfg.clone()
@@ -199,7 +196,7 @@ fn run_liveness_bug(
         behaviours,
     } = check::run(
         &correct_cfg,
-        &options(threads, StopWhen::Discovered(info.violates), timeout),
+        &options(o, StopWhen::Discovered(info.violates)),
     )?;
     let status = |r: &check::CheckReport| {
         r.properties
@@ -262,12 +259,94 @@ pub fn write(dir: &Path, trace: &Trace) -> anyhow::Result<Vec<PathBuf>> {
     let bug = trace
         .bug
         .ok_or_else(|| anyhow::anyhow!("a catalogue trace names its bug"))?;
-    std::fs::create_dir_all(dir)?;
+    files::create_dir_all(dir)?;
     let json = dir.join(format!("{bug}.json"));
     let md = dir.join(format!("{bug}.md"));
-    std::fs::write(&json, trace.to_json())?;
-    std::fs::write(&md, crate::show::markdown(trace)?)?;
+    files::write(&json, trace.to_json())?;
+    files::write(&md, crate::show::markdown(trace)?)?;
     Ok(vec![json, md])
+}
+
+/// Whether the bug was caught as catalogued, in a few words.
+fn verdict(r: &BugResult) -> String {
+    match (r.caught, r.outcome) {
+        (true, Outcome::Violates) => "caught: violated".to_string(),
+        (true, Outcome::Witnesses) => "caught: never reached (liveness)".to_string(),
+        (false, _) => format!("FAILED: {}", r.problem.as_deref().unwrap_or("?")),
+    }
+}
+
+/// One line of `raftcheck bugs --list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CatalogueEntry {
+    pub bug: &'static str,
+    /// The property the bug breaks (a "sometimes" property for a liveness
+    /// bug: correct Raft reaches it, the bug never does).
+    pub property: &'static str,
+    pub liveness: bool,
+    pub wrong_rule: &'static str,
+    pub correct_rule: &'static str,
+}
+
+/// The catalogue, without running anything.
+pub fn catalogue() -> anyhow::Result<Vec<CatalogueEntry>> {
+    Bug::ALL
+        .into_iter()
+        .map(|bug| {
+            let info = bug.info();
+            let model = RaftModel::new(bug.config())?;
+            let liveness = model
+                .properties()
+                .iter()
+                .any(|p| p.name == info.violates && !matches!(p.expectation, Expectation::Always));
+            Ok(CatalogueEntry {
+                bug: info.name,
+                property: info.violates,
+                liveness,
+                wrong_rule: info.description,
+                correct_rule: info.correct_rule,
+            })
+        })
+        .collect()
+}
+
+/// `raftcheck bugs --list`: name, the property broken, the wrong rule.
+pub fn render_list(entries: &[CatalogueEntry]) -> String {
+    let breaks = |e: &CatalogueEntry| {
+        if e.liveness {
+            format!("never reaches \"{}\" (liveness)", e.property)
+        } else {
+            e.property.to_string()
+        }
+    };
+    let bug_width = entries
+        .iter()
+        .map(|e| e.bug.len())
+        .max()
+        .unwrap_or(0)
+        .max(3);
+    // A long liveness property overflows its column rather than widen it
+    // for every line.
+    let prop_width = entries
+        .iter()
+        .filter(|e| !e.liveness)
+        .map(|e| e.property.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let mut out = format!(
+        "{:<bug_width$}  {:<prop_width$}  wrong rule\n",
+        "bug", "breaks"
+    );
+    for e in entries {
+        out.push_str(&format!(
+            "{:<bug_width$}  {:<prop_width$}  {}\n",
+            e.bug,
+            breaks(e),
+            e.wrong_rule
+        ));
+    }
+    out
 }
 
 /// The results as a table, with the commands that reproduce them.
@@ -278,18 +357,14 @@ pub fn render_table(results: &[BugResult]) -> String {
     );
     for r in results {
         let depth = r.depth.map_or("-".to_string(), |d| d.to_string());
-        let verdict = match (r.caught, r.outcome) {
-            (true, Outcome::Violates) => "caught: violated".to_string(),
-            (true, Outcome::Witnesses) => "caught: never reached (liveness)".to_string(),
-            (false, _) => format!("FAILED: {}", r.problem.as_deref().unwrap_or("?")),
-        };
         out.push_str(&format!(
-            "{:<26} {:<30} {:>5} {:>9} {:>7.2}  {verdict}\n",
+            "{:<26} {:<30} {:>5} {:>9} {:>7.2}  {}\n",
             r.bug,
             r.property,
             depth,
             check::grouped(r.states),
-            r.seconds
+            r.seconds,
+            verdict(r)
         ));
     }
     out.push_str("\nreproduce:\n");
@@ -318,15 +393,20 @@ pub enum Format {
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
-    long_about = "Run the bug catalogue. Each known wrong Raft rule (see `--only` for the names) \
+    long_about = "Run the bug catalogue. Each known wrong Raft rule (`--list` names them) \
     is switched on under its own smallest bounds and explored breadth-first, so the first \
     counterexample found is a shortest one. The run fails (exit 1) if a bug goes undetected, \
     or if the property broken at the minimal depth is not the one the catalogue names. \
     `--write` saves each counterexample as counterexamples/<bug>.json (open it with \
     `raftcheck show` or `raftcheck explore`) and counterexamples/<bug>.md (the wrong rule \
-    explained, with a sequence diagram)."
+    explained, with a sequence diagram). Progress goes to stderr: a line as each bug starts \
+    and ends (states, seconds), and the engine's progress line during long searches."
 )]
 pub struct BugsArgs {
+    /// List the catalogue (bug, the property it breaks, the wrong rule) and
+    /// run nothing.
+    #[arg(long)]
+    pub list: bool,
     /// Run only this bug (e.g. double-vote).
     #[arg(long)]
     pub only: Option<Bug>,
@@ -336,8 +416,8 @@ pub struct BugsArgs {
     /// Where --write saves.
     #[arg(long, default_value = "counterexamples")]
     pub dir: PathBuf,
-    /// Worker threads per run (default: all cores).
-    #[arg(long)]
+    /// Worker threads per run, at least 1 (default: all cores).
+    #[arg(long, value_parser = crate::bounds::parse_threads)]
     pub threads: Option<usize>,
     /// Give up on a bug after this many seconds (it then counts as not
     /// caught).
@@ -346,21 +426,46 @@ pub struct BugsArgs {
     /// Report as a text table or JSON (on stdout).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `raftcheck bugs`: exit 0 if every bug is caught as catalogued, 1 if not.
 pub fn run(args: &BugsArgs) -> anyhow::Result<std::process::ExitCode> {
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if args.list {
+        let entries = catalogue()?;
+        match args.format {
+            Format::Text => print!("{}", render_list(&entries)),
+            Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+        }
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let opts = BugOptions {
+        threads: crate::bounds::threads_or_all_cores(args.threads),
+        timeout: Some(Duration::from_secs(args.timeout)),
+        show_progress: !args.quiet,
+    };
     let bugs: Vec<Bug> = match args.only {
         Some(b) => vec![b],
         None => Bug::ALL.to_vec(),
     };
     let mut results = Vec::new();
-    for bug in bugs {
-        tracing::info!(%bug, "running");
-        let run = run_bug(bug, threads, Some(Duration::from_secs(args.timeout)))?;
+    for (i, bug) in bugs.iter().enumerate() {
+        let at = format!("[{}/{}] {bug}", i + 1, bugs.len());
+        if opts.show_progress {
+            eprintln!("{at}: running ({})", bug.config().summary());
+        }
+        let run = run_bug(*bug, &opts)?;
+        if opts.show_progress {
+            let r = &run.result;
+            eprintln!(
+                "{at}: {}; {} states in {:.1} s",
+                verdict(r),
+                check::grouped(r.states),
+                r.seconds
+            );
+        }
         if args.write {
             if let Some(trace) = &run.trace {
                 for path in write(&args.dir, trace)? {

@@ -409,7 +409,8 @@ fn indent(s: &str) -> String {
 /// `raftcheck check --bench`: each profile in a fresh process (so peak memory
 /// is the profile's own), as a table of throughput and memory per state.
 pub fn bench(profiles: &[raft_spec::Profile], threads: usize) -> anyhow::Result<String> {
-    let exe = std::env::current_exe()?;
+    let exe = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("cannot find this program's own path: {e}"))?;
     let mut out = String::from(
         "profile  unique states  transitions  seconds  unique states/s  peak MiB  bytes/state\n",
     );
@@ -424,7 +425,8 @@ pub fn bench(profiles: &[raft_spec::Profile], threads: usize) -> anyhow::Result<
                 "--quiet",
             ])
             .args(["--threads", &threads.to_string()])
-            .output()?;
+            .output()
+            .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", exe.display()))?;
         let report: serde_json::Value = serde_json::from_slice(&output.stdout)
             .map_err(|e| anyhow::anyhow!("profile {profile}: unreadable report: {e}"))?;
         let num = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);

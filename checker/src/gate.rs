@@ -18,7 +18,7 @@ use crate::check::{self, CheckOptions, Strategy};
 use crate::conform::{exhaustive, replay};
 use crate::engine::StopWhen;
 use crate::trace::{Outcome, Trace};
-use crate::{bugs, show};
+use crate::{bugs, files, show};
 
 /// The parts of the gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -107,8 +107,8 @@ pub struct GateArgs {
     /// Skip a part (for local iteration; CI runs them all).
     #[arg(long, value_enum)]
     pub skip: Vec<Part>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads, at least 1 (default: all cores).
+    #[arg(long, value_parser = crate::bounds::parse_threads)]
     pub threads: Option<usize>,
     /// No progress lines on stderr.
     #[arg(long, short)]
@@ -179,9 +179,7 @@ pub struct GateConfig {
 }
 
 pub fn run_cli(args: &GateArgs, command: String) -> anyhow::Result<ExitCode> {
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = crate::bounds::threads_or_all_cores(args.threads);
     let gc = GateConfig {
         config: args.bounds.config()?,
         parts: Part::ALL
@@ -208,7 +206,10 @@ pub fn run_cli(args: &GateArgs, command: String) -> anyhow::Result<ExitCode> {
             .append(true)
             .open(path)
             .map_err(|e| anyhow::anyhow!("cannot open the summary file {}: {e}", path.display()))?;
-        f.write_all(render_markdown(&report).as_bytes())?;
+        f.write_all(render_markdown(&report).as_bytes())
+            .map_err(|e| {
+                anyhow::anyhow!("cannot write the summary file {}: {e}", path.display())
+            })?;
     }
     if let Some(path) = &args.junit {
         std::fs::write(path, render_junit(&report))
@@ -289,9 +290,9 @@ fn model_check(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
                 };
                 let trace = Trace::from_behaviour(&gc.config, gc.config.bug, p.name, outcome, b)?;
                 case.mermaid = Some(show::mermaid(&trace));
-                std::fs::create_dir_all(&gc.out_dir)?;
+                files::create_dir_all(&gc.out_dir)?;
                 let file = gc.out_dir.join(format!("{}.json", slug(p.name)));
-                std::fs::write(&file, trace.to_json())?;
+                files::write(&file, trace.to_json())?;
                 case.explore = Some(format!("raftcheck explore {}", file.display()));
                 case.detail
                     .push_str(&format!("\n\n{}", check::render_behaviour(p.name, b)));
@@ -328,7 +329,12 @@ fn bug_catalogue(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
         }
         // Generous: commit-beyond-new-entries takes about 40 s on a quiet 2-core
         // machine; the limit only stops a run that has lost its way.
-        let run = bugs::run_bug(bug, gc.threads, Some(Duration::from_secs(600)))?;
+        let opts = bugs::BugOptions {
+            threads: gc.threads,
+            timeout: Some(Duration::from_secs(600)),
+            show_progress: gc.show_progress,
+        };
+        let run = bugs::run_bug(bug, &opts)?;
         let r = &run.result;
         let detail = match (r.caught, &r.problem) {
             (true, _) => format!(
@@ -382,22 +388,24 @@ fn conformance(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
 }
 
 fn replay_counterexamples(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(&gc.counterexamples) {
-        Ok(dir) => dir
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect(),
+    let dir = gc.counterexamples.display().to_string();
+    let files = match files::json_files(&gc.counterexamples) {
+        Ok(files) => files,
         Err(e) => {
-            cases.push(Case::new(
-                Part::Replay,
-                gc.counterexamples.display().to_string(),
-                false,
-                format!("cannot read the counterexamples directory: {e}"),
-            ));
+            let detail = format!("cannot read the counterexamples directory: {e:#}");
+            cases.push(Case::new(Part::Replay, dir, false, detail));
             return Ok(());
         }
     };
-    files.sort();
+    // Nothing replayed is not a pass: the directory is wrong or was emptied.
+    if files.is_empty() {
+        let detail = format!(
+            "no counterexamples (*.json) in {dir} to replay: write them with \
+             `raftcheck bugs --write --dir {dir}`, or pass --counterexamples DIR"
+        );
+        cases.push(Case::new(Part::Replay, dir, false, detail));
+        return Ok(());
+    }
     for file in files {
         let name = file.display().to_string();
         let start = Instant::now();

@@ -8,6 +8,7 @@ pub mod check;
 pub mod conform;
 pub mod engine;
 pub mod explore;
+pub mod files;
 pub mod gate;
 pub mod progress;
 pub mod show;

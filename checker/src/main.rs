@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use raftcheck::bounds::BoundsArgs;
+use raftcheck::bounds::{parse_threads, threads_or_all_cores, BoundsArgs};
 use raftcheck::check::{self, CheckOptions, Strategy};
 use raftcheck::engine::StopWhen;
 
@@ -66,8 +66,8 @@ struct CheckArgs {
     /// checkers, for comparison).
     #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
     strategy: Strategy,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads, at least 1 (default: all cores).
+    #[arg(long, value_parser = parse_threads)]
     threads: Option<usize>,
     /// Explore without symmetry reduction (servers are interchangeable, so
     /// reduction is sound; turning it off is for measuring it).
@@ -130,9 +130,7 @@ fn command_line() -> String {
 
 fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.bounds.config()?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = threads_or_all_cores(args.threads);
     if args.bench {
         let profiles = [raft_spec::Profile::Quick, raft_spec::Profile::Ci];
         print!("{}", check::bench(&profiles, threads)?);

@@ -19,7 +19,9 @@ pub fn report_until_done(progress: &Progress) {
     let start = Instant::now();
     let mut last_print = Instant::now();
     while !progress.done.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
+        // Short naps: a run waits for this thread to see `done`, and the bug
+        // catalogue's small searches take milliseconds.
+        std::thread::sleep(Duration::from_millis(10));
         if last_print.elapsed() < every {
             continue;
         }

@@ -304,10 +304,12 @@ impl ServerView {
 /// Why a trace file cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    #[error("cannot read trace {path}: {source}")]
+    // The causes below are fields not named `source`: the message already
+    // says them, and a `source` would repeat them in an error chain ("X: X").
+    #[error("cannot read trace {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("trace {path} is not valid JSON at line {line}, column {column}: {message}{hint}",
         hint = if *truncated { " (the file looks truncated: regenerate it with `raftcheck bugs --write`)" } else { "" })]
@@ -333,8 +335,8 @@ pub enum TraceError {
         column: usize,
         message: String,
     },
-    #[error("trace {path} has impossible bounds: {source}")]
-    Config { path: PathBuf, source: ConfigError },
+    #[error("trace {path} has impossible bounds: {error}")]
+    Config { path: PathBuf, error: ConfigError },
     #[error("trace {path} is inconsistent: {reason}")]
     Inconsistent { path: PathBuf, reason: String },
 }
@@ -372,11 +374,18 @@ pub enum ReplayError {
     #[error("the model has no property named {0:?}")]
     UnknownProperty(String),
     #[error("the trace's config is invalid: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     #[error(
         "its stored verdict is wrong: the file says {stored}, but replayed in the model {replayed}"
     )]
     Verdict { stored: String, replayed: String },
+}
+
+// Not `#[from]`: that would also make the error its source, printed twice.
+impl From<ConfigError> for ReplayError {
+    fn from(e: ConfigError) -> Self {
+        ReplayError::Config(e)
+    }
 }
 
 impl Trace {
@@ -422,9 +431,9 @@ impl Trace {
     /// and the shape of every state. Never panics on bad input.
     pub fn load(path: impl AsRef<Path>) -> Result<Trace, TraceError> {
         let path = path.as_ref();
-        let io = |source| TraceError::Io {
+        let io = |error| TraceError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let file = std::fs::File::open(path).map_err(io)?;
         let too_large = |size| TraceError::TooLarge {
@@ -482,9 +491,9 @@ impl Trace {
         trace
             .config
             .validate()
-            .map_err(|source| TraceError::Config {
+            .map_err(|error| TraceError::Config {
                 path: path_buf(),
-                source,
+                error,
             })?;
         trace
             .check_shape()

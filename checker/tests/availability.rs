@@ -51,6 +51,30 @@ fn five_servers_at_two_nines() {
     assert!((r.quorum_loss_minutes_per_year - 9.8506e-6 * 525_960.0).abs() < 1e-9);
 }
 
+/// A thousand servers: the unavailability underflows `f64`, but the nines
+/// (summed in log space) are finite and printed, never "inf".
+#[test]
+fn nines_stay_finite_where_the_unavailability_underflows() {
+    let text = rendered(&["--servers", "1000", "--node-availability", "0.99"]);
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("1000 "))
+        .expect("a row for N=1000");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    let nines = math::quorum_nines(1000, node(0.99)).expect("finite nines");
+    assert!(nines > 300.0, "beyond f64's range: {nines}");
+    assert_eq!(
+        cells.last().copied(),
+        Some(format!("{nines:.2}").as_str()),
+        "{row}"
+    );
+    assert!(!row.contains("inf"), "{row}");
+    // Minutes without a majority, from the same logarithm, not "0".
+    assert!(cells[5].contains('e'), "{row}");
+    let report = build_report(&args(&["--servers", "1000"])).unwrap();
+    assert_eq!(report.rows[0].nines, Some(nines));
+}
+
 #[test]
 fn default_run_text_snapshot() {
     let text = rendered(&[]);

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use raft_spec::{Bug, Config, RaftModel};
-use raftcheck::bugs::run_bug;
+use raftcheck::bugs::{run_bug, BugOptions};
 use raftcheck::trace::{first_discovery, property_holds, Outcome, Trace};
 
 fn dir() -> PathBuf {
@@ -130,7 +130,12 @@ fn each_markdown_page_is_the_reviewed_rendering_of_its_trace() {
 #[test]
 fn cheap_bugs_are_still_caught_at_the_saved_depth() {
     for bug in [Bug::DoubleVote, Bug::AppendEntriesElects, Bug::NoStepDown] {
-        let run = run_bug(bug, 2, None).unwrap();
+        let opts = BugOptions {
+            threads: 2,
+            timeout: None,
+            show_progress: false,
+        };
+        let run = run_bug(bug, &opts).unwrap();
         assert!(run.result.caught, "{bug}: {:?}", run.result.problem);
         let saved = Trace::load(dir().join(format!("{bug}.json"))).unwrap();
         assert_eq!(run.result.depth, Some(saved.steps.len()), "{bug}");

@@ -85,6 +85,51 @@ fn the_state_space_guard_reads_the_reviewed_snapshot() {
         .contains("cannot read the state-space snapshot"));
 }
 
+fn replay_part(counterexamples: &std::path::Path) -> gate::GateReport {
+    let gc = GateConfig {
+        config: Profile::Quick.config(),
+        parts: vec![Part::Replay],
+        counterexamples: counterexamples.to_path_buf(),
+        snapshot: "tests/snapshots/check__quick_profile.snap".into(),
+        out_dir: tempfile_dir("replay-out"),
+        known_gaps: vec![],
+        threads: 1,
+        show_progress: false,
+        command: "raftcheck gate --skip model-check".into(),
+    };
+    gate::run(&gc).unwrap()
+}
+
+/// A counterexample directory with nothing in it replays nothing: that is a
+/// failure saying so, not a silent pass.
+#[test]
+fn an_empty_counterexample_directory_fails_the_replay_part() {
+    let empty = tempfile_dir("empty-counterexamples");
+    let report = replay_part(&empty);
+    assert!(!report.ok);
+    let case = &report.cases[0];
+    assert!(case.failed());
+    assert!(
+        case.detail.starts_with(&format!(
+            "no counterexamples (*.json) in {} to replay",
+            empty.display()
+        )),
+        "{}",
+        case.detail
+    );
+
+    // The same directory holding one saved counterexample passes.
+    let one = tempfile_dir("one-counterexample");
+    std::fs::copy(
+        "../counterexamples/double-vote.json",
+        one.join("double-vote.json"),
+    )
+    .unwrap();
+    let report = replay_part(&one);
+    assert!(report.ok, "{}", gate::render_text(&report));
+    assert_eq!(report.cases.len(), 1);
+}
+
 fn tempfile_dir(name: &str) -> std::path::PathBuf {
     let dir =
         std::env::temp_dir().join(format!("raftcheck-gate-test-{name}-{}", std::process::id()));

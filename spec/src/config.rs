@@ -1,9 +1,32 @@
 //! Every bound of the model in one type, with named profiles and validation.
 
+use std::ops::RangeInclusive;
+
 use serde::{Deserialize, Serialize};
 
 use crate::bug::Bug;
 use crate::types::{LOG_CAPACITY, MAX_IN_FLIGHT_BOUND, MAX_SERVERS, MAX_TERM_BOUND};
+
+/// The range each bound may take: the one source for validation, its error
+/// messages and the command line's parsers and help.
+pub mod limits {
+    use super::*;
+
+    pub const SERVERS: RangeInclusive<u8> = 1..=MAX_SERVERS as u8;
+    pub const MAX_TERM: RangeInclusive<u8> = 1..=MAX_TERM_BOUND;
+    /// One slot of the log's capacity is kept for a new leader's no-op.
+    pub const MAX_LOG: RangeInclusive<u8> = 1..=(LOG_CAPACITY - 1) as u8;
+    pub const BATCH: RangeInclusive<u8> = 1..=u8::MAX;
+    pub const VALUES: RangeInclusive<u8> = 0..=6;
+    /// At most the number of servers (checked against it separately).
+    pub const CRASHES: RangeInclusive<u8> = 0..=MAX_SERVERS as u8;
+    pub const IN_FLIGHT: RangeInclusive<u8> = 1..=MAX_IN_FLIGHT_BOUND;
+}
+
+/// A range as errors print it.
+fn between(r: &RangeInclusive<u8>) -> String {
+    format!("between {} and {}", r.start(), r.end())
+}
 
 /// What the network may do to a message besides delivering it in any order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -166,20 +189,32 @@ impl std::fmt::Display for Profile {
 /// Why a config cannot be checked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("servers must be between 1 and {MAX_SERVERS}, got {0}")]
+    #[error("servers must be {r}, got {0}", r = between(&limits::SERVERS))]
     Servers(u8),
-    #[error("max term must be between 1 and {MAX_TERM_BOUND}, got {0} (with max term 0 no election can happen)")]
+    #[error("max term must be {r}, got {0}{hint}", r = between(&limits::MAX_TERM),
+        hint = if *.0 == 0 { " (with max term 0 no election can happen)" } else { "" })]
     MaxTerm(u8),
-    #[error("max log length must be between 1 and {max}, got {0}", max = LOG_CAPACITY - 1)]
+    #[error("max log length must be {r}, got {0}", r = between(&limits::MAX_LOG))]
     MaxLogLen(u8),
     #[error("max batch must be at least 1 (AppendEntries could carry no entry), got 0")]
     Batch,
-    #[error("values must be between 0 and 6, got {0}")]
+    #[error("values must be {r}, got {0}", r = between(&limits::VALUES))]
     Values(u8),
     #[error("max crashes ({crashes}) cannot exceed the number of servers ({servers})")]
     Crashes { crashes: u8, servers: u8 },
-    #[error("max in flight must be between 1 and {MAX_IN_FLIGHT_BOUND}, got {0} (0: no message could ever be sent)")]
+    #[error("max in flight must be {r}, got {0}{hint}", r = between(&limits::IN_FLIGHT),
+        hint = if *.0 == 0 { " (0: no message could ever be sent)" } else { "" })]
     InFlight(u8),
+    #[error(
+        "max in flight {in_flight} is below {needed}, what an election among {servers} servers \
+         needs (a candidate sends its {needed} RequestVotes at once): no leader could ever be \
+         elected, so no \"sometimes\" property could be reached; use --in-flight {needed} or more"
+    )]
+    InFlightBelowElection {
+        in_flight: u8,
+        servers: u8,
+        needed: u8,
+    },
     #[error("unknown profile {0:?}: expected one of quick, ci, deep")]
     UnknownProfile(String),
     #[error("unknown network {0:?}: expected one of reordering, lossy, lossy-duplicating")]
@@ -189,19 +224,19 @@ pub enum ConfigError {
 impl Config {
     /// Checks that the bounds describe a model that can be built and explored.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.servers == 0 || self.servers as usize > MAX_SERVERS {
+        if !limits::SERVERS.contains(&self.servers) {
             return Err(ConfigError::Servers(self.servers));
         }
-        if self.max_term == 0 || self.max_term > MAX_TERM_BOUND {
+        if !limits::MAX_TERM.contains(&self.max_term) {
             return Err(ConfigError::MaxTerm(self.max_term));
         }
-        if self.max_log_len == 0 || self.max_log_len as usize >= LOG_CAPACITY {
+        if !limits::MAX_LOG.contains(&self.max_log_len) {
             return Err(ConfigError::MaxLogLen(self.max_log_len));
         }
-        if self.max_batch == 0 {
+        if !limits::BATCH.contains(&self.max_batch) {
             return Err(ConfigError::Batch);
         }
-        if self.values > 6 {
+        if !limits::VALUES.contains(&self.values) {
             return Err(ConfigError::Values(self.values));
         }
         if self.max_crashes > self.servers {
@@ -210,8 +245,32 @@ impl Config {
                 servers: self.servers,
             });
         }
-        if self.max_in_flight == 0 || self.max_in_flight > MAX_IN_FLIGHT_BOUND {
+        if !limits::IN_FLIGHT.contains(&self.max_in_flight) {
             return Err(ConfigError::InFlight(self.max_in_flight));
+        }
+        Ok(())
+    }
+
+    /// Messages in flight an election needs: a candidate sends a RequestVote
+    /// to every peer in one step, and a state past the in-flight bound is
+    /// not expanded, so below this no vote is ever granted.
+    pub fn election_in_flight(servers: u8) -> u8 {
+        servers.saturating_sub(1).max(1)
+    }
+
+    /// [`validate`](Self::validate), and also refuses bounds under which a
+    /// leader can never be elected: every "sometimes" property needs one, so
+    /// a check of them could only fail. (A model with such bounds is still
+    /// well-formed: trace files and walks may use it.)
+    pub fn validate_reachable(&self) -> Result<(), ConfigError> {
+        self.validate()?;
+        let needed = Self::election_in_flight(self.servers);
+        if self.max_in_flight < needed {
+            return Err(ConfigError::InFlightBelowElection {
+                in_flight: self.max_in_flight,
+                servers: self.servers,
+                needed,
+            });
         }
         Ok(())
     }
@@ -328,7 +387,58 @@ mod tests {
             let err = cfg.validate().unwrap_err().to_string();
             assert!(err.starts_with(msg), "{err:?} should start with {msg:?}");
         }
+        // The hint about 0 belongs to 0 only.
+        let too_high = Config {
+            max_term: 8,
+            ..base.clone()
+        };
+        let err = too_high.validate().unwrap_err().to_string();
+        assert_eq!(err, "max term must be between 1 and 7, got 8");
+        let err = Config {
+            max_in_flight: 13,
+            ..base.clone()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("(0:"), "{err}");
         assert!("bogus".parse::<Profile>().is_err());
         assert!("bogus".parse::<NetworkKind>().is_err());
+    }
+
+    /// A candidate of N servers sends N - 1 RequestVotes in one step: with
+    /// fewer allowed in flight no leader is ever elected.
+    #[test]
+    fn bounds_that_cannot_elect_a_leader_are_refused() {
+        let five = Config {
+            servers: 5,
+            ..Profile::Ci.config()
+        };
+        five.validate().unwrap();
+        let err = five.validate_reachable().unwrap_err().to_string();
+        assert!(
+            err.starts_with("max in flight 3 is below 4, what an election among 5 servers needs"),
+            "{err}"
+        );
+        assert!(err.contains("--in-flight 4"), "{err}");
+        Config {
+            max_in_flight: 4,
+            ..five
+        }
+        .validate_reachable()
+        .unwrap();
+        for p in Profile::ALL {
+            p.config().validate_reachable().unwrap();
+        }
+        for bug in Bug::ALL {
+            bug.config().validate_reachable().unwrap();
+        }
+        let one = Config {
+            servers: 1,
+            max_crashes: 0,
+            max_in_flight: 1,
+            ..Profile::Quick.config()
+        };
+        one.validate_reachable().unwrap();
     }
 }

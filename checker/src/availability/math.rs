@@ -192,6 +192,49 @@ pub fn nines(unavailability: f64) -> Option<f64> {
     }
 }
 
+/// `log10 P(K < k)`, summed in log space (log-sum-exp), so it stays exact
+/// where `P(K < k)` itself underflows `f64` (below about 1e-308, e.g. a
+/// thousand servers). `−∞` when the probability is exactly 0.
+pub fn fewer_than_up_log10(n: u32, k: u32, node: NodeAvailability) -> f64 {
+    let (ln_up, ln_down) = (node.up.ln(), node.down.ln());
+    // ln C(n, j), stepped from ln C(n, 0) = 0.
+    let mut ln_binomial = 0.0_f64;
+    let mut ln_terms = Vec::with_capacity(k as usize);
+    for j in 0..k {
+        if j > 0 {
+            ln_binomial += f64::from(n - j + 1).ln() - f64::from(j).ln();
+        }
+        // A zero factor (a = 1, or 0^0 aside) makes the term exactly 0.
+        let up = if j == 0 { 0.0 } else { f64::from(j) * ln_up };
+        let down = if n == j {
+            0.0
+        } else {
+            f64::from(n - j) * ln_down
+        };
+        ln_terms.push(ln_binomial + up + down);
+    }
+    let max = ln_terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if max == f64::NEG_INFINITY {
+        return f64::NEG_INFINITY;
+    }
+    let scaled: f64 = ln_terms.iter().map(|t| (t - max).exp()).sum();
+    (max + scaled.ln()) / std::f64::consts::LN_10
+}
+
+/// Nines of a majority-quorum cluster, `−log10 P(K ≤ ⌊n/2⌋)`: from the
+/// direct sum while it is a normal `f64`, from the log-space sum below that
+/// (where the direct sum loses digits, then underflows to 0). `None` only
+/// when the unavailability is exactly 0 (servers that are never down).
+pub fn quorum_nines(n: u32, node: NodeAvailability) -> Option<f64> {
+    let direct = quorum_unavailability(n, node);
+    if direct >= f64::MIN_POSITIVE {
+        return nines(direct);
+    }
+    let log10 = fewer_than_up_log10(n, quorum_size(n), node);
+    // Unavailability is at most 1, so nines are never negative; -0.0 is 0.
+    (log10 > f64::NEG_INFINITY).then_some((-log10).max(0.0))
+}
+
 /// The fraction of leader failures after which the cluster can elect a new
 /// leader (a *failover*) rather than losing its quorum: given that a leader
 /// exists (`K ≥ q`), the probability that the other servers still hold a
@@ -290,6 +333,36 @@ mod tests {
         assert!(NodeAvailability::from_mtbf_mttr(0.0, 1.0).is_none());
         assert!(NodeAvailability::from_mtbf_mttr(1.0, -1.0).is_none());
         assert!(NodeAvailability::from_mtbf_mttr(f64::NAN, 1.0).is_none());
+    }
+
+    /// The log-space nines agree with the direct sum wherever that sum is
+    /// representable, and stay finite (and exact) where it underflows.
+    #[test]
+    fn log_space_nines_agree_and_survive_underflow() {
+        for a in [0.5, 0.9, 0.99, 0.999999] {
+            let node = NodeAvailability::from_availability(a).unwrap();
+            for n in 1..=41 {
+                let direct = nines(quorum_unavailability(n, node)).unwrap();
+                let logged = -fewer_than_up_log10(n, quorum_size(n), node);
+                assert!(
+                    (direct - logged).abs() <= 1e-9 * direct.max(1.0),
+                    "n={n} a={a}: {direct} vs {logged}"
+                );
+            }
+        }
+        let node = NodeAvailability::from_availability(0.99).unwrap();
+        assert_eq!(quorum_unavailability(1000, node), 0.0, "underflows");
+        // The largest term, k = 500 servers up, bounds the sum: it is at
+        // least that term and (the terms fall by ~1% per step) < 2x it.
+        let ln_c: f64 = (0..500)
+            .map(|i| f64::from(1000 - i).ln() - f64::from(i + 1).ln())
+            .sum();
+        let top = (ln_c + 500.0 * 0.99f64.ln() + 500.0 * 0.01f64.ln()) / std::f64::consts::LN_10;
+        let n = quorum_nines(1000, node).expect("finite");
+        assert!(n <= -top && n > -top - 2f64.log10(), "{n} vs {}", -top);
+        let perfect = NodeAvailability::from_availability(1.0).unwrap();
+        assert_eq!(quorum_nines(1000, perfect), None);
+        assert_eq!(quorum_nines(1, perfect), None);
     }
 
     #[test]

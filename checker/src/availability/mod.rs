@@ -253,7 +253,9 @@ pub struct Row {
     pub naive_unavailability: f64,
     /// Minutes per year without a majority.
     pub quorum_loss_minutes_per_year: f64,
-    /// −log10(quorum unavailability); `null` when it is 0.
+    /// −log10(quorum unavailability), summed in log space, so it is exact
+    /// even where the unavailability underflows to 0; `null` only when it
+    /// is exactly 0.
     pub nines: Option<f64>,
     /// Leader failures per year after which a majority survives (failovers).
     pub failovers_per_year: Option<f64>,
@@ -418,7 +420,7 @@ pub fn build_report(args: &AvailabilityArgs) -> Result<Report, AvailabilityError
                 naive_availability: math::naive_availability(n, node),
                 naive_unavailability: math::naive_unavailability(n, node),
                 quorum_loss_minutes_per_year,
-                nines: math::nines(quorum_unavailability),
+                nines: math::quorum_nines(n, node),
                 failovers_per_year,
                 failover_minutes_per_year,
                 total_minutes_per_year: quorum_loss_minutes_per_year
@@ -484,6 +486,19 @@ fn minutes(m: f64) -> String {
         format!("{m:.3}")
     } else {
         format!("{m:.2e}")
+    }
+}
+
+/// Quorum-loss minutes a year; below `f64`'s range (the unavailability
+/// underflowed) they are spelled out from the log-space nines.
+fn quorum_loss_minutes(r: &Row) -> String {
+    match r.nines {
+        Some(nines) if r.quorum_loss_minutes_per_year == 0.0 => {
+            let log10 = MINUTES_PER_YEAR.log10() - nines;
+            let exponent = log10.floor();
+            format!("{:.2}e{exponent}", 10f64.powf(log10 - exponent))
+        }
+        _ => minutes(r.quorum_loss_minutes_per_year),
     }
 }
 
@@ -625,7 +640,7 @@ pub fn render_text(report: &Report) -> String {
             r.failures_tolerated.to_string(),
             format!("{:.10}", r.quorum_availability),
             format!("{:.10}", r.naive_availability),
-            minutes(r.quorum_loss_minutes_per_year),
+            quorum_loss_minutes(r),
             r.nines
                 .map_or_else(|| "inf".to_string(), |n| format!("{n:.2}")),
         ];

@@ -241,32 +241,6 @@ pub fn render_text(r: &ReplayReport) -> String {
     out
 }
 
-fn print_reports(reports: &[ReplayReport], format: Format) -> anyhow::Result<()> {
-    match format {
-        Format::Json => {
-            let values: Vec<serde_json::Value> = reports.iter().map(to_json).collect();
-            println!("{}", serde_json::to_string_pretty(&values)?)
-        }
-        Format::Text => {
-            for r in reports {
-                print!("{}", render_text(r));
-            }
-            let ok = reports.iter().filter(|r| r.ok()).count();
-            println!(
-                "\n{} of {} traces: OK{}",
-                ok,
-                reports.len(),
-                if ok == reports.len() {
-                    ""
-                } else {
-                    " (the others DIVERGED)"
-                }
-            );
-        }
-    }
-    Ok(())
-}
-
 /// `raftcheck replay FILE`.
 pub fn run_file(
     path: &Path,
@@ -281,34 +255,6 @@ pub fn run_file(
         Format::Text => print!("{}", render_text(&report)),
     }
     Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-/// `raftcheck conform --traces DIR`: every `*.json` in DIR, in name order.
-pub fn run_dir(
-    dir: &Path,
-    perturbation: Option<Perturbation>,
-    format: Format,
-) -> anyhow::Result<ExitCode> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("cannot read directory {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        anyhow::bail!("no trace files (*.json) in {}", dir.display());
-    }
-    let mut reports = Vec::with_capacity(files.len());
-    for f in &files {
-        let trace = Trace::load(f)?;
-        reports.push(replay_trace(&trace, Some(f), perturbation)?);
-    }
-    print_reports(&reports, format)?;
-    Ok(if reports.iter().all(ReplayReport::ok) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

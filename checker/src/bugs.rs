@@ -57,6 +57,7 @@ fn options(threads: usize, stop_when: StopWhen, timeout: Option<Duration>) -> Ch
         stop_when,
         show_progress: false,
         timeout,
+        memory_budget: None,
     }
 }
 

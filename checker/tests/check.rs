@@ -206,9 +206,7 @@ fn a_timeout_gives_an_incomplete_report_and_exit_code_3() {
         );
     }
     assert!(
-        text.contains(&format!(
-            "not reached in 1 state to depth 0 (run incomplete: timeout)"
-        )),
+        text.contains("not reached in 1 state to depth 0 (run incomplete: timeout)"),
         "{text}"
     );
     assert!(

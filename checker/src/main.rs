@@ -83,13 +83,13 @@ struct CheckArgs {
     #[arg(long)]
     keep_going: bool,
     /// Stop after this many seconds (the report then says the run is
-    /// incomplete, and the exit code is 3). Checked within a level, so the
-    /// run stops within a fraction of a second of it.
+    /// incomplete; exit code 3 unless a property failed). Checked within a
+    /// level, so the run stops within a fraction of a second of it.
     #[arg(long)]
     timeout: Option<u64>,
     /// Stop before the bfs engine's visited set and queued states would take
     /// more than this many MiB (an estimate; the process peak is somewhat
-    /// higher). The run is then incomplete (exit code 3).
+    /// higher). The run is then incomplete, as with --timeout.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     memory_budget_mib: Option<u64>,
     /// Report as text or JSON (on stdout).

@@ -68,6 +68,7 @@ fn options(o: &BugOptions, stop_when: StopWhen) -> CheckOptions {
         stop_when,
         show_progress: o.show_progress,
         timeout: o.timeout,
+        memory_budget: None,
     }
 }
 

@@ -9,7 +9,7 @@ use stateright::{Checker, Expectation, Model};
 use raft_spec::flat::{FlatModel, FlatState};
 use raft_spec::{Action, Config, RaftModel, State};
 
-use crate::engine::{self, Options, Progress, StopWhen};
+use crate::engine::{self, LevelCut, Options, Progress, StopReason, StopWhen};
 use crate::progress;
 
 /// How the state space is explored.
@@ -33,7 +33,20 @@ pub struct CheckOptions {
     pub stop_when: StopWhen,
     pub show_progress: bool,
     pub timeout: Option<Duration>,
+    /// Bytes the bfs engine's visited set and queued states may take.
+    pub memory_budget: Option<u64>,
 }
+
+/// `raftcheck check`'s exit codes.
+pub const EXIT_OK: u8 = 0;
+/// A safety property was violated, or (in a complete run) a sometimes
+/// property was not reached.
+pub const EXIT_FAILED: u8 = 1;
+/// Bad input: the command line or the bounds.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// The run stopped (timeout, memory budget) before exhausting the bounds,
+/// with no property failed in the states it explored.
+pub const EXIT_INCOMPLETE: u8 = 3;
 
 /// A behaviour: the initial state, then each action with the state after it.
 pub type Behaviour = engine::Behaviour<State, Action>;
@@ -42,7 +55,9 @@ pub type Behaviour = engine::Behaviour<State, Action>;
 pub struct PropertyStatus {
     pub name: &'static str,
     pub kind: &'static str,
-    /// holds | violated | reached | not-reached | unknown (run incomplete)
+    /// always: holds | violated | no-violation-so-far (run incomplete);
+    /// sometimes: reached | not-reached | not-reached-so-far (run
+    /// incomplete); eventually: unknown (not checked)
     pub status: &'static str,
     /// Depth of the violation or first witness.
     pub depth: Option<usize>,
@@ -52,6 +67,14 @@ impl PropertyStatus {
     /// Whether this status is what the property asks for.
     pub fn is_ok(&self) -> bool {
         matches!(self.status, "holds" | "reached")
+    }
+
+    /// Whether the run stopped before this property was decided.
+    pub fn is_undecided(&self) -> bool {
+        matches!(
+            self.status,
+            "no-violation-so-far" | "not-reached-so-far" | "unknown"
+        )
     }
 }
 
@@ -63,6 +86,10 @@ pub struct CheckReport {
     pub symmetry: bool,
     /// Every state within the bounds was explored.
     pub complete: bool,
+    /// Why an incomplete run stopped.
+    pub stopped_by: Option<StopReason>,
+    /// The level an incomplete run was expanding when it stopped (bfs only).
+    pub stopped_in: Option<LevelCut>,
     pub unique_states: u64,
     pub boundary_states: u64,
     pub transitions: u64,
@@ -83,6 +110,18 @@ impl CheckReport {
     pub fn violations(&self) -> impl Iterator<Item = &PropertyStatus> {
         self.properties.iter().filter(|p| p.status == "violated")
     }
+
+    /// The process exit code for this report: an incomplete run that found
+    /// no violation has its own code, distinct from a failed property.
+    pub fn exit_code(&self) -> u8 {
+        if self.ok() {
+            EXIT_OK
+        } else if self.complete || self.violations().next().is_some() {
+            EXIT_FAILED
+        } else {
+            EXIT_INCOMPLETE
+        }
+    }
 }
 
 /// A finished check: the report plus a concrete behaviour for each
@@ -94,6 +133,9 @@ pub struct CheckRun {
 
 /// Runs one model check. The config must be valid.
 pub fn run(cfg: &Config, opts: &CheckOptions) -> anyhow::Result<CheckRun> {
+    if opts.memory_budget.is_some() && opts.strategy != Strategy::Bfs {
+        anyhow::bail!("a memory budget applies to the bfs strategy only");
+    }
     let model = RaftModel::new(cfg.clone())?;
     let progress = Progress::default();
     let (outcome, behaviours) = std::thread::scope(|scope| {
@@ -123,8 +165,8 @@ pub fn run(cfg: &Config, opts: &CheckOptions) -> anyhow::Result<CheckRun> {
                 (Expectation::Always, None, true) => ("always", "holds"),
                 (Expectation::Sometimes, Some(_), _) => ("sometimes", "reached"),
                 (Expectation::Sometimes, None, true) => ("sometimes", "not-reached"),
-                (Expectation::Always, None, false) => ("always", "unknown"),
-                (Expectation::Sometimes, None, false) => ("sometimes", "unknown"),
+                (Expectation::Always, None, false) => ("always", "no-violation-so-far"),
+                (Expectation::Sometimes, None, false) => ("sometimes", "not-reached-so-far"),
                 (Expectation::Eventually, _, _) => ("eventually", "unknown"),
             };
             PropertyStatus {
@@ -141,6 +183,8 @@ pub fn run(cfg: &Config, opts: &CheckOptions) -> anyhow::Result<CheckRun> {
         threads: opts.threads,
         symmetry: opts.symmetry && opts.strategy != Strategy::StaterightBfs,
         complete: outcome.complete,
+        stopped_by: outcome.stopped_by,
+        stopped_in: outcome.stopped_in,
         unique_states: outcome.unique,
         boundary_states: outcome.boundary,
         transitions: outcome.transitions,
@@ -176,6 +220,7 @@ fn run_engine(
             symmetry,
             stop_when: opts.stop_when,
             timeout: opts.timeout,
+            memory_budget: opts.memory_budget,
         },
         Some(&codec),
         progress,
@@ -285,6 +330,8 @@ fn run_stateright(
         max_depth: checker.max_depth(),
         elapsed,
         complete,
+        stopped_by: (!complete).then_some(StopReason::Timeout),
+        stopped_in: None,
         discoveries,
     };
     (outcome, behaviours)
@@ -325,6 +372,15 @@ pub fn render_text(report: &CheckReport, command: &str) -> String {
         grouped(report.transitions),
         report.max_depth
     ));
+    if let Some(cut) = report.stopped_in {
+        out.push_str(&format!(
+            "run incomplete ({}): {} of the {} at depth {} expanded\n",
+            stop_reason(report),
+            grouped(cut.expanded),
+            states(cut.states),
+            cut.depth
+        ));
+    }
     let mem = match (report.peak_memory_bytes, report.bytes_per_unique_state) {
         (Some(b), Some(per)) => format!(
             "; peak memory {:.1} MiB ({per:.0} bytes per unique state)",
@@ -339,10 +395,11 @@ pub fn render_text(report: &CheckReport, command: &str) -> String {
     ));
     out.push_str("properties\n");
     for p in &report.properties {
-        let depth = p.depth.map_or(String::new(), |d| format!(" at depth {d}"));
         out.push_str(&format!(
-            "  {:<9}  {:<52} {}{}\n",
-            p.kind, p.name, p.status, depth
+            "  {:<9}  {:<52} {}\n",
+            p.kind,
+            p.name,
+            property_verdict(report, p)
         ));
     }
     out.push('\n');
@@ -350,13 +407,72 @@ pub fn render_text(report: &CheckReport, command: &str) -> String {
         out.push_str(
             "result: OK: every safety property holds and every sometimes property is reached\n",
         );
-    } else if !report.complete && report.violations().next().is_none() {
-        out.push_str("result: INCOMPLETE: the run stopped before exhausting the bounds\n");
+    } else if report.exit_code() == EXIT_INCOMPLETE {
+        out.push_str(&format!(
+            "result: INCOMPLETE ({}): the run stopped before exhausting the bounds; \
+             no property failed in the {} explored\n",
+            stop_reason(report),
+            states(report.unique_states)
+        ));
     } else {
         out.push_str("result: FAILED\n");
     }
     out.push_str(&format!("reproduce: {command}\n"));
     out
+}
+
+/// "1 state", "52,062 states".
+fn states(n: u64) -> String {
+    match n {
+        1 => "1 state".to_string(),
+        n => format!("{} states", grouped(n)),
+    }
+}
+
+/// Why an incomplete run stopped, in words.
+fn stop_reason(report: &CheckReport) -> String {
+    report
+        .stopped_by
+        .map_or_else(|| "stopped early".to_string(), |r| r.to_string())
+}
+
+/// One property's verdict in words, with what it rests on: for a property
+/// not decided, or a sometimes property never reached, how far the run got
+/// and what stopped it.
+pub fn property_verdict(report: &CheckReport, p: &PropertyStatus) -> String {
+    let states = states(report.unique_states);
+    let depth = report.max_depth;
+    let at = p.depth.map_or(String::new(), |d| format!(" at depth {d}"));
+    match p.status {
+        "violated" | "reached" => format!("{}{at}", p.status),
+        "no-violation-so-far" => format!("no violation in {states} to depth {depth}"),
+        "not-reached-so-far" => format!(
+            "not reached in {states} to depth {depth} (run incomplete: {})",
+            stop_reason(report)
+        ),
+        "not-reached" => format!(
+            "not reached in all {states}: the bounds ({}) may be too small",
+            limiting_bounds(&report.config, p.name)
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The bounds that can keep a sometimes property out of reach, as
+/// `name=value` in `Config::summary`'s spelling.
+fn limiting_bounds(cfg: &Config, property: &str) -> String {
+    use raft_spec::properties as p;
+    let term = format!("max-term={}", cfg.max_term);
+    let log = format!("max-log={}", cfg.max_log_len);
+    let crashes = format!("crashes={}", cfg.max_crashes);
+    let in_flight = format!("in-flight={}", cfg.max_in_flight);
+    let bounds = match property {
+        p::LEADER_ELECTED | p::LATER_LEADER | p::VOTE_MOVES => vec![term, in_flight],
+        p::VALUE_COMMITTED => vec![term, log, in_flight],
+        p::COMMIT_SURVIVES_CRASH => vec![crashes, log, in_flight],
+        _ => vec![term, log, crashes, in_flight],
+    };
+    bounds.join(", ")
 }
 
 /// A behaviour as numbered steps, each followed by every server's state.

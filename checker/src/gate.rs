@@ -261,6 +261,7 @@ fn model_check(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
         stop_when: StopWhen::AnyViolation,
         show_progress: gc.show_progress,
         timeout: None,
+        memory_budget: None,
     };
     let run = check::run(&gc.config, &opts)?;
     let r = &run.report;
@@ -271,7 +272,7 @@ fn model_check(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
             None => format!("{} {}", p.kind, p.status),
         };
         let mut case = Case::new(Part::ModelCheck, p.name, p.is_ok(), detail);
-        if p.status == "unknown" {
+        if p.is_undecided() {
             case.status = "skipped";
             case.detail = format!(
                 "{} not determined: the run stopped at the first violation",
@@ -462,6 +463,7 @@ fn state_space_guard(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<(
         stop_when: StopWhen::Exhausted,
         show_progress: false,
         timeout: None,
+        memory_budget: None,
     };
     let run = check::run(&Profile::Quick.config(), &opts)?;
     let actual = run.report.unique_states;

@@ -159,6 +159,27 @@ impl Visited {
         (key == fp).then_some(parent)
     }
 
+    /// The bytes the set's slots will take once it holds `entries`: its
+    /// present slots, or more when its shards must soon grow. Fingerprints
+    /// spread evenly, so the shards fill (and double) almost together; a
+    /// little headroom counts a doubling a moment before it happens. Reads
+    /// only the prefetch hints, so it takes no lock.
+    pub fn bytes_for(&self, entries: u64) -> u64 {
+        let present: u64 = self
+            .hints
+            .iter()
+            .map(|h| h.mask.load(Ordering::Relaxed) as u64 + 1)
+            .sum();
+        let shards = 1u64 << SHARD_BITS;
+        // A shard grows past three quarters full; headroom of 1/16.
+        let per_shard = (entries + entries / 16).div_ceil(shards);
+        let needed = (per_shard * 4)
+            .div_ceil(3)
+            .next_power_of_two()
+            .max(INITIAL_SLOTS as u64);
+        present.max(needed * shards) * SLOT_BYTES as u64
+    }
+
     pub fn len(&self) -> usize {
         self.shards
             .iter()
@@ -262,5 +283,20 @@ mod tests {
         }
         assert_eq!(v.len(), keys.len());
         assert_eq!(v.parent(7), None);
+    }
+
+    #[test]
+    fn bytes_for_counts_present_slots_and_a_coming_doubling() {
+        let v = Visited::default();
+        let initial = (INITIAL_SLOTS << SHARD_BITS) as u64 * SLOT_BYTES as u64;
+        assert_eq!(v.bytes_for(0), initial);
+        // Near three quarters full every shard is about to double.
+        let near_full = (INITIAL_SLOTS << SHARD_BITS) as u64 * 3 / 4 - 100;
+        assert_eq!(v.bytes_for(near_full), 2 * initial);
+        // Grown slots are counted as they are (some shards have grown).
+        for k in 1..=near_full + 200 {
+            v.insert_new(k.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1, 1);
+        }
+        assert!(v.bytes_for(0) > initial);
     }
 }

@@ -3,7 +3,7 @@
 
 use raft_spec::{Bug, Config, NetworkKind, Profile};
 use raftcheck::check::{self, CheckOptions, Strategy};
-use raftcheck::engine::StopWhen;
+use raftcheck::engine::{StopReason, StopWhen};
 
 fn options(stop_when: StopWhen) -> CheckOptions {
     CheckOptions {
@@ -13,6 +13,7 @@ fn options(stop_when: StopWhen) -> CheckOptions {
         stop_when,
         show_progress: false,
         timeout: None,
+        memory_budget: None,
     }
 }
 
@@ -144,4 +145,147 @@ fn stopping_mid_level_keeps_the_shortest_counterexample() {
     assert!(at_once.report.unique_states <= whole_level.report.unique_states);
     let (_, steps) = &at_once.behaviours["election safety"];
     assert_eq!(Some(steps.len()), depth(&at_once.report));
+}
+
+/// `raftcheck check` with these arguments (quiet): its exit code and stdout.
+fn raftcheck_check(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftcheck"))
+        .arg("check")
+        .args(args)
+        .args(["--threads", "2", "--quiet"])
+        .output()
+        .expect("run raftcheck");
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).expect("utf-8 report"),
+        String::from_utf8(out.stderr).expect("utf-8 errors"),
+    )
+}
+
+/// A timeout on the ci profile (minutes in a debug build) stops the run
+/// within a level, and the report says so: exit code 3, not 1; every
+/// safety property "no violation in N states", none "unknown".
+#[test]
+fn a_timeout_gives_an_incomplete_report_and_exit_code_3() {
+    let (code, stdout, _) =
+        raftcheck_check(&["--profile", "ci", "--timeout", "1", "--format", "json"]);
+    assert_eq!(code, Some(3), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["stopped_by"], "timeout");
+    let cut = &report["stopped_in"];
+    assert!(
+        cut["expanded"].as_u64().unwrap() < cut["states"].as_u64().unwrap(),
+        "{cut}"
+    );
+    assert!(report["unique_states"].as_u64().unwrap() < 14_405_051);
+    for p in report["properties"].as_array().unwrap() {
+        let want = if p["kind"] == "always" {
+            "no-violation-so-far"
+        } else if p["depth"].is_null() {
+            "not-reached-so-far"
+        } else {
+            "reached"
+        };
+        assert_eq!(p["status"], want, "{p}");
+    }
+
+    // As text: each safety property with how far the run got, and the
+    // reason; a timeout of 0 stops before the first level, so no sometimes
+    // property is reached either.
+    let (code, text, _) = raftcheck_check(&["--profile", "ci", "--timeout", "0"]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(!text.contains("unknown"), "{text}");
+    let always: Vec<&str> = text.lines().filter(|l| l.starts_with("  always")).collect();
+    assert_eq!(always.len(), 7, "{text}");
+    for line in always {
+        assert!(
+            line.ends_with(" no violation in 1 state to depth 0"),
+            "{line}"
+        );
+    }
+    assert!(
+        text.contains("not reached in 1 state to depth 0 (run incomplete: timeout)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("run incomplete (timeout): 0 of the 1 state at depth 0 expanded"),
+        "{text}"
+    );
+    assert!(text.contains("result: INCOMPLETE (timeout)"), "{text}");
+}
+
+/// `--memory-budget-mib` stops the run before the visited set and queued
+/// states outgrow it, with the same incomplete report.
+#[test]
+fn a_memory_budget_gives_an_incomplete_report_and_exit_code_3() {
+    let (code, text, _) = raftcheck_check(&["--profile", "ci", "--memory-budget-mib", "4"]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("run incomplete (memory budget): "), "{text}");
+    assert!(
+        text.contains("result: INCOMPLETE (memory budget)"),
+        "{text}"
+    );
+    assert!(!text.contains("unknown"), "{text}");
+    assert_eq!(text.matches("no violation in").count(), 7, "{text}");
+
+    // In the library: the level it stopped in was not finished.
+    let run = check::run(
+        &Profile::Ci.config(),
+        &CheckOptions {
+            memory_budget: Some(4 << 20),
+            ..options(StopWhen::AnyViolation)
+        },
+    )
+    .unwrap();
+    let r = &run.report;
+    assert_eq!(r.stopped_by, Some(StopReason::MemoryBudget));
+    let cut = r.stopped_in.expect("where it stopped");
+    assert!(cut.expanded < cut.states, "{cut:?}");
+    assert_eq!(r.exit_code(), check::EXIT_INCOMPLETE);
+
+    // A budget of 0, or one for another strategy, is refused (exit code 2).
+    let (code, _, err) = raftcheck_check(&["--profile", "quick", "--memory-budget-mib", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--memory-budget-mib"), "{err}");
+    let (code, _, err) = raftcheck_check(&[
+        "--profile",
+        "quick",
+        "--memory-budget-mib",
+        "64",
+        "--strategy",
+        "stateright-dfs",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("bfs strategy only"), "{err}");
+}
+
+/// A complete run that never reaches a sometimes property names the bounds
+/// that may be too small, and fails (exit code 1): the bug keeps votes from
+/// ever moving.
+#[test]
+fn an_unreached_sometimes_property_names_the_bounds() {
+    let cfg = Bug::VoteKeptOnNewTerm.config();
+    let run = check::run(&cfg, &options(StopWhen::Exhausted)).unwrap();
+    let r = &run.report;
+    assert!(r.complete && r.violations().next().is_none());
+    let p = r
+        .properties
+        .iter()
+        .find(|p| p.name == raft_spec::properties::VOTE_MOVES)
+        .unwrap();
+    assert_eq!(p.status, "not-reached");
+    assert_eq!(
+        check::property_verdict(r, p),
+        format!(
+            "not reached in all {} states: the bounds (max-term={}, in-flight={}) may be too small",
+            check::grouped(r.unique_states),
+            cfg.max_term,
+            cfg.max_in_flight
+        )
+    );
+    assert_eq!(r.exit_code(), check::EXIT_FAILED);
+    let text = check::render_text(r, "test");
+    assert!(text.contains(&check::property_verdict(r, p)), "{text}");
 }

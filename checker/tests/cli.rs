@@ -77,6 +77,7 @@ fn more_servers_raise_the_default_in_flight_bound_so_leaders_are_elected() {
         stop_when: StopWhen::Discovered(LEADER_ELECTED),
         show_progress: false,
         timeout: None,
+        memory_budget: None,
     };
     let run = check::run(&five, &opts).unwrap();
     let elected = run

@@ -40,6 +40,7 @@ fn quick_profile_every_model_transition_is_checked_on_the_implementation() {
             stop_when: StopWhen::Exhausted,
             show_progress: false,
             timeout: None,
+            memory_budget: None,
         },
     )
     .unwrap();
@@ -160,6 +161,7 @@ fn refused_where_it_fires(bugs: &[Bug]) {
                 stop_when: StopWhen::AnyViolation,
                 show_progress: false,
                 timeout: None,
+                memory_budget: None,
             },
         )
         .unwrap();

@@ -23,6 +23,7 @@ fn double_vote() -> (raft_spec::Config, Behaviour) {
             stop_when: StopWhen::Discovered(prop::ELECTION_SAFETY),
             show_progress: false,
             timeout: None,
+            memory_budget: None,
         },
     )
     .unwrap();

@@ -360,6 +360,7 @@ pub fn run(cfg: &Config, opts: &ExhaustiveOptions) -> anyhow::Result<ExhaustiveR
                 symmetry: Some(|s| Some(representative(s))),
                 stop_when: StopWhen::AnyViolation,
                 timeout: opts.timeout,
+                memory_budget: None,
             },
             &progress,
         );

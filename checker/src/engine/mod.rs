@@ -22,7 +22,11 @@ use stateright::{Expectation, Model};
 
 use crate::visited::Visited;
 
+mod limits;
 mod path;
+
+use limits::Limits;
+pub use limits::{LevelCut, StopReason};
 
 /// A state's identity: a 64-bit hash of its canonical form.
 pub type Fingerprint = u64;
@@ -160,8 +164,13 @@ pub struct Options<M: Model> {
     pub threads: usize,
     pub symmetry: Symmetry<M::State>,
     pub stop_when: StopWhen,
-    /// Give up (reporting an incomplete run) after this long.
+    /// Give up (reporting an incomplete run) after this long. Checked before
+    /// each chunk, so a run stops within a chunk of it, mid-level.
     pub timeout: Option<Duration>,
+    /// Give up (reporting an incomplete run) before the visited set and the
+    /// queued states would take more than this many bytes. Checked before
+    /// each chunk, like the timeout.
+    pub memory_budget: Option<u64>,
 }
 
 /// A property's first discovery: a violation for "always", a witness for
@@ -184,6 +193,10 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// True when every state within the bounds was explored.
     pub complete: bool,
+    /// Why an incomplete run stopped.
+    pub stopped_by: Option<StopReason>,
+    /// Where an incomplete run stopped.
+    pub stopped_in: Option<LevelCut>,
     pub discoveries: BTreeMap<&'static str, Discovery>,
 }
 
@@ -230,6 +243,7 @@ where
         properties: &properties,
         stop_at_once,
         stopping: AtomicBool::new(false),
+        limits: Limits::new(opts.timeout.map(|t| start + t), opts.memory_budget),
         symmetry: opts.symmetry,
         codec,
         visited: Visited::default(),
@@ -250,14 +264,25 @@ where
     }
 
     let mut depth = 0;
-    let mut complete = true;
+    let mut stopped_in = None;
     while !frontier.is_empty() {
-        if search.should_stop(opts.stop_when) || opts.timeout.is_some_and(|t| start.elapsed() > t) {
-            complete = false;
+        search.start_level(
+            frontier.capacity() * std::mem::size_of::<(Fingerprint, Stored<M::State>)>(),
+        );
+        if let Some(reason) = search.should_stop(opts.stop_when) {
+            search.stop(reason);
+        }
+        if search.stopping.load(Ordering::Relaxed) || search.over_limit() {
+            stopped_in = Some(LevelCut {
+                depth,
+                states: frontier.len() as u64,
+                expanded: 0,
+            });
             break;
         }
         depth += 1;
         progress.depth.store(depth, Ordering::Relaxed);
+        let unique_before = progress.unique.load(Ordering::Relaxed);
         let threads = opts.threads.max(1);
         // Threads take small chunks in turn, so none idles while another
         // still has half a level to expand.
@@ -269,7 +294,7 @@ where
                     scope.spawn(move || {
                         let mut out = Vec::new();
                         loop {
-                            if search.stopping.load(Ordering::Relaxed) {
+                            if search.stopping.load(Ordering::Relaxed) || search.over_limit() {
                                 break out;
                             }
                             let from = taken.fetch_add(CHUNK, Ordering::Relaxed);
@@ -277,7 +302,9 @@ where
                                 break out;
                             }
                             let to = (from + CHUNK).min(frontier_ref.len());
+                            let (len, capacity) = (out.len(), out.capacity());
                             search.expand(&frontier_ref[from..to], depth, &mut out);
+                            search.count_queued(&out[len..], out.capacity() - capacity);
                         }
                     })
                 })
@@ -287,18 +314,33 @@ where
                 .map(|h| h.join().expect("explorer thread panicked"))
                 .collect()
         });
-        frontier = next.into_iter().flatten().collect();
-        if search.stopping.load(Ordering::Relaxed) {
-            // The level was cut short: its states are not all known.
-            complete = false;
+        // A chunk taken is expanded whole, so the chunks taken are those done.
+        let states = frontier.len();
+        let expanded = taken.load(Ordering::Relaxed).min(states);
+        if search.stopping.load(Ordering::Relaxed) && expanded < states {
+            // The level was cut short: the next level's states are not all
+            // known. (A stop after its last chunk ends the search at the
+            // next level's start, or not at all if the space is exhausted.)
+            stopped_in = Some(LevelCut {
+                depth: depth - 1,
+                states: states as u64,
+                expanded: expanded as u64,
+            });
+            if progress.unique.load(Ordering::Relaxed) == unique_before {
+                // It produced no state: the deepest states are a level up.
+                depth -= 1;
+            }
             break;
         }
+        frontier = next.into_iter().flatten().collect();
     }
+    let complete = stopped_in.is_none();
     progress.done.store(true, Ordering::Relaxed);
     let Search {
         visited,
         discoveries,
         boundary,
+        limits,
         ..
     } = search;
     Exploration {
@@ -315,6 +357,8 @@ where
             },
             elapsed: start.elapsed(),
             complete,
+            stopped_by: limits.reason().filter(|_| !complete),
+            stopped_in,
             discoveries: discoveries.into_inner().expect("discoveries lock"),
         },
         parents: visited,
@@ -372,8 +416,11 @@ struct Search<'a, M: Model> {
     properties: &'a [stateright::Property<M>],
     /// Bit i: discovering property i ends the search mid-level.
     stop_at_once: u64,
-    /// Set when such a property is discovered: threads take no more work.
+    /// Set when such a property is discovered, or a limit is reached:
+    /// threads take no more work.
     stopping: AtomicBool,
+    /// The timeout and memory budget, and why `stopping` was set.
+    limits: Limits,
     symmetry: Symmetry<M::State>,
     codec: Option<&'a Codec<M::State>>,
     visited: Visited,
@@ -529,7 +576,10 @@ where
             if discovered {
                 self.found.fetch_or(1 << i, Ordering::Relaxed);
                 if self.stop_at_once & (1 << i) != 0 {
-                    self.stopping.store(true, Ordering::Relaxed);
+                    self.stop(match p.expectation {
+                        Expectation::Always => StopReason::Violation,
+                        _ => StopReason::Discovery,
+                    });
                 }
                 self.discoveries
                     .lock()
@@ -540,18 +590,6 @@ where
                         depth,
                     });
             }
-        }
-    }
-
-    fn should_stop(&self, stop: StopWhen) -> bool {
-        let found = self.discoveries.lock().expect("discoveries lock");
-        match stop {
-            StopWhen::Exhausted => false,
-            StopWhen::AnyViolation | StopWhen::ViolationOf(_) => self
-                .properties
-                .iter()
-                .any(|p| p.expectation == Expectation::Always && found.contains_key(p.name)),
-            StopWhen::Discovered(name) => found.contains_key(name),
         }
     }
 }

@@ -134,7 +134,7 @@ impl Writer {
     fn server(&mut self, s: &ServerState, n: usize) {
         // The out-of-range flag rides in the role byte's top bit: correct
         // Raft never sets it, so its states encode (and hash) as before.
-        let role = s.role as u8 | u8::from(s.out_of_range) << OUT_OF_RANGE_SHIFT;
+        let role = s.role as u8 | (u8::from(s.out_of_range) << OUT_OF_RANGE_SHIFT);
         self.put([role, s.term, opt_server(s.voted_for)]);
         self.log(&s.log);
         self.put([

@@ -185,12 +185,15 @@ fn leader_in_range(state: &mut State) {
     });
 }
 
+/// One way to put a server's indices out of range.
+type Breakage = fn(&mut ServerState);
+
 #[test]
 fn indices_in_range_fails_on_each_index_out_of_its_range() {
     let (model, mut state) = init();
     leader_in_range(&mut state);
     assert!(holds(&model, &state, properties::INDEX_RANGE));
-    let breakages: [(&str, fn(&mut ServerState)); 6] = [
+    let breakages: [(&str, Breakage); 6] = [
         ("nextIndex below 1", |s| s.next_index.set(ServerId(1), 0)),
         ("nextIndex past lastIndex + 1", |s| {
             s.next_index.set(ServerId(2), 3)

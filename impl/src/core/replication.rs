@@ -165,6 +165,7 @@ impl RaftNode {
                 .next_index
                 .saturating_sub(1)
                 .min(r.match_index.saturating_add(1));
+            // match_index <= last_index (acknowledgements past it are ignored).
             progress.next_index = (progress.match_index + 1).max(backed_off);
             self.send_append_entries(i);
         }

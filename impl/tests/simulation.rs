@@ -28,6 +28,12 @@ fn action() -> impl Strategy<Value = Action> {
     ]
 }
 
+/// Shrinking stops after this many steps or this long, whichever comes
+/// first: a failure is reported minimal enough rather than after an hour.
+/// (proptest's default is 4 steps per case, 16,000 here, with no time limit.)
+const MAX_SHRINK_ITERS: u32 = 1024;
+const MAX_SHRINK_TIME_MS: u32 = 60_000;
+
 /// Failing cases are saved next to this file and replayed first next time.
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -35,6 +41,8 @@ fn config(cases: u32) -> ProptestConfig {
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "tests/simulation.proptest-regressions",
         ))),
+        max_shrink_iters: MAX_SHRINK_ITERS,
+        max_shrink_time: MAX_SHRINK_TIME_MS,
         ..ProptestConfig::default()
     }
 }
@@ -201,4 +209,90 @@ fn replay_seed() {
         }
         Err(failure) => panic!("{failure}"),
     }
+}
+
+/// Shrinking a failure runs the schedule at most `MAX_SHRINK_ITERS` more
+/// times: a planted fault fails the property, and the runner gives up
+/// shrinking at the bound rather than running until it is done.
+#[test]
+fn shrinking_a_failure_is_bounded() {
+    use proptest::test_runner::TestRunner;
+    use std::cell::Cell;
+    let runs = Cell::new(0u32);
+    let first_failure = Cell::new(None);
+    let mut fault = SimConfig::new(3);
+    fault.fault = Some(PlantedFault::ForgeVoteGrant);
+    let mut runner = TestRunner::new(ProptestConfig {
+        failure_persistence: None,
+        ..config(500)
+    });
+    let result = runner.run(&prop::collection::vec(action(), 1..300), |actions| {
+        runs.set(runs.get() + 1);
+        let failed = run_schedule(fault.clone(), &actions, false).is_err();
+        if failed && first_failure.get().is_none() {
+            first_failure.set(Some(runs.get()));
+        }
+        prop_assert!(!failed);
+        Ok(())
+    });
+    assert!(result.is_err(), "the planted fault was not found");
+    // The suites' configs carry the bounds (proptest's defaults: 4 steps
+    // per case and no time limit).
+    assert_eq!(config(4000).max_shrink_iters(), MAX_SHRINK_ITERS);
+    assert_eq!(config(4000).max_shrink_time, MAX_SHRINK_TIME_MS);
+    let first = first_failure.get().expect("a failing run");
+    let shrink_runs = runs.get() - first;
+    assert!(
+        shrink_runs <= MAX_SHRINK_ITERS,
+        "shrinking ran {shrink_runs} schedules, more than {MAX_SHRINK_ITERS}"
+    );
+}
+
+/// A leader whose nextIndex drops below the range (a planted
+/// `next_index = next_index - 1` with no floor) is reported as the index
+/// violation it is, naming the node and the index, not as a network that
+/// never quiesced.
+#[test]
+fn planted_unfloored_next_index_is_reported_as_an_index_violation() {
+    let mut config = SimConfig::new(3);
+    config.fault = Some(PlantedFault::UnflooredNextIndex);
+    let failures: Vec<Violation> = (0..300u64)
+        .filter_map(|seed| {
+            run_schedule(config.clone(), &random_schedule(seed, 300), false)
+                .err()
+                .map(|f| f.violation)
+        })
+        .collect();
+    let index = failures
+        .iter()
+        .find(|v| matches!(v, Violation::IndexOutOfRange { .. }))
+        .unwrap_or_else(|| panic!("no index violation in 300 schedules: {failures:?}"));
+    let text = index.to_string();
+    assert!(text.starts_with("indices in range: node "), "{text}");
+    assert!(text.contains("nextIndex"), "{text}");
+    assert!(
+        !failures
+            .iter()
+            .any(|v| v.to_string().contains("never quiesced")),
+        "{failures:?}"
+    );
+}
+
+/// A leader whose every acknowledgement comes back as a rejection retries
+/// forever: the drain gives up and says what was still in flight.
+#[test]
+fn a_network_that_never_quiesces_says_what_is_in_flight() {
+    let mut config = SimConfig::new(3);
+    config.fault = Some(PlantedFault::ForgeAppendReject);
+    let failure = run_schedule(config, &[Action::ElectionTimeout(0)], false)
+        .expect_err("forged rejections never settle");
+    let Violation::Liveness(text) = &failure.violation else {
+        panic!("expected a liveness failure, got {}", failure.violation);
+    };
+    assert!(
+        text.starts_with("network never quiesced: after 100000 deliveries, "),
+        "{text}"
+    );
+    assert!(text.contains("still in flight ("), "{text}");
+    assert!(text.contains("AppendEntries term=1"), "{text}");
 }

@@ -26,6 +26,7 @@ pub enum Bug {
     MatchIndexRegresses,
     AppendEntriesElects,
     VoteKeptOnNewTerm,
+    NextIndexNoFloor,
 }
 
 /// What the catalogue says about one bug.
@@ -44,7 +45,7 @@ pub struct BugInfo {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 14] = [
+    pub const ALL: [Bug; 15] = [
         Bug::VoteWithoutLogCheck,
         Bug::CommitPreviousTerm,
         Bug::VoteNotPersisted,
@@ -59,6 +60,7 @@ impl Bug {
         Bug::MatchIndexRegresses,
         Bug::AppendEntriesElects,
         Bug::VoteKeptOnNewTerm,
+        Bug::NextIndexNoFloor,
     ];
 
     pub fn info(self) -> BugInfo {
@@ -161,6 +163,13 @@ impl Bug {
                 prop::VOTE_MOVES,
                 "a server that voted in one term refuses every other candidate in every later term, so once votes are split no election can gather a majority (a liveness bug: no safety property fails; the checker proves the step \"vote for a new candidate in a later term\", which correct Raft takes, is never taken)",
             ),
+            Bug::NextIndexNoFloor => (
+                "next-index-no-floor",
+                "on a rejection the leader sets nextIndex = nextIndex - 1, with no floor",
+                "on a rejection nextIndex backs off, but never below matchIndex + 1 (so never below 1)",
+                prop::INDEX_RANGE,
+                "two rejections from one follower are in flight at once (of the new leader's first AppendEntries and of a heartbeat's): each takes nextIndex one lower, from 2 to 1 and then to 0, below any index. The next AppendEntries would claim prevLogIndex 0 - 1, which u8 arithmetic in a release build wraps to 255, an AppendEntries no follower can accept, unnoticed by every other property; the model's checked arithmetic clamps and flags it instead",
+            ),
         };
         BugInfo {
             name,
@@ -251,6 +260,12 @@ impl Bug {
             Bug::TruncateOnMatch | Bug::MatchIndexRegresses => Config {
                 max_in_flight: 3,
                 values: 1,
+                ..base
+            },
+            // Two rejections in flight for one follower: its reply to the
+            // new leader's first AppendEntries and to a heartbeat's.
+            Bug::NextIndexNoFloor => Config {
+                max_in_flight: 3,
                 ..base
             },
             // A liveness bug: the checker must exhaust the space, so the

@@ -16,6 +16,8 @@ use crate::types::{
 };
 
 const NONE: u8 = 0xff;
+/// Where a server's `out_of_range` flag sits in its role byte.
+const OUT_OF_RANGE_SHIFT: u8 = 7;
 
 /// Encodes a state. `decode(&encode(s)) == s` for every model state.
 pub fn encode(s: &FlatState) -> Box<[u8]> {
@@ -130,7 +132,10 @@ impl Writer {
     /// A server's state. Only the first `n` peers are written: slots of
     /// servers that do not exist are always zero.
     fn server(&mut self, s: &ServerState, n: usize) {
-        self.put([s.role as u8, s.term, opt_server(s.voted_for)]);
+        // The out-of-range flag rides in the role byte's top bit: correct
+        // Raft never sets it, so its states encode (and hash) as before.
+        let role = s.role as u8 | (u8::from(s.out_of_range) << OUT_OF_RANGE_SHIFT);
+        self.put([role, s.term, opt_server(s.voted_for)]);
         self.log(&s.log);
         self.put([
             s.commit_index,
@@ -258,7 +263,9 @@ impl Reader<'_> {
     }
 
     fn server(&mut self, n: usize) -> ServerState {
-        let role = match self.u8() {
+        let role_byte = self.u8();
+        let out_of_range = role_byte >> OUT_OF_RANGE_SHIFT == 1;
+        let role = match role_byte & !(1 << OUT_OF_RANGE_SHIFT) {
             0 => Role::Follower,
             1 => Role::Candidate,
             _ => Role::Leader,
@@ -279,6 +286,7 @@ impl Reader<'_> {
             next_index: self.peer_map(n),
             match_index: self.peer_map(n),
             restarts,
+            out_of_range,
         }
     }
 

@@ -55,7 +55,8 @@ pub struct Ghost {
 
 impl Ghost {
     pub fn committed_at(&self, index: Index) -> Option<Committed> {
-        self.committed.get(index as usize - 1).copied().flatten()
+        let slot = (index as usize).checked_sub(1)?;
+        self.committed.get(slot).copied().flatten()
     }
 
     pub fn committed_entries(&self) -> impl Iterator<Item = (Index, Committed)> + '_ {
@@ -96,7 +97,11 @@ impl Ghost {
             self.leaders[new.term as usize].insert(me);
         }
         for index in 1..=new.commit_index {
-            let slot = &mut self.committed[index as usize - 1];
+            // A commit index past the log's capacity is reported by "indices
+            // in range"; the history just has no slot for it.
+            let Some(slot) = self.committed.get_mut(index as usize - 1) else {
+                break;
+            };
             if slot.is_none() {
                 if let Some(entry) = new.log.get(index) {
                     *slot = Some(Committed {

@@ -7,7 +7,8 @@ use stateright::{Expectation, Model, Property};
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::ghost::Flags;
-use crate::server::Role;
+use crate::server::{Role, ServerState};
+use crate::types::ServerId;
 
 pub use crate::model::State;
 
@@ -18,6 +19,7 @@ pub const LEADER_COMPLETENESS: &str = "leader completeness";
 pub const STATE_MACHINE_SAFETY: &str = "state machine safety";
 pub const COMMIT_MONOTONIC: &str = "commit index never decreases";
 pub const MATCH_MONOTONIC: &str = "match index never decreases";
+pub const INDEX_RANGE: &str = "indices in range";
 
 pub const LEADER_ELECTED: &str = "a leader is elected";
 pub const VALUE_COMMITTED: &str = "a client value is committed";
@@ -51,6 +53,7 @@ where
         Property::always(MATCH_MONOTONIC, |_, s: &M::State| {
             !s.ghost().flags.has(Flags::MATCH_DECREASED)
         }),
+        Property::always(INDEX_RANGE, |_, s: &M::State| indices_in_range(s)),
         Property::sometimes(LEADER_ELECTED, |_, s: &M::State| {
             s.ghost().leaders.iter().any(|l| !l.is_empty())
         }),
@@ -129,4 +132,35 @@ pub fn state_machine_safety(s: &impl Cluster) -> bool {
         (1..=a.commit_index)
             .all(|index| s.ghost().committed_at(index).map(|c| c.entry) == a.log.get(index))
     })
+}
+
+/// Every index a server keeps is in its range, and no index or term
+/// arithmetic of a server left its range (a result that would have wrapped
+/// is clamped and flagged instead, see `types::Checked`): commitIndex <= the
+/// log's length, and a leader has, for every peer, 1 <= nextIndex <=
+/// lastIndex + 1 and matchIndex < nextIndex (so matchIndex <= lastIndex).
+/// A follower's conflict hint is min(prevLogIndex - 1, lastIndex) by
+/// construction; the leader's arithmetic on it is checked where it lands.
+pub fn indices_in_range(s: &impl Cluster) -> bool {
+    let n = s.server_count();
+    s.servers()
+        .enumerate()
+        .all(|(me, a)| server_indices_in_range(a, ServerId(me as u8), n))
+}
+
+fn server_indices_in_range(a: &ServerState, me: ServerId, servers: usize) -> bool {
+    if a.out_of_range || a.commit_index > a.log.len() {
+        return false;
+    }
+    if a.role != Role::Leader {
+        return true;
+    }
+    let last = a.log.last_index();
+    (0..servers as u8)
+        .map(ServerId)
+        .filter(|p| *p != me)
+        .all(|p| {
+            let (next, matched) = (a.next_index.get(p), a.match_index.get(p));
+            next >= 1 && u16::from(next) <= u16::from(last) + 1 && matched < next
+        })
 }

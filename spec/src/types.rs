@@ -24,6 +24,59 @@ pub const MAX_TERM_BOUND: Term = 7;
 /// network in a fixed array; no bound this large is explorable anyway).
 pub const MAX_IN_FLIGHT_BOUND: u8 = 12;
 
+/// Largest value index arithmetic may produce: a nextIndex one past a full
+/// log. Anything above it (or below 0) is out of range.
+pub const INDEX_BOUND: Index = LOG_CAPACITY as Index + 1;
+
+/// The result of index or term arithmetic, checked in every build profile:
+/// the checker runs a release build, where plain `u8` arithmetic wraps
+/// silently (an index below 0 would become 255). Out of range, `value` is
+/// clamped into the range and `in_range` is false; the handler records that
+/// on the server ([`ServerState::out_of_range`](crate::server::ServerState))
+/// so the "indices in range" property reports the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "an out-of-range result must be recorded on the server"]
+pub struct Checked {
+    pub value: u8,
+    pub in_range: bool,
+}
+
+impl Checked {
+    /// `value` if it is at most `high`; `overflow` when the operation itself
+    /// overflowed `u8` (`None`).
+    fn within(value: Option<u8>, overflow: u8, high: u8) -> Checked {
+        match value {
+            Some(v) if v <= high => Checked {
+                value: v,
+                in_range: true,
+            },
+            Some(_) => Checked {
+                value: high,
+                in_range: false,
+            },
+            None => Checked {
+                value: overflow,
+                in_range: false,
+            },
+        }
+    }
+}
+
+/// `index + n`, at most [`INDEX_BOUND`].
+pub fn index_plus(index: Index, n: u8) -> Checked {
+    Checked::within(index.checked_add(n), INDEX_BOUND, INDEX_BOUND)
+}
+
+/// `index - n`, at least 0 (the empty prefix).
+pub fn index_minus(index: Index, n: u8) -> Checked {
+    Checked::within(index.checked_sub(n), 0, INDEX_BOUND)
+}
+
+/// `term + 1`, at most [`MAX_TERM_BOUND`].
+pub fn next_term(term: Term) -> Checked {
+    Checked::within(term.checked_add(1), MAX_TERM_BOUND, MAX_TERM_BOUND)
+}
+
 /// A client value, or the no-op a new leader appends (§8 of the Raft paper).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
@@ -304,6 +357,27 @@ impl Rewrite<Id> for PeerMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_arithmetic_clamps_and_flags_instead_of_wrapping() {
+        let ok = |value| Checked {
+            value,
+            in_range: true,
+        };
+        let out = |value| Checked {
+            value,
+            in_range: false,
+        };
+        assert_eq!(index_minus(1, 1), ok(0));
+        // Plain u8 arithmetic in a release build would give 255 here.
+        assert_eq!(index_minus(0, 1), out(0));
+        assert_eq!(index_plus(7, 1), ok(INDEX_BOUND));
+        assert_eq!(index_plus(INDEX_BOUND, 1), out(INDEX_BOUND));
+        assert_eq!(index_plus(250, 10), out(INDEX_BOUND));
+        assert_eq!(next_term(MAX_TERM_BOUND - 1), ok(MAX_TERM_BOUND));
+        assert_eq!(next_term(MAX_TERM_BOUND), out(MAX_TERM_BOUND));
+        assert_eq!(next_term(u8::MAX), out(MAX_TERM_BOUND));
+    }
 
     #[test]
     fn log_truncate_keeps_invariant_for_equality() {

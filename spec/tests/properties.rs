@@ -1,13 +1,15 @@
 //! Each safety property is able to fail: a state that breaks it is reported,
 //! and the same state without the breakage is not.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use raft_spec::ghost::{Committed, Flags};
+use raft_spec::message::Msg;
 use raft_spec::properties::{self, State};
-use raft_spec::server::Role;
-use raft_spec::types::{Entry, Log, ServerId, Value};
-use raft_spec::{Profile, RaftModel};
+use raft_spec::server::{Durable, Effects, RaftServer, Role, ServerState, Timer};
+use raft_spec::types::{Entry, Log, PeerMap, ServerId, Value};
+use raft_spec::{Bug, Config, Profile, RaftModel};
 use stateright::Model;
 
 fn init() -> (RaftModel, State) {
@@ -167,4 +169,127 @@ fn no_values_leaves_out_the_value_committed_property() {
     assert!(names(1).contains(&properties::VALUE_COMMITTED));
     assert!(!names(0).contains(&properties::VALUE_COMMITTED));
     assert!(names(0).contains(&properties::STATE_MACHINE_SAFETY));
+}
+
+/// A leader of term 1 with log [1:noop] whose peers are in step.
+fn leader_in_range(state: &mut State) {
+    with_server(state, 0, |s| {
+        s.role = Role::Leader;
+        s.term = 1;
+        s.log = Log::from_entries(&[e(1, 0)]);
+        s.commit_index = 1;
+        for p in [ServerId(1), ServerId(2)] {
+            s.next_index.set(p, 2);
+            s.match_index.set(p, 1);
+        }
+    });
+}
+
+/// One way to put a server's indices out of range.
+type Breakage = fn(&mut ServerState);
+
+#[test]
+fn indices_in_range_fails_on_each_index_out_of_its_range() {
+    let (model, mut state) = init();
+    leader_in_range(&mut state);
+    assert!(holds(&model, &state, properties::INDEX_RANGE));
+    let breakages: [(&str, Breakage); 6] = [
+        ("nextIndex below 1", |s| s.next_index.set(ServerId(1), 0)),
+        ("nextIndex past lastIndex + 1", |s| {
+            s.next_index.set(ServerId(2), 3)
+        }),
+        ("matchIndex not below nextIndex", |s| {
+            s.match_index.set(ServerId(1), 2)
+        }),
+        ("commitIndex past the log", |s| s.commit_index = 2),
+        ("a wrapped value", |s| s.next_index.set(ServerId(1), 255)),
+        ("clamped arithmetic", |s| s.out_of_range = true),
+    ];
+    for (what, break_it) in breakages {
+        let mut bad = state.clone();
+        with_server(&mut bad, 0, break_it);
+        assert!(!holds(&model, &bad, properties::INDEX_RANGE), "{what}");
+    }
+    // A follower keeps no next/match indices: zeros are not out of range.
+    with_server(&mut state, 0, |s| {
+        s.role = Role::Follower;
+        s.next_index = PeerMap::default();
+        s.match_index = PeerMap::default();
+    });
+    assert!(holds(&model, &state, properties::INDEX_RANGE));
+}
+
+/// What a handler sends, in order.
+#[derive(Default)]
+struct Sent(Vec<(ServerId, Msg)>);
+
+impl Effects for Sent {
+    fn send(&mut self, to: ServerId, msg: Msg) {
+        self.0.push((to, msg));
+    }
+    fn save(&mut self, _: Durable) {}
+    fn set_timer(&mut self, _: Timer) {}
+    fn cancel_timer(&mut self, _: Timer) {}
+}
+
+/// `Bug::NextIndexNoFloor` on a leader whose nextIndex for s1 is 1: a
+/// rejection takes it to 0 (reported by "indices in range"), and a second
+/// one, which plain u8 arithmetic in a release build would wrap to 255, is
+/// clamped at 0 and flagged; the AppendEntries sent claims prevLogIndex 0,
+/// not 255. Correct Raft keeps nextIndex at 1 throughout.
+#[test]
+fn next_index_below_one_is_reported_and_clamped_not_wrapped() {
+    let reject = Msg::AppendEntriesResponse {
+        term: 2,
+        success: false,
+        match_index: 0,
+    };
+    let run = |bug: Option<Bug>| {
+        let cfg = Config {
+            bug,
+            ..Profile::Quick.config()
+        };
+        let (model, mut state) = init();
+        let server = RaftServer { cfg };
+        with_server(&mut state, 2, |s| {
+            s.role = Role::Leader;
+            s.term = 2;
+            s.log = Log::from_entries(&[e(1, 0), e(2, 0)]);
+            s.next_index.set(ServerId(0), 3);
+            s.match_index.set(ServerId(0), 2);
+            s.next_index.set(ServerId(1), 1);
+        });
+        let mut steps = Vec::new();
+        for _ in 0..2 {
+            let mut s = Cow::Borrowed(&*state.actor_states[2]);
+            let mut sent = Sent::default();
+            server.receive(ServerId(2), &mut s, ServerId(1), reject, &mut sent);
+            let after = s.into_owned();
+            with_server(&mut state, 2, |s| *s = after);
+            steps.push((
+                after,
+                sent.0,
+                holds(&model, &state, properties::INDEX_RANGE),
+            ));
+        }
+        steps
+    };
+    let prev = |sent: &[(ServerId, Msg)]| match sent {
+        [(ServerId(1), Msg::AppendEntries { prev_log_index, .. })] => *prev_log_index,
+        other => panic!("expected one AppendEntries to s1, sent {other:?}"),
+    };
+    let buggy = run(Some(Bug::NextIndexNoFloor));
+    let (first, second) = (&buggy[0], &buggy[1]);
+    assert_eq!(first.0.next_index.get(ServerId(1)), 0);
+    assert!(!first.2, "nextIndex 0 must be reported");
+    assert_eq!(prev(&first.1), 0, "prevLogIndex clamped, not 255");
+    assert_eq!(second.0.next_index.get(ServerId(1)), 0, "clamped, not 255");
+    assert!(second.0.out_of_range, "0 - 1 is flagged on the server");
+    assert!(!second.2);
+    assert_eq!(prev(&second.1), 0);
+    for (after, sent, in_range) in run(None) {
+        assert_eq!(after.next_index.get(ServerId(1)), 1);
+        assert!(!after.out_of_range && in_range);
+        assert_eq!(prev(&sent), 0);
+    }
 }

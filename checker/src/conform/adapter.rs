@@ -102,8 +102,8 @@ fn model_server(n: NodeId, servers: u8) -> Result<ServerId, String> {
 
 /// The abstraction function: an implementation node, read through its
 /// public observation API only, as the model's server state. The ghost
-/// fields (`restarts`, `vote_responses`) are not implementation state: they
-/// are 0 here and never compared.
+/// fields (`restarts`, `vote_responses`, `out_of_range`) are not
+/// implementation state: they are 0 (false) here and never compared.
 pub fn abstract_state(node: &RaftNode, servers: u8) -> Result<ServerState, String> {
     let role = match node.role() {
         ImplRole::Follower => Role::Follower,
@@ -137,6 +137,7 @@ pub fn abstract_state(node: &RaftNode, servers: u8) -> Result<ServerState, Strin
         next_index,
         match_index,
         restarts: 0,
+        out_of_range: false,
     })
 }
 

@@ -21,7 +21,12 @@ impl RaftNode {
         if self.role == Role::Leader {
             return;
         }
-        self.term += 1;
+        // A peer's message can carry any term, u64::MAX included; at the
+        // last term there is no election left to start.
+        let Some(term) = self.term.checked_add(1) else {
+            return;
+        };
+        self.term = term;
         self.voted_for = Some(self.config.id);
         self.role = Role::Candidate;
         self.leader_hint = None;

@@ -3,7 +3,9 @@
 //! backtracking, and advancing the commit index.
 
 use super::node::RaftNode;
-use super::types::{AppendEntries, AppendEntriesResponse, Entry, MessageBody, NodeId, Role};
+use super::types::{
+    AppendEntries, AppendEntriesResponse, Entry, LogIndex, MessageBody, NodeId, Role,
+};
 
 impl RaftNode {
     pub(crate) fn broadcast_append_entries(&mut self) {
@@ -16,7 +18,11 @@ impl RaftNode {
     /// `next` is not advanced here: it only moves when the peer answers.
     pub(crate) fn send_append_entries(&mut self, i: usize) {
         let next_index = self.peers[i].progress.next_index;
-        let prev_log_index = next_index - 1;
+        // Invariant: nextIndex starts at 1 (or lastIndex + 1) and every
+        // update keeps it above matchIndex.
+        let prev_log_index = next_index
+            .checked_sub(1)
+            .expect("nextIndex >= 1 (it stays above matchIndex)");
         debug_assert!(prev_log_index <= self.log.last_index());
         let prev_log_term = self.log.term_at(prev_log_index).unwrap_or(0);
         let suffix = self.log.slice(next_index, self.log.last_index());
@@ -52,6 +58,12 @@ impl RaftNode {
     }
 
     pub(crate) fn on_append_entries(&mut self, from: NodeId, ae: AppendEntries) {
+        // Entries must sit at prevLogIndex + 1, + 2, ...: anything else is
+        // not a message a leader sends, and appending it would corrupt the
+        // log. Dropped (a reply could only make the sender retry it).
+        let Some(proved) = contiguous_after(ae.prev_log_index, &ae.entries) else {
+            return;
+        };
         if ae.term < self.term {
             // A stale leader learns our term from the reply; it is no longer
             // leader, so a conflict hint would be meaningless: send 0.
@@ -76,7 +88,6 @@ impl RaftNode {
             self.reply_append_entries(from, false, conflict_hint);
             return;
         }
-        let proved = ae.prev_log_index + ae.entries.len() as u64;
         self.merge_entries(ae.entries);
         if ae.leader_commit.min(proved) > self.commit_index {
             self.commit_index = ae.leader_commit.min(proved);
@@ -120,9 +131,17 @@ impl RaftNode {
         let Some(i) = self.peers.iter().position(|p| p.id == from) else {
             return;
         };
+        let last_index = self.log.last_index();
         let progress = &mut self.peers[i].progress;
+        if r.success && r.match_index > last_index {
+            // A follower acknowledges only entries this leader sent in this
+            // term, and its log only grew since: past the end is not a reply
+            // a correct peer sends. Ignored rather than trusted.
+            return;
+        }
         if r.success {
             let match_index = progress.match_index.max(r.match_index);
+            // match_index <= last_index (checked above), so no overflow.
             let next_index = progress.next_index.max(match_index + 1);
             let advanced = match_index != progress.match_index || next_index != progress.next_index;
             if !advanced {
@@ -140,8 +159,13 @@ impl RaftNode {
             }
         } else {
             // Fast backtracking: jump to just past the follower's hint, but
-            // never below what is known to match.
-            let backed_off = progress.next_index.saturating_sub(1).min(r.match_index + 1);
+            // never below what is known to match. The hint is the peer's
+            // word: u64::MAX must not overflow.
+            let backed_off = progress
+                .next_index
+                .saturating_sub(1)
+                .min(r.match_index.saturating_add(1));
+            // match_index <= last_index (acknowledgements past it are ignored).
             progress.next_index = (progress.match_index + 1).max(backed_off);
             self.send_append_entries(i);
         }
@@ -162,4 +186,17 @@ impl RaftNode {
             self.commit_index = candidate;
         }
     }
+}
+
+/// The last index `entries` cover if they are contiguous from
+/// `prev_log_index + 1`; `None` if they are not (or would pass `u64::MAX`).
+fn contiguous_after(prev_log_index: LogIndex, entries: &[Entry]) -> Option<LogIndex> {
+    let mut last = prev_log_index;
+    for entry in entries {
+        last = last.checked_add(1)?;
+        if entry.index != last {
+            return None;
+        }
+    }
+    Some(last)
 }

@@ -17,6 +17,13 @@ use crate::core::{
 pub enum PlantedFault {
     /// Every refused vote leaves the voter as a grant: voters double-vote.
     ForgeVoteGrant,
+    /// Every successful AppendEntriesResponse leaves its sender as a
+    /// rejection (hint: the index it matched), so a leader retries forever
+    /// and the network never quiesces.
+    ForgeAppendReject,
+    /// A leader that handles a rejection lowers that peer's nextIndex one
+    /// more, with no floor (`next_index = next_index - 1`).
+    UnflooredNextIndex,
 }
 
 #[derive(Clone, Debug)]
@@ -196,7 +203,14 @@ impl Cluster {
         let Some(node) = self.nodes[slot(to)].as_mut() else {
             return Ok(());
         };
+        let rejection = matches!(&msg.body, MessageBody::AppendEntriesResponse(r) if !r.success);
+        let from = msg.from;
         let ready = node.step(msg);
+        if rejection && self.config.fault == Some(PlantedFault::UnflooredNextIndex) {
+            if let Some(peer) = node.peers.iter_mut().find(|p| p.id == from) {
+                peer.progress.next_index = peer.progress.next_index.saturating_sub(1);
+            }
+        }
         if crash_before_persist {
             drop(ready);
             self.crash(to);
@@ -281,10 +295,14 @@ impl Cluster {
     }
 
     fn plant_fault(&self, msg: &mut Message) {
-        if self.config.fault == Some(PlantedFault::ForgeVoteGrant) {
-            if let MessageBody::RequestVoteResponse(r) = &mut msg.body {
+        match (self.config.fault, &mut msg.body) {
+            (Some(PlantedFault::ForgeVoteGrant), MessageBody::RequestVoteResponse(r)) => {
                 r.vote_granted = true;
             }
+            (Some(PlantedFault::ForgeAppendReject), MessageBody::AppendEntriesResponse(r)) => {
+                r.success = false;
+            }
+            _ => {}
         }
     }
 
@@ -321,6 +339,16 @@ impl Cluster {
         self.safety.check_leaders(self.nodes.iter().flatten())
     }
 
+    /// Every safety check on every live node. A run that fails to settle
+    /// runs this first: a broken property is the real finding, and the
+    /// liveness failure only its symptom.
+    fn check_all(&mut self) -> Result<(), Violation> {
+        for node in self.nodes.iter().flatten() {
+            self.safety.check_node(node)?;
+        }
+        self.safety.check_leaders(self.nodes.iter().flatten())
+    }
+
     // ----- healing and liveness -----
 
     /// Heal the partition, restart every crashed node, then drive elections
@@ -352,23 +380,49 @@ impl Cluster {
                 }
             }
         }
+        self.check_all()?;
         Err(Violation::Liveness(format!(
-            "no settled leader after healing; leader {:?}, {} acknowledged",
+            "no settled leader after healing; leader {:?}, {} acknowledged; {}",
             self.current_leader(),
-            self.acknowledged.len()
+            self.acknowledged.len(),
+            self.in_flight_summary()
         )))
     }
 
     /// Deliver every in-flight message, oldest first (bounded, in case of a
     /// livelock bug).
     pub fn drain_network(&mut self) -> Result<(), Violation> {
-        for _ in 0..100_000 {
+        for _ in 0..DRAIN_LIMIT {
             let Some(msg) = self.network.take_oldest() else {
                 return Ok(());
             };
             self.deliver_message(msg, false)?;
         }
-        Err(Violation::Liveness("network never quiesced".into()))
+        self.check_all()?;
+        Err(Violation::Liveness(format!(
+            "network never quiesced: after {DRAIN_LIMIT} deliveries, {}",
+            self.in_flight_summary()
+        )))
+    }
+
+    /// What is still in flight: a count per message kind and the oldest
+    /// few messages.
+    fn in_flight_summary(&self) -> String {
+        let in_flight = self.network.in_flight();
+        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in in_flight {
+            *kinds.entry(kind(&m.body)).or_default() += 1;
+        }
+        let counts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let oldest: Vec<String> = in_flight.iter().take(4).map(|m| m.to_string()).collect();
+        match in_flight.len() {
+            0 => "nothing in flight".to_string(),
+            n => format!(
+                "{n} still in flight ({}); oldest: {}",
+                counts.join(", "),
+                oldest.join("; ")
+            ),
+        }
     }
 
     /// The leader of the highest term any node has, if that term has one.
@@ -403,6 +457,46 @@ impl Cluster {
     }
 }
 
+/// Deliveries a drain may take before the network counts as never quiescing.
+const DRAIN_LIMIT: usize = 100_000;
+
+fn kind(body: &MessageBody) -> &'static str {
+    match body {
+        MessageBody::RequestVote(_) => "RequestVote",
+        MessageBody::RequestVoteResponse(_) => "RequestVoteResponse",
+        MessageBody::AppendEntries(_) => "AppendEntries",
+        MessageBody::AppendEntriesResponse(_) => "AppendEntriesResponse",
+    }
+}
+
 fn slot(id: NodeId) -> usize {
     (id - 1) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A violation on a node that takes no step (so no step's check saw
+    /// it) while the rest of the cluster never quiesces: the failure is the
+    /// violation, found by the checks a drain runs before it gives up.
+    #[test]
+    fn a_drain_that_gives_up_reports_a_violation_first() {
+        let mut config = SimConfig::new(3);
+        config.fault = Some(PlantedFault::ForgeAppendReject);
+        let mut cluster = Cluster::new(config);
+        cluster.network.partition(vec![3]);
+        cluster.election_timeout(1).unwrap();
+        // Node 3 is cut off and never acts; its commit index is corrupted
+        // behind every step's back.
+        cluster.nodes[2].as_mut().unwrap().commit_index = 1;
+        let violation = cluster.drain_network().unwrap_err();
+        assert_eq!(
+            violation,
+            Violation::Durability {
+                node: 3,
+                detail: "commit index 1 beyond last log index 0".to_string()
+            }
+        );
+    }
 }

@@ -42,6 +42,8 @@ pub enum Violation {
         applied: String,
         other: String,
     },
+    #[error("indices in range: node {node} {detail}")]
+    IndexOutOfRange { node: NodeId, detail: String },
     #[error("persistence contract: node {node}'s storage {detail} after its Ready was persisted")]
     Durability { node: NodeId, detail: String },
     #[error("liveness: {0}")]
@@ -73,6 +75,7 @@ impl SafetyChecker {
         if node.role() == Role::Leader {
             self.check_election_safety(node)?;
             self.check_leader_append_only(node)?;
+            check_progress_in_range(node)?;
         }
         self.record_commits(node)
     }
@@ -216,4 +219,33 @@ impl SafetyChecker {
         *seen = (*seen).max(node.commit_index());
         Ok(())
     }
+}
+
+/// A leader's progress per peer: 1 <= nextIndex <= lastIndex + 1 and
+/// matchIndex < nextIndex (so matchIndex <= lastIndex). An index out of
+/// this range is a bug even before any other property notices: the
+/// AppendEntries it leads to claims a prefix that does not exist.
+fn check_progress_in_range(node: &RaftNode) -> Result<(), Violation> {
+    let last = node.last_log_index();
+    for (peer, p) in node.progresses() {
+        let broken = if p.next_index == 0 {
+            Some("nextIndex 0 is below 1")
+        } else if p.next_index > last.saturating_add(1) {
+            Some("nextIndex is past lastIndex + 1")
+        } else if p.match_index >= p.next_index {
+            Some("matchIndex is not below nextIndex")
+        } else {
+            None
+        };
+        if let Some(why) = broken {
+            return Err(Violation::IndexOutOfRange {
+                node: node.id(),
+                detail: format!(
+                    "has nextIndex {} and matchIndex {} for peer {peer} with lastIndex {last}: {why}",
+                    p.next_index, p.match_index
+                ),
+            });
+        }
+    }
+    Ok(())
 }

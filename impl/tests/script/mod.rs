@@ -9,7 +9,10 @@
 //! - `propose ID VALUE`        client proposal at ID
 //! - `deliver [FROM->TO]`      deliver the messages in flight now (matching), oldest first
 //! - `deliver-newest FROM->TO` deliver only the newest matching message (reordering)
-//! - `stabilize`               deliver until nothing is in flight
+//! - `stabilize [ROUNDS]`       deliver rounds until nothing is in flight; fails after
+//!   ROUNDS rounds (default 1000) with what is still in flight
+//! - `keep-campaigning ID`     ID's election timer fires before every later round
+//!   (a node that never settles)
 //! - `drop FROM->TO`           drop in-flight messages (`*` matches any node)
 //! - `isolate ID` / `heal`     cut ID off from everyone / reconnect everyone
 //! - `crash ID` / `restart ID` lose volatile state / come back from durable state
@@ -24,6 +27,8 @@ use raft_impl::{
 #[derive(Default)]
 pub struct Script {
     nodes: Vec<Option<RaftNode>>,
+    /// Nodes whose election timer fires before every delivery round.
+    campaigners: Vec<NodeId>,
     storage: Vec<DurableState>,
     batch: usize,
     in_flight: Vec<Message>,
@@ -31,7 +36,13 @@ pub struct Script {
     out: String,
 }
 
-pub fn run(script: &str) -> String {
+/// Rounds `stabilize` delivers before it gives up: no script here needs
+/// more than a few dozen, and a cluster that never settles would otherwise
+/// grow its transcript until the machine runs out of memory.
+pub const STABILIZE_ROUNDS: usize = 1000;
+
+/// Runs a script; `Err` carries the transcript so far and why it stopped.
+pub fn run(script: &str) -> Result<String, String> {
     let mut s = Script::default();
     for line in script.lines() {
         let line = line.trim();
@@ -44,9 +55,11 @@ pub fn run(script: &str) -> String {
             continue;
         }
         writeln!(s.out, "> {line}").unwrap();
-        s.command(line);
+        if let Err(e) = s.command(line) {
+            return Err(format!("{}\nscript failed at `{line}`: {e}", s.out));
+        }
     }
-    s.out
+    Ok(s.out)
 }
 
 fn id(word: Option<&str>) -> NodeId {
@@ -65,7 +78,7 @@ fn matches(msg: &Message, (from, to): (Option<NodeId>, Option<NodeId>)) -> bool 
 }
 
 impl Script {
-    fn command(&mut self, line: &str) {
+    fn command(&mut self, line: &str) -> Result<(), String> {
         let mut words = line.split_whitespace();
         match words.next().expect("a command") {
             "start" => self.start(id(words.next()) as usize, words.next()),
@@ -82,7 +95,7 @@ impl Script {
                 let value = words.next().expect("a value").to_string();
                 let Some(node) = self.nodes[n as usize - 1].as_mut() else {
                     writeln!(self.out, "  {n} is crashed").unwrap();
-                    return;
+                    return Ok(());
                 };
                 match node.propose(Bytes::from(value)) {
                     Ok((p, ready)) => {
@@ -106,10 +119,15 @@ impl Script {
                 }
             }
             "stabilize" => {
-                while !self.in_flight.is_empty() {
-                    self.deliver_round((None, None));
-                }
+                let rounds = match words.next() {
+                    Some(w) => w
+                        .parse()
+                        .map_err(|_| format!("{w:?} is not a round count"))?,
+                    None => STABILIZE_ROUNDS,
+                };
+                self.stabilize(rounds)?;
             }
+            "keep-campaigning" => self.campaigners.push(id(words.next())),
             "drop" => {
                 let filter = link(words.next().expect("FROM->TO"));
                 let before = self.in_flight.len();
@@ -129,8 +147,36 @@ impl Script {
                     Some(RaftNode::restart(self.config(n), durable).expect("restart"));
             }
             "status" => self.status(),
-            other => panic!("unknown command {other:?}"),
+            other => return Err(format!("unknown command {other:?}")),
         }
+        Ok(())
+    }
+
+    /// Delivery rounds until nothing is in flight, at most `rounds` of them.
+    fn stabilize(&mut self, rounds: usize) -> Result<(), String> {
+        for _ in 0..rounds {
+            for n in self.campaigners.clone() {
+                self.with_node(n, |node| node.election_timeout());
+            }
+            if self.in_flight.is_empty() {
+                return Ok(());
+            }
+            self.deliver_round((None, None));
+        }
+        if self.in_flight.is_empty() {
+            return Ok(());
+        }
+        let oldest: Vec<String> = self
+            .in_flight
+            .iter()
+            .take(4)
+            .map(|m| m.to_string())
+            .collect();
+        Err(format!(
+            "stabilize did not settle in {rounds} rounds: {} messages still in flight (oldest: {})",
+            self.in_flight.len(),
+            oldest.join("; ")
+        ))
     }
 
     fn start(&mut self, n: usize, batch: Option<&str>) {

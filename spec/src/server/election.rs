@@ -2,10 +2,12 @@
 
 use std::borrow::Cow;
 
-use super::{Effects, Outbox, RaftServer, Role, ServerState, Timer};
+use super::{Effects, Outbox, RaftServer, RecordRange, Role, ServerState, Timer};
 use crate::bug::Bug;
 use crate::message::Msg;
-use crate::types::{Entry, Index, PeerMap, ServerId, ServerSet, Term, Value};
+use crate::types::{
+    index_plus, next_term, Entry, Index, PeerMap, ServerId, ServerSet, Term, Value,
+};
 
 impl RaftServer {
     pub(super) fn peers(&self, me: ServerId) -> impl Iterator<Item = ServerId> {
@@ -64,7 +66,7 @@ impl RaftServer {
             return; // bound reached: the timeout is a no-op, so not a step
         }
         let s = state.to_mut();
-        s.term += 1;
+        s.term = s.checked(next_term(s.term));
         s.role = Role::Candidate;
         s.voted_for = Some(me);
         s.votes_granted = ServerSet::default();
@@ -188,8 +190,9 @@ impl RaftServer {
         s.role = Role::Leader;
         s.votes_granted = ServerSet::default();
         s.vote_responses = 0;
+        let next = s.checked(index_plus(s.log.last_index(), 1));
         for peer in self.peers(me) {
-            s.next_index.set(peer, s.log.last_index() + 1);
+            s.next_index.set(peer, next);
             s.match_index.set(peer, 0);
         }
         s.log.push(Entry {

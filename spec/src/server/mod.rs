@@ -19,7 +19,7 @@ use crate::message::Msg;
 mod election;
 mod replication;
 
-use crate::types::{Index, Log, PeerMap, ServerId, ServerSet, Term, Value, MAX_SERVERS};
+use crate::types::{Checked, Index, Log, PeerMap, ServerId, ServerSet, Term, Value, MAX_SERVERS};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Role {
@@ -58,6 +58,10 @@ pub struct ServerState {
     pub match_index: PeerMap,
     /// Ghost: recoveries so far, so the model can bound crashes over a run.
     pub restarts: u8,
+    /// Ghost: an index or term this server computed fell out of its range
+    /// and was clamped rather than wrapped (see [`Checked`]); the "indices in
+    /// range" property fails on it. Never set by correct Raft.
+    pub out_of_range: bool,
 }
 
 /// What survives a crash: Figure 2's persistent state.
@@ -87,6 +91,7 @@ impl ServerState {
             next_index: PeerMap::default(),
             match_index: PeerMap::default(),
             restarts: d.restarts,
+            out_of_range: false,
         }
     }
 
@@ -133,6 +138,31 @@ impl Rewrite<Id> for ServerState {
 impl Rewrite<Id> for Durable {
     fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
         self.renamed(|s| s.rewrite(plan))
+    }
+}
+
+/// Takes the value of checked index or term arithmetic, recording on the
+/// server when it was out of range. A `Cow` is cloned only then, so the
+/// check costs nothing on the correct model's path.
+pub(crate) trait RecordRange {
+    fn checked(&mut self, c: Checked) -> u8;
+}
+
+impl RecordRange for ServerState {
+    fn checked(&mut self, c: Checked) -> u8 {
+        if !c.in_range {
+            self.out_of_range = true;
+        }
+        c.value
+    }
+}
+
+impl RecordRange for Cow<'_, ServerState> {
+    fn checked(&mut self, c: Checked) -> u8 {
+        if !c.in_range && !self.out_of_range {
+            self.to_mut().out_of_range = true;
+        }
+        c.value
     }
 }
 

@@ -3,10 +3,10 @@
 
 use std::borrow::Cow;
 
-use super::{AppendEntries, Effects, Outbox, RaftServer, Role, ServerState};
+use super::{AppendEntries, Effects, Outbox, RaftServer, RecordRange, Role, ServerState};
 use crate::bug::Bug;
 use crate::message::Msg;
-use crate::types::{Entry, Index, Log, ServerId, Term, Value};
+use crate::types::{index_minus, index_plus, Entry, Index, Log, ServerId, Term, Value};
 
 impl RaftServer {
     /// Leaders: a client command is appended to the local log, then sent to
@@ -40,7 +40,9 @@ impl RaftServer {
     /// a batch), after the entry at nextIndex - 1 it must already hold.
     pub(super) fn append_entries_for(&self, s: &ServerState, peer: ServerId) -> Msg {
         let next = s.next_index.get(peer);
-        let prev_log_index = next - 1;
+        // Clamped, not recorded: nextIndex >= 1 is itself checked in every
+        // state ("indices in range"), so a state where this clamps is reported.
+        let prev_log_index = index_minus(next, 1).value;
         Msg::AppendEntries {
             term: s.term,
             prev_log_index,
@@ -95,7 +97,7 @@ impl RaftServer {
         // 3-4. Delete conflicting entries, append new ones.
         self.merge_entries(state, req.prev_log_index, &req.entries);
         // 5. Advance commitIndex.
-        let last_new = req.prev_log_index + req.entries.len();
+        let last_new = state.checked(index_plus(req.prev_log_index, req.entries.len()));
         self.advance_follower_commit(state, req.leader_commit, last_new);
         // Bug::AppendEntriesElects: accepting AppendEntries makes a leader.
         if self.cfg.has_bug(Bug::AppendEntriesElects) {
@@ -140,12 +142,13 @@ impl RaftServer {
             return;
         }
         for (k, entry) in entries.entries().iter().enumerate() {
-            let index = prev_log_index + 1 + k as Index;
+            let index = state.checked(index_plus(prev_log_index, 1 + k as Index));
             match state.log.get(index) {
                 Some(existing) if existing.term == entry.term => continue,
                 Some(_) => {
                     let s = state.to_mut();
-                    s.log.truncate(index - 1);
+                    let keep = s.checked(index_minus(index, 1));
+                    s.log.truncate(keep);
                     s.log.push(*entry);
                 }
                 None => state.to_mut().log.push(*entry),
@@ -198,7 +201,10 @@ impl RaftServer {
             } else {
                 state.match_index.get(follower).max(match_index)
             };
-            let new_next = state.next_index.get(follower).max(new_match + 1);
+            let new_next = state
+                .next_index
+                .get(follower)
+                .max(state.checked(index_plus(new_match, 1)));
             if new_match != state.match_index.get(follower)
                 || new_next != state.next_index.get(follower)
             {
@@ -214,8 +220,14 @@ impl RaftServer {
             }
         } else {
             let next = state.next_index.get(follower);
-            let backed_off = (state.match_index.get(follower) + 1)
-                .max(next.saturating_sub(1).min(match_index + 1));
+            // Bug::NextIndexNoFloor: one lower, whatever matchIndex and the hint say.
+            let backed_off = if self.cfg.has_bug(Bug::NextIndexNoFloor) {
+                state.checked(index_minus(next, 1))
+            } else {
+                let floor = state.checked(index_plus(state.match_index.get(follower), 1));
+                let hint = state.checked(index_plus(match_index, 1));
+                floor.max(next.saturating_sub(1).min(hint))
+            };
             if backed_off != next {
                 state.to_mut().next_index.set(follower, backed_off);
             }
@@ -226,7 +238,8 @@ impl RaftServer {
     /// Leaders: commitIndex = the largest N replicated on a majority (the
     /// leader included) with log[N].term == currentTerm (§5.4.2).
     pub(super) fn advance_leader_commit(&self, s: &mut ServerState) {
-        for n in (s.commit_index + 1..=s.log.last_index()).rev() {
+        let first = s.checked(index_plus(s.commit_index, 1));
+        for n in (first..=s.log.last_index()).rev() {
             // Bug::CommitPreviousTerm: entries of earlier terms count too.
             let own_term = s.log.term_at(n) == s.term || self.cfg.has_bug(Bug::CommitPreviousTerm);
             let replicas = 1

@@ -22,7 +22,10 @@ use stateright::{Expectation, Model};
 
 use crate::visited::Visited;
 
+mod coverage;
 mod path;
+
+pub use coverage::{RuleCounts, MAX_RULES};
 
 /// A state's identity: a 64-bit hash of its canonical form.
 pub type Fingerprint = u64;
@@ -95,6 +98,25 @@ pub trait StepInPlace: Model {
             None => false,
         }
     }
+
+    /// How many rules a step can report taking (at most [`MAX_RULES`]); 0
+    /// for a model that reports none (the run then has no coverage).
+    fn rule_count(&self) -> usize {
+        0
+    }
+
+    /// [`next_state_into`](Self::next_state_into), also setting bit i of
+    /// `fired` for each rule i the step took.
+    fn next_state_covered(
+        &self,
+        last: &Self::State,
+        action: Self::Action,
+        next: &mut Self::State,
+        fired: &mut u64,
+    ) -> bool {
+        let _ = fired;
+        self.next_state_into(last, action, next)
+    }
 }
 
 impl StepInPlace for raft_spec::flat::FlatModel {
@@ -105,6 +127,24 @@ impl StepInPlace for raft_spec::flat::FlatModel {
         next: &mut raft_spec::flat::FlatState,
     ) -> bool {
         raft_spec::flat::FlatModel::next_state_into(self, last, action, next)
+    }
+
+    fn rule_count(&self) -> usize {
+        raft_spec::coverage::Rule::ALL.len()
+    }
+
+    fn next_state_covered(
+        &self,
+        last: &raft_spec::flat::FlatState,
+        action: raft_spec::Action,
+        next: &mut raft_spec::flat::FlatState,
+        fired: &mut u64,
+    ) -> bool {
+        let mut rules = raft_spec::coverage::RuleSet(*fired);
+        let taken =
+            raft_spec::flat::FlatModel::next_state_covered(self, last, action, next, &mut rules);
+        *fired = rules.0;
+        taken
     }
 }
 
@@ -185,6 +225,9 @@ pub struct Outcome {
     /// True when every state within the bounds was explored.
     pub complete: bool,
     pub discoveries: BTreeMap<&'static str, Discovery>,
+    /// Per rule, as the model numbers them (see [`StepInPlace::rule_count`]):
+    /// `None` when the model reports no rules.
+    pub rules: Option<RuleCounts>,
 }
 
 /// A finished (or stopped) exploration: its figures, and the visited set for
@@ -236,8 +279,11 @@ where
         found: AtomicU64::new(0),
         discoveries: Mutex::new(BTreeMap::new()),
         boundary: AtomicU64::new(0),
+        rules: coverage::SharedCounts::new(),
         progress,
     };
+    let rule_count = model.rule_count();
+    assert!(rule_count <= MAX_RULES, "at most {MAX_RULES} rules");
 
     // Level 0: the initial states.
     let mut frontier: Vec<(Fingerprint, Stored<M::State>)> = Vec::new();
@@ -299,6 +345,7 @@ where
         visited,
         discoveries,
         boundary,
+        rules,
         ..
     } = search;
     Exploration {
@@ -316,6 +363,7 @@ where
             elapsed: start.elapsed(),
             complete,
             discoveries: discoveries.into_inner().expect("discoveries lock"),
+            rules: (rule_count > 0).then(|| rules.counts(rule_count)),
         },
         parents: visited,
     }
@@ -381,6 +429,7 @@ struct Search<'a, M: Model> {
     found: AtomicU64,
     discoveries: Mutex<BTreeMap<&'static str, Discovery>>,
     boundary: AtomicU64,
+    rules: coverage::SharedCounts,
     progress: &'a Progress,
 }
 
@@ -412,6 +461,7 @@ where
         // Slots for one state's successors, reused: `used` hold successors.
         let mut successors: Vec<M::State> = Vec::new();
         let (mut taken, mut new, mut boundary) = (0, 0, 0);
+        let mut rules = coverage::LocalCounts::new();
         for (parent, stored) in states {
             let decoded;
             let state = match (stored, self.codec) {
@@ -428,11 +478,13 @@ where
                 if used == successors.len() {
                     successors.push(state.clone());
                 }
+                let mut fired = 0;
                 if self
                     .model
-                    .next_state_into(state, action, &mut successors[used])
+                    .next_state_covered(state, action, &mut successors[used], &mut fired)
                 {
                     taken += 1;
+                    rules.add(fired);
                     self.reach(&successors[used], &mut batch);
                     used += 1;
                 }
@@ -462,6 +514,7 @@ where
             .fetch_add(taken, Ordering::Relaxed);
         self.progress.unique.fetch_add(new, Ordering::Relaxed);
         self.boundary.fetch_add(boundary, Ordering::Relaxed);
+        self.rules.merge(&rules, depth);
     }
 
     /// Canonicalises and fingerprints a reached state, adds it to `batch`

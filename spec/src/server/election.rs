@@ -96,6 +96,7 @@ impl RaftServer {
     /// RequestVote receiver: reply false if term < currentTerm; grant if
     /// votedFor is null or candidateId, and the candidate's log is at least as
     /// up-to-date as ours.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn handle_request_vote(
         &self,
         state: &mut Cow<ServerState>,

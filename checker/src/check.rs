@@ -99,6 +99,9 @@ pub struct CheckReport {
     pub peak_memory_bytes: Option<u64>,
     pub bytes_per_unique_state: Option<f64>,
     pub properties: Vec<PropertyStatus>,
+    /// Per rule of the spec: transitions that took it and the depth where
+    /// it first fired (`None` for stateright's checkers, which record none).
+    pub coverage: Option<Vec<raft_spec::coverage::RuleCoverage>>,
 }
 
 impl CheckReport {
@@ -194,6 +197,7 @@ pub fn run(cfg: &Config, opts: &CheckOptions) -> anyhow::Result<CheckRun> {
         peak_memory_bytes: peak,
         bytes_per_unique_state: peak.map(|b| b as f64 / outcome.unique.max(1) as f64),
         properties,
+        coverage: crate::coverage::from_counts(cfg, outcome.rules.as_ref()),
     };
     Ok(CheckRun { report, behaviours })
 }
@@ -333,6 +337,7 @@ fn run_stateright(
         stopped_by: (!complete).then_some(StopReason::Timeout),
         stopped_in: None,
         discoveries,
+        rules: None,
     };
     (outcome, behaviours)
 }
@@ -402,6 +407,11 @@ pub fn render_text(report: &CheckReport, command: &str) -> String {
             property_verdict(report, p)
         ));
     }
+    out.push('\n');
+    out.push_str(&crate::coverage::render_text(
+        report.coverage.as_deref(),
+        report.complete,
+    ));
     out.push('\n');
     if report.ok() {
         out.push_str(

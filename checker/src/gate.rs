@@ -26,6 +26,9 @@ use crate::{bugs, files, show};
 pub enum Part {
     /// Model-check the profile: every property holds or is reached.
     ModelCheck,
+    /// Every rule the bounds allow fires in each model-check and
+    /// conformance profile (docs/rules.md).
+    Coverage,
     /// Every catalogued bug is caught, breaking the property it should.
     Bugs,
     /// Every transition of the profile's model is taken by the implementation.
@@ -37,8 +40,9 @@ pub enum Part {
 }
 
 impl Part {
-    pub const ALL: [Part; 5] = [
+    pub const ALL: [Part; 6] = [
         Part::ModelCheck,
+        Part::Coverage,
         Part::Bugs,
         Part::Conformance,
         Part::Replay,
@@ -48,10 +52,57 @@ impl Part {
     fn title(self) -> &'static str {
         match self {
             Part::ModelCheck => "model check",
+            Part::Coverage => "rule coverage",
             Part::Bugs => "bug catalogue",
             Part::Conformance => "conformance",
             Part::Replay => "counterexample replay",
             Part::StateSpace => "state-space guard",
+        }
+    }
+}
+
+/// A set of profiles the gate runs instead of one (`--plan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Plan {
+    /// CI: model check at ci-term3 and ci-log3 (a third term; a third log
+    /// entry), conformance at ci, quick-term3 and quick-log3.
+    Ci,
+    /// Local iteration: model check and conformance at quick.
+    Quick,
+}
+
+impl Plan {
+    /// The model-check profiles and the conformance profiles.
+    pub fn profiles(self) -> (Vec<Profile>, Vec<Profile>) {
+        match self {
+            Plan::Ci => (
+                vec![Profile::CiTerm3, Profile::CiLog3],
+                vec![Profile::Ci, Profile::QuickTerm3, Profile::QuickLog3],
+            ),
+            Plan::Quick => (vec![Profile::Quick], vec![Profile::Quick]),
+        }
+    }
+}
+
+/// One model-check or conformance run of the gate.
+#[derive(Debug, Clone)]
+pub struct GateRun {
+    /// The profile's name, prefixed to the run's case names; `None` for
+    /// the one run of a gate given bounds (no prefix).
+    pub name: Option<String>,
+    pub config: Config,
+}
+
+impl GateRun {
+    pub fn single(config: Config) -> Vec<GateRun> {
+        vec![GateRun { name: None, config }]
+    }
+
+    fn named(&self, case: &str) -> String {
+        match &self.name {
+            Some(n) => format!("{n}: {case}"),
+            None => case.to_string(),
         }
     }
 }
@@ -78,6 +129,12 @@ pub enum Format {
 pub struct GateArgs {
     #[command(flatten)]
     pub bounds: BoundsArgs,
+    /// Run a plan of profiles rather than the one profile: ci (what CI
+    /// runs: model check at ci-term3 and ci-log3, conformance at ci,
+    /// quick-term3 and quick-log3) or quick (seconds, for local use).
+    /// Bound flags do not apply to a plan.
+    #[arg(long, value_enum)]
+    pub plan: Option<Plan>,
     /// Report as text or JSON (on stdout).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -167,7 +224,10 @@ pub struct GateReport {
 
 /// Everything `run` needs.
 pub struct GateConfig {
+    /// The bounds the report's headline names (the first model check).
     pub config: Config,
+    pub model_checks: Vec<GateRun>,
+    pub conformance_runs: Vec<GateRun>,
     pub parts: Vec<Part>,
     pub counterexamples: PathBuf,
     pub snapshot: PathBuf,
@@ -180,8 +240,29 @@ pub struct GateConfig {
 
 pub fn run_cli(args: &GateArgs, command: String) -> anyhow::Result<ExitCode> {
     let threads = crate::bounds::threads_or_all_cores(args.threads);
+    let (model_checks, conformance_runs) = match args.plan {
+        Some(plan) => {
+            let runs = |profiles: Vec<Profile>| {
+                profiles
+                    .into_iter()
+                    .map(|p| GateRun {
+                        name: Some(p.name().to_string()),
+                        config: p.config(),
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let (check, conform) = plan.profiles();
+            (runs(check), runs(conform))
+        }
+        None => {
+            let cfg = args.bounds.config()?;
+            (GateRun::single(cfg.clone()), GateRun::single(cfg))
+        }
+    };
     let gc = GateConfig {
-        config: args.bounds.config()?,
+        config: model_checks[0].config.clone(),
+        model_checks,
+        conformance_runs,
         parts: Part::ALL
             .into_iter()
             .filter(|p| !args.skip.contains(p))
@@ -231,9 +312,19 @@ pub fn run(gc: &GateConfig) -> anyhow::Result<GateReport> {
             eprintln!("== {}", part.title());
         }
         match part {
-            Part::ModelCheck => model_check(gc, &mut cases)?,
+            Part::ModelCheck => {
+                for r in &gc.model_checks {
+                    model_check(gc, r, &mut cases)?;
+                }
+            }
+            // Counted by the model checks and conformance runs themselves.
+            Part::Coverage => {}
             Part::Bugs => bug_catalogue(gc, &mut cases)?,
-            Part::Conformance => conformance(gc, &mut cases)?,
+            Part::Conformance => {
+                for r in &gc.conformance_runs {
+                    conformance(gc, r, &mut cases)?;
+                }
+            }
             Part::Replay => replay_counterexamples(gc, &mut cases)?,
             Part::StateSpace => state_space_guard(gc, &mut cases)?,
         }
@@ -253,7 +344,8 @@ fn slug(s: &str) -> String {
         .collect()
 }
 
-fn model_check(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+fn model_check(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+    let cfg = &run.config;
     let opts = CheckOptions {
         strategy: Strategy::Bfs,
         threads: gc.threads,
@@ -263,15 +355,15 @@ fn model_check(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
         timeout: None,
         memory_budget: None,
     };
-    let run = check::run(&gc.config, &opts)?;
-    let r = &run.report;
-    let reproduce = format!("raftcheck check {}", BoundsArgs::flags_for(&gc.config));
+    let checked = check::run(cfg, &opts)?;
+    let r = &checked.report;
+    let reproduce = format!("raftcheck check {}", BoundsArgs::flags_for(cfg));
     for p in &r.properties {
         let detail = match p.depth {
             Some(d) => format!("{} {} at depth {d}", p.kind, p.status),
             None => format!("{} {}", p.kind, p.status),
         };
-        let mut case = Case::new(Part::ModelCheck, p.name, p.is_ok(), detail);
+        let mut case = Case::new(Part::ModelCheck, run.named(p.name), p.is_ok(), detail);
         if p.is_undecided() {
             case.status = "skipped";
             case.detail = format!(
@@ -283,16 +375,18 @@ fn model_check(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
         case.seconds = r.seconds;
         if !p.is_ok() {
             case.reproduce = Some(reproduce.clone());
-            if let Some(b) = run.behaviours.get(p.name) {
+            if let Some(b) = checked.behaviours.get(p.name) {
                 let outcome = if p.kind == "always" {
                     Outcome::Violates
                 } else {
                     Outcome::Witnesses
                 };
-                let trace = Trace::from_behaviour(&gc.config, gc.config.bug, p.name, outcome, b)?;
+                let trace = Trace::from_behaviour(cfg, cfg.bug, p.name, outcome, b)?;
                 case.mermaid = Some(show::mermaid(&trace));
                 files::create_dir_all(&gc.out_dir)?;
-                let file = gc.out_dir.join(format!("{}.json", slug(p.name)));
+                let file = gc
+                    .out_dir
+                    .join(format!("{}.json", slug(&run.named(p.name))));
                 files::write(&file, trace.to_json())?;
                 case.explore = Some(format!("raftcheck explore {}", file.display()));
                 case.detail
@@ -304,12 +398,48 @@ fn model_check(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
     if !r.complete && r.violations().next().is_none() {
         cases.push(Case::new(
             Part::ModelCheck,
-            "exhausted the bounds",
+            run.named("exhausted the bounds"),
             false,
             "the run stopped before exploring every state",
         ));
     }
+    if gc.parts.contains(&Part::Coverage) {
+        coverage_cases(run, "", r, cases);
+    }
     Ok(())
+}
+
+/// One case per rule: pass if it fired, fail if the bounds allow it and it
+/// never fired, skipped if the bounds exclude it (or the run stopped early).
+fn coverage_cases(run: &GateRun, what: &str, r: &check::CheckReport, cases: &mut Vec<Case>) {
+    let Some(rows) = &r.coverage else {
+        return;
+    };
+    for row in rows {
+        let mut case = Case::new(
+            Part::Coverage,
+            run.named(&format!("{what}{}", row.rule)),
+            row.status != "uncovered",
+            crate::coverage::describe(row),
+        );
+        if row.status == "excluded" {
+            case.status = "skipped";
+        } else if row.status == "uncovered" && !r.complete {
+            case.status = "skipped";
+            case.detail = "not determined: the run stopped before exhausting the bounds".into();
+        } else if row.status == "uncovered" {
+            case.detail = format!(
+                "never fired at these bounds ({}): a wrong {} rule would go unseen; raise the bounds",
+                row.tla_operator, row.rule
+            );
+            case.reproduce = Some(format!(
+                "raftcheck check {}",
+                BoundsArgs::flags_for(&r.config)
+            ));
+        }
+        case.states = Some(r.unique_states);
+        cases.push(case);
+    }
 }
 
 fn bug_catalogue(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
@@ -357,9 +487,10 @@ fn bug_catalogue(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn conformance(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
-    let run = exhaustive::run(
-        &gc.config,
+fn conformance(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+    let cfg = &run.config;
+    let conformed = exhaustive::run(
+        cfg,
         &exhaustive::ExhaustiveOptions {
             threads: gc.threads,
             perturbation: None,
@@ -367,7 +498,7 @@ fn conformance(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
             show_progress: gc.show_progress,
         },
     )?;
-    let r = &run.report;
+    let r = &conformed.report;
     let mut detail = format!(
         "{} model transitions, {} checked on the implementation",
         r.model_transitions, r.transitions_checked
@@ -375,16 +506,36 @@ fn conformance(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
     if r.divergence.is_some() {
         detail.push_str(&format!("\n\n{}", exhaustive::render_text(r)));
     }
-    let mut case = Case::new(Part::Conformance, "exhaustive", r.ok(), detail);
+    let mut case = Case::new(Part::Conformance, run.named("exhaustive"), r.ok(), detail);
     case.states = Some(r.unique_states);
     case.seconds = r.seconds;
     if !r.ok() {
-        case.reproduce = Some(format!(
-            "raftcheck conform {}",
-            BoundsArgs::flags_for(&gc.config)
-        ));
+        case.reproduce = Some(format!("raftcheck conform {}", BoundsArgs::flags_for(cfg)));
     }
     cases.push(case);
+    if gc.parts.contains(&Part::Coverage) {
+        // The conformance exploration is that of `raftcheck check` at the
+        // same bounds (same engine, symmetry and states), so the rules it
+        // took on the implementation are the ones a check counts.
+        let opts = CheckOptions {
+            strategy: Strategy::Bfs,
+            threads: gc.threads,
+            symmetry: true,
+            stop_when: StopWhen::Exhausted,
+            show_progress: false,
+            timeout: None,
+            memory_budget: None,
+        };
+        let counted = check::run(cfg, &opts)?;
+        if r.complete && counted.report.transitions != r.model_transitions {
+            anyhow::bail!(
+                "conformance took {} transitions and the check at its bounds {}: its rule coverage cannot be counted",
+                r.model_transitions,
+                counted.report.transitions
+            );
+        }
+        coverage_cases(run, "conformance: ", &counted.report, cases);
+    }
     Ok(())
 }
 
@@ -494,6 +645,10 @@ fn state_space_guard(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<(
 pub fn render_text(r: &GateReport) -> String {
     let mut out = format!("raftcheck gate: {}\n\n", r.config.summary());
     for c in &r.cases {
+        // A covered rule is one of dozens of lines: counted below instead.
+        if c.part == Part::Coverage && c.status == "pass" {
+            continue;
+        }
         let first = c.detail.lines().next().unwrap_or("");
         out.push_str(&format!(
             "{:<9} {:<22} {:<52} {first}\n",
@@ -516,6 +671,10 @@ pub fn render_text(r: &GateReport) -> String {
             out.push_str(&format!("explore: {cmd}\n"));
         }
     }
+    let covered = coverage_summary(r);
+    if !covered.is_empty() {
+        out.push_str(&format!("\n{covered}\n"));
+    }
     let failed = r.cases.iter().filter(|c| c.failed()).count();
     out.push_str(&format!(
         "\n{}: {} checks, {failed} failed, in {:.1} s\nreproduce: {}\n",
@@ -527,6 +686,24 @@ pub fn render_text(r: &GateReport) -> String {
     out
 }
 
+/// "rule coverage: 25 rules fired, 2 excluded by the bounds, 0 uncovered",
+/// or nothing when no coverage was counted.
+fn coverage_summary(r: &GateReport) -> String {
+    let count = |status: &str| {
+        r.cases
+            .iter()
+            .filter(|c| c.part == Part::Coverage && c.status == status)
+            .count()
+    };
+    let (fired, other, uncovered) = (count("pass"), count("skipped"), count("fail"));
+    if fired + other + uncovered == 0 {
+        return String::new();
+    }
+    format!(
+        "rule coverage: {fired} rule-runs fired, {other} excluded by the bounds or not determined, {uncovered} uncovered (see docs/rules.md)"
+    )
+}
+
 fn md_cell(s: &str) -> String {
     s.lines().next().unwrap_or("").replace('|', "\\|")
 }
@@ -536,6 +713,7 @@ pub fn render_markdown(r: &GateReport) -> String {
     let icon = |c: &Case| match c.status {
         "pass" => "✅ pass",
         "fail" => "❌ FAIL",
+        "skipped" if c.detail.starts_with("excluded") => "➖ excluded",
         "skipped" => "❔ not determined",
         _ => "⚠️ known gap",
     };
@@ -549,20 +727,42 @@ pub fn render_markdown(r: &GateReport) -> String {
         if cases.is_empty() {
             continue;
         }
-        out.push_str(&format!(
-            "### {}\n\n| check | status | detail | states | seconds |\n| --- | --- | --- | ---: | ---: |\n",
-            part.title()
-        ));
-        for c in cases {
-            out.push_str(&format!(
+        let header =
+            "| check | status | detail | states | seconds |\n| --- | --- | --- | ---: | ---: |\n";
+        let row = |c: &Case| {
+            format!(
                 "| {} | {} | {} | {} | {:.1} |\n",
                 md_cell(&c.name),
                 icon(c),
                 md_cell(&c.detail),
                 c.states.map_or(String::new(), check::grouped),
                 c.seconds
+            )
+        };
+        out.push_str(&format!("### {}\n\n", part.title()));
+        if part == Part::Coverage {
+            // Dozens of rows: the rules that did not fire stay in view, the
+            // whole table is folded.
+            out.push_str(&format!("{}\n\n", coverage_summary(r)));
+            let notable: Vec<&Case> = cases
+                .iter()
+                .copied()
+                .filter(|c| c.status != "pass")
+                .collect();
+            if !notable.is_empty() {
+                out.push_str(header);
+                out.extend(notable.into_iter().map(row));
+                out.push('\n');
+            }
+            out.push_str(&format!(
+                "<details><summary>every rule</summary>\n\n{header}"
             ));
+            out.extend(cases.into_iter().map(row));
+            out.push_str("\n</details>\n\n");
+            continue;
         }
+        out.push_str(header);
+        out.extend(cases.into_iter().map(row));
         out.push('\n');
     }
     let failures: Vec<&Case> = r.cases.iter().filter(|c| c.failed()).collect();

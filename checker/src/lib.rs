@@ -6,6 +6,7 @@ pub mod bounds;
 pub mod bugs;
 pub mod check;
 pub mod conform;
+pub mod coverage;
 pub mod engine;
 pub mod explore;
 pub mod files;

@@ -2,14 +2,16 @@
 //! reports name the broken property and carry the sequence diagram.
 
 use raft_spec::{Bug, Profile};
-use raftcheck::gate::{self, GateConfig, Part};
+use raftcheck::gate::{self, GateConfig, GateRun, Part};
 
 fn gate_with(bug: Option<Bug>, out_dir: &std::path::Path) -> gate::GateReport {
     let mut config = Profile::Quick.config();
     config.bug = bug;
     let gc = GateConfig {
+        model_checks: GateRun::single(config.clone()),
+        conformance_runs: GateRun::single(config.clone()),
         config,
-        parts: vec![Part::ModelCheck, Part::StateSpace],
+        parts: vec![Part::ModelCheck, Part::Coverage, Part::StateSpace],
         counterexamples: "../counterexamples".into(),
         snapshot: "tests/snapshots/check__quick_profile.snap".into(),
         out_dir: out_dir.to_path_buf(),
@@ -86,8 +88,11 @@ fn the_state_space_guard_reads_the_reviewed_snapshot() {
 }
 
 fn replay_part(counterexamples: &std::path::Path) -> gate::GateReport {
+    let config = Profile::Quick.config();
     let gc = GateConfig {
-        config: Profile::Quick.config(),
+        model_checks: GateRun::single(config.clone()),
+        conformance_runs: GateRun::single(config.clone()),
+        config,
         parts: vec![Part::Replay],
         counterexamples: counterexamples.to_path_buf(),
         snapshot: "tests/snapshots/check__quick_profile.snap".into(),
@@ -135,4 +140,54 @@ fn tempfile_dir(name: &str) -> std::path::PathBuf {
         std::env::temp_dir().join(format!("raftcheck-gate-test-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A rule the bounds allow but that never fires fails the gate: with a log
+/// of one entry a leader's no-op fills it, so no client request is ever
+/// appended, and a wrong client-request rule would go unseen.
+#[test]
+fn a_rule_that_never_fires_fails_the_gate() {
+    let dir = tempfile_dir("uncovered");
+    let config = raft_spec::Config {
+        max_log_len: 1,
+        ..Profile::Quick.config()
+    };
+    let gc = GateConfig {
+        model_checks: GateRun::single(config.clone()),
+        conformance_runs: GateRun::single(config.clone()),
+        config,
+        parts: vec![Part::ModelCheck, Part::Coverage],
+        counterexamples: "../counterexamples".into(),
+        snapshot: "tests/snapshots/check__quick_profile.snap".into(),
+        out_dir: dir,
+        known_gaps: vec![],
+        threads: 2,
+        show_progress: false,
+        command: "raftcheck gate --profile quick --max-log 1".into(),
+    };
+    let report = gate::run(&gc).unwrap();
+    assert!(!report.ok);
+    let failed: Vec<&str> = report
+        .cases
+        .iter()
+        .filter(|c| c.failed())
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(failed.contains(&"client-request"), "{failed:?}");
+    // Every property still holds: only coverage fails.
+    assert!(report
+        .cases
+        .iter()
+        .all(|c| c.part == Part::Coverage || !c.failed()));
+    let text = gate::render_text(&report);
+    assert!(
+        text.contains("FAIL      rule coverage          client-request"),
+        "{text}"
+    );
+    let markdown = gate::render_markdown(&report);
+    assert!(markdown.contains("| client-request | ❌ FAIL | never fired at these bounds"));
+    assert!(markdown.contains("| crash | ➖ excluded | excluded by the bounds: no crash budget"));
+    let junit = gate::render_junit(&report);
+    assert!(junit.contains("name=\"client-request\""));
+    assert!(junit.contains("<failure message=\"never fired at these bounds"));
 }

@@ -118,16 +118,38 @@ pub enum Profile {
     Ci,
     /// Larger bounds for a scheduled run.
     Deep,
+    /// The gate's model check: `ci` with a third term (counterexamples that
+    /// need three leaderships).
+    CiTerm3,
+    /// The gate's model check: a third log entry, with a crash (in flight 2,
+    /// as `quick`, to stay small).
+    CiLog3,
+    /// The gate's conformance: `quick` with a third term.
+    QuickTerm3,
+    /// The gate's conformance: `quick` with a third log entry.
+    QuickLog3,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 3] = [Profile::Quick, Profile::Ci, Profile::Deep];
+    pub const ALL: [Profile; 7] = [
+        Profile::Quick,
+        Profile::Ci,
+        Profile::Deep,
+        Profile::CiTerm3,
+        Profile::CiLog3,
+        Profile::QuickTerm3,
+        Profile::QuickLog3,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Profile::Quick => "quick",
             Profile::Ci => "ci",
             Profile::Deep => "deep",
+            Profile::CiTerm3 => "ci-term3",
+            Profile::CiLog3 => "ci-log3",
+            Profile::QuickTerm3 => "quick-term3",
+            Profile::QuickLog3 => "quick-log3",
         }
     }
 
@@ -165,6 +187,23 @@ impl Profile {
                 max_in_flight: 3,
                 network: NetworkKind::Lossy,
                 bug: None,
+            },
+            Profile::CiTerm3 => Config {
+                max_term: 3,
+                ..Profile::Ci.config()
+            },
+            Profile::CiLog3 => Config {
+                max_log_len: 3,
+                max_crashes: 1,
+                ..Profile::Quick.config()
+            },
+            Profile::QuickTerm3 => Config {
+                max_term: 3,
+                ..Profile::Quick.config()
+            },
+            Profile::QuickLog3 => Config {
+                max_log_len: 3,
+                ..Profile::Quick.config()
             },
         }
     }
@@ -215,7 +254,7 @@ pub enum ConfigError {
         servers: u8,
         needed: u8,
     },
-    #[error("unknown profile {0:?}: expected one of quick, ci, deep")]
+    #[error("unknown profile {0:?}: expected one of quick, ci, deep, ci-term3, ci-log3, quick-term3, quick-log3")]
     UnknownProfile(String),
     #[error("unknown network {0:?}: expected one of reordering, lossy, lossy-duplicating")]
     UnknownNetwork(String),

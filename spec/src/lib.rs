@@ -15,6 +15,7 @@ pub mod bug;
 pub mod cluster;
 pub mod codec;
 pub mod config;
+pub mod coverage;
 pub mod flat;
 pub mod ghost;
 pub mod message;

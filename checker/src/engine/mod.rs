@@ -22,9 +22,11 @@ use stateright::{Expectation, Model};
 
 use crate::visited::Visited;
 
+mod coverage;
 mod limits;
 mod path;
 
+pub use coverage::{RuleCounts, MAX_RULES};
 use limits::Limits;
 pub use limits::{LevelCut, StopReason};
 
@@ -99,6 +101,25 @@ pub trait StepInPlace: Model {
             None => false,
         }
     }
+
+    /// How many rules a step can report taking (at most [`MAX_RULES`]); 0
+    /// for a model that reports none (the run then has no coverage).
+    fn rule_count(&self) -> usize {
+        0
+    }
+
+    /// [`next_state_into`](Self::next_state_into), also setting bit i of
+    /// `fired` for each rule i the step took.
+    fn next_state_covered(
+        &self,
+        last: &Self::State,
+        action: Self::Action,
+        next: &mut Self::State,
+        fired: &mut u64,
+    ) -> bool {
+        let _ = fired;
+        self.next_state_into(last, action, next)
+    }
 }
 
 impl StepInPlace for raft_spec::flat::FlatModel {
@@ -109,6 +130,24 @@ impl StepInPlace for raft_spec::flat::FlatModel {
         next: &mut raft_spec::flat::FlatState,
     ) -> bool {
         raft_spec::flat::FlatModel::next_state_into(self, last, action, next)
+    }
+
+    fn rule_count(&self) -> usize {
+        raft_spec::coverage::Rule::ALL.len()
+    }
+
+    fn next_state_covered(
+        &self,
+        last: &raft_spec::flat::FlatState,
+        action: raft_spec::Action,
+        next: &mut raft_spec::flat::FlatState,
+        fired: &mut u64,
+    ) -> bool {
+        let mut rules = raft_spec::coverage::RuleSet(*fired);
+        let taken =
+            raft_spec::flat::FlatModel::next_state_covered(self, last, action, next, &mut rules);
+        *fired = rules.0;
+        taken
     }
 }
 
@@ -198,6 +237,9 @@ pub struct Outcome {
     /// Where an incomplete run stopped.
     pub stopped_in: Option<LevelCut>,
     pub discoveries: BTreeMap<&'static str, Discovery>,
+    /// Per rule, as the model numbers them (see [`StepInPlace::rule_count`]):
+    /// `None` when the model reports no rules.
+    pub rules: Option<RuleCounts>,
 }
 
 /// A finished (or stopped) exploration: its figures, and the visited set for
@@ -250,8 +292,11 @@ where
         found: AtomicU64::new(0),
         discoveries: Mutex::new(BTreeMap::new()),
         boundary: AtomicU64::new(0),
+        rules: coverage::SharedCounts::new(),
         progress,
     };
+    let rule_count = model.rule_count();
+    assert!(rule_count <= MAX_RULES, "at most {MAX_RULES} rules");
 
     // Level 0: the initial states.
     let mut frontier: Vec<(Fingerprint, Stored<M::State>)> = Vec::new();
@@ -341,6 +386,7 @@ where
         discoveries,
         boundary,
         limits,
+        rules,
         ..
     } = search;
     Exploration {
@@ -360,6 +406,7 @@ where
             stopped_by: limits.reason().filter(|_| !complete),
             stopped_in,
             discoveries: discoveries.into_inner().expect("discoveries lock"),
+            rules: (rule_count > 0).then(|| rules.counts(rule_count)),
         },
         parents: visited,
     }
@@ -428,6 +475,7 @@ struct Search<'a, M: Model> {
     found: AtomicU64,
     discoveries: Mutex<BTreeMap<&'static str, Discovery>>,
     boundary: AtomicU64,
+    rules: coverage::SharedCounts,
     progress: &'a Progress,
 }
 
@@ -459,6 +507,7 @@ where
         // Slots for one state's successors, reused: `used` hold successors.
         let mut successors: Vec<M::State> = Vec::new();
         let (mut taken, mut new, mut boundary) = (0, 0, 0);
+        let mut rules = coverage::LocalCounts::new();
         for (parent, stored) in states {
             let decoded;
             let state = match (stored, self.codec) {
@@ -475,11 +524,13 @@ where
                 if used == successors.len() {
                     successors.push(state.clone());
                 }
+                let mut fired = 0;
                 if self
                     .model
-                    .next_state_into(state, action, &mut successors[used])
+                    .next_state_covered(state, action, &mut successors[used], &mut fired)
                 {
                     taken += 1;
+                    rules.add(fired);
                     self.reach(&successors[used], &mut batch);
                     used += 1;
                 }
@@ -509,6 +560,7 @@ where
             .fetch_add(taken, Ordering::Relaxed);
         self.progress.unique.fetch_add(new, Ordering::Relaxed);
         self.boundary.fetch_add(boundary, Ordering::Relaxed);
+        self.rules.merge(&rules, depth);
     }
 
     /// Canonicalises and fingerprints a reached state, adds it to `batch`

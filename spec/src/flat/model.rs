@@ -11,6 +11,7 @@ use stateright::{Model, Property};
 use super::{timer_bit, timers_in, FlatState, Packet};
 use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError};
+use crate::coverage::{Rule, RuleSet};
 use crate::message::Msg;
 use crate::model::Action;
 use crate::properties;
@@ -44,7 +45,24 @@ impl FlatModel {
     /// copies that show. False if the action is not enabled (`next` then
     /// holds nothing of use).
     pub fn next_state_into(&self, last: &FlatState, action: Action, next: &mut FlatState) -> bool {
-        match self.step(last, action, next) {
+        self.next_state_covered(last, action, next, &mut RuleSet::default())
+    }
+
+    /// [`next_state_into`](Self::next_state_into), adding the rules the
+    /// step took to `fired` (left as it was for a disabled action).
+    pub fn next_state_covered(
+        &self,
+        last: &FlatState,
+        action: Action,
+        next: &mut FlatState,
+        fired: &mut RuleSet,
+    ) -> bool {
+        let mut rules = RuleSet::default();
+        let stepped = self.step(last, action, next, &mut rules);
+        if !matches!(stepped, Stepped::Disabled) {
+            fired.0 |= rules.0;
+        }
+        match stepped {
             Stepped::Disabled => false,
             Stepped::NoServerChanged => true,
             Stepped::Server(i) => {
@@ -59,9 +77,16 @@ impl FlatModel {
     /// The step itself, before the ghost history sees it. A handler's
     /// effects go straight into `next`, so `next` starts as a copy of
     /// `last` even for a step that turns out to be disabled.
-    fn step(&self, last: &FlatState, action: Action, next: &mut FlatState) -> Stepped {
+    fn step(
+        &self,
+        last: &FlatState,
+        action: Action,
+        next: &mut FlatState,
+        rules: &mut RuleSet,
+    ) -> Stepped {
         match action {
             ActorModelAction::Drop(Envelope { src, dst, msg }) => {
+                rules.insert(Rule::DropMessage);
                 *next = *last;
                 next.network.remove_one(&Packet {
                     src: src.into(),
@@ -76,7 +101,9 @@ impl FlatModel {
                     return Stepped::Disabled;
                 }
                 *next = *last;
-                if !last.is_duplicating() {
+                if last.is_duplicating() {
+                    rules.insert(Rule::DuplicateMessage);
+                } else {
                     next.network.remove_one(&Packet {
                         src: src.into(),
                         dst: dst.into(),
@@ -87,6 +114,7 @@ impl FlatModel {
                 let mut effects = Apply::new(next, i, None);
                 self.server
                     .receive(dst.into(), &mut state, src.into(), msg, &mut effects);
+                rules.0 |= effects.rules.0;
                 if matches!(state, Cow::Borrowed(_)) && effects.count == 0 {
                     // `is_no_op`: stateright takes no step; RaftModel still
                     // takes the ignored message off a network that does
@@ -109,6 +137,7 @@ impl FlatModel {
                 let mut state = Cow::Borrowed(last.server(i));
                 let mut effects = Apply::new(next, i, Some(timer));
                 self.server.fire(id.into(), &mut state, timer, &mut effects);
+                rules.0 |= effects.rules.0;
                 // `is_no_op_with_timer`: the state is untouched and the
                 // one effect renews the timer that fired.
                 if matches!(state, Cow::Borrowed(_)) && effects.count == 1 && effects.renewed {
@@ -120,6 +149,7 @@ impl FlatModel {
                 Stepped::Server(i)
             }
             ActorModelAction::Crash(id) => {
+                rules.insert(Rule::Crash);
                 let i = usize::from(id);
                 *next = *last;
                 *next.timers_mut(i) = 0;
@@ -131,9 +161,9 @@ impl FlatModel {
                 let i = usize::from(id);
                 *next = *last;
                 next.set_crashed(i, false);
-                let state = self
-                    .server
-                    .start(last.storage(i), &mut Apply::new(next, i, None));
+                let mut effects = Apply::new(next, i, None);
+                let state = self.server.start(last.storage(i), &mut effects);
+                rules.0 |= effects.rules.0;
                 *next.server_mut(i) = state;
                 Stepped::Server(i)
             }
@@ -154,6 +184,8 @@ struct Apply<'a> {
     fired: Option<Timer>,
     /// ...and whether the handler set it again.
     renewed: bool,
+    /// The rules the handler took.
+    rules: RuleSet,
 }
 
 impl<'a> Apply<'a> {
@@ -164,6 +196,7 @@ impl<'a> Apply<'a> {
             count: 0,
             fired,
             renewed: false,
+            rules: RuleSet::default(),
         }
     }
 }
@@ -194,6 +227,10 @@ impl Effects for Apply<'_> {
     fn cancel_timer(&mut self, timer: Timer) {
         self.count += 1;
         *self.next.timers_mut(self.server) &= !timer_bit(&timer);
+    }
+
+    fn cover(&mut self, rule: Rule) {
+        self.rules.insert(rule);
     }
 }
 

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use super::{Effects, Outbox, RaftServer, RecordRange, Role, ServerState, Timer};
 use crate::bug::Bug;
+use crate::coverage::Rule;
 use crate::message::Msg;
 use crate::types::{
     index_plus, next_term, Entry, Index, PeerMap, ServerId, ServerSet, Term, Value,
@@ -24,6 +25,7 @@ impl RaftServer {
         term: Term,
         o: &mut impl Effects,
     ) {
+        o.cover(Rule::StepDownOnHigherTerm);
         let s = state.to_mut();
         s.term = term;
         // Bug::VoteKeptOnNewTerm: the old term's vote is kept.
@@ -65,6 +67,7 @@ impl RaftServer {
         if state.role == Role::Leader || state.term >= self.cfg.max_term {
             return; // bound reached: the timeout is a no-op, so not a step
         }
+        o.cover(Rule::StartElection);
         let s = state.to_mut();
         s.term = s.checked(next_term(s.term));
         s.role = Role::Candidate;
@@ -95,6 +98,7 @@ impl RaftServer {
     /// RequestVote receiver: reply false if term < currentTerm; grant if
     /// votedFor is null or candidateId, and the candidate's log is at least as
     /// up-to-date as ours.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn handle_request_vote(
         &self,
         state: &mut Cow<ServerState>,
@@ -103,10 +107,20 @@ impl RaftServer {
         last_log_index: Index,
         last_log_term: Term,
         outbox: &mut Outbox,
+        o: &mut impl Effects,
     ) {
-        let grant = term == state.term
-            && self.can_vote_for(state, candidate)
-            && self.candidate_log_is_up_to_date(state, last_log_index, last_log_term);
+        // The receiver has already taken a higher term (`update_term`).
+        let rule = if term < state.term {
+            Rule::RefuseVoteStaleTerm
+        } else if !self.can_vote_for(state, candidate) {
+            Rule::RefuseVoteAlreadyVoted
+        } else if !self.candidate_log_is_up_to_date(state, last_log_index, last_log_term) {
+            Rule::RefuseVoteLogNotUpToDate
+        } else {
+            Rule::GrantVote
+        };
+        o.cover(rule);
+        let grant = rule == Rule::GrantVote;
         if grant {
             state.to_mut().voted_for = Some(candidate);
         }
@@ -157,17 +171,21 @@ impl RaftServer {
         // Bug::StaleVoteCounted: a vote from an older term is counted too.
         let current = term == state.term || self.cfg.has_bug(Bug::StaleVoteCounted);
         if state.role != Role::Candidate || !current || !vote_granted {
+            o.cover(Rule::IgnoreVoteResponse);
             return;
         }
         let won = if self.cfg.has_bug(Bug::VotesNotDeduplicated) {
             // Counts responses, so a duplicated response counts twice.
+            o.cover(Rule::CountVote);
             let s = state.to_mut();
             s.vote_responses += 1;
             self.has_majority(1 + s.vote_responses as usize)
         } else {
             if state.votes_granted.contains(voter) {
+                o.cover(Rule::IgnoreVoteResponse);
                 return;
             }
+            o.cover(Rule::CountVote);
             let s = state.to_mut();
             s.votes_granted.insert(voter);
             self.has_majority(s.votes_granted.len())
@@ -187,6 +205,7 @@ impl RaftServer {
         outbox: &mut Outbox,
         o: &mut impl Effects,
     ) {
+        o.cover(Rule::BecomeLeader);
         s.role = Role::Leader;
         s.votes_granted = ServerSet::default();
         s.vote_responses = 0;
@@ -204,7 +223,7 @@ impl RaftServer {
         for v in 1..=self.cfg.values {
             o.set_timer(Timer::Propose(Value(v)));
         }
-        self.advance_leader_commit(s);
+        self.advance_leader_commit(s, o);
         self.replicate_to_all(s, me, outbox);
     }
 }

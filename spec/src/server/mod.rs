@@ -15,6 +15,7 @@ use stateright::{Rewrite, RewritePlan};
 
 use crate::bug::Bug;
 use crate::config::Config;
+use crate::coverage::Rule;
 use crate::message::Msg;
 mod election;
 mod replication;
@@ -182,6 +183,9 @@ pub trait Effects {
     /// Sets (or renews) a timer; timers have no duration in the model.
     fn set_timer(&mut self, timer: Timer);
     fn cancel_timer(&mut self, timer: Timer);
+    /// Records that the step took `rule` (see [`crate::coverage`]). Not an
+    /// effect: a step that only covers rules changes nothing.
+    fn cover(&mut self, _rule: Rule) {}
 }
 
 impl Effects for Out<RaftServer> {
@@ -242,6 +246,9 @@ impl RaftServer {
             },
             None => Durable::default(),
         };
+        if storage.is_some() {
+            o.cover(Rule::Restart);
+        }
         o.save(durable);
         o.set_timer(Timer::Election);
         ServerState::recovered(&durable)
@@ -273,6 +280,7 @@ impl RaftServer {
                 last_log_index,
                 last_log_term,
                 &mut outbox,
+                o,
             ),
             Msg::RequestVoteResponse { term, vote_granted } => {
                 self.handle_vote_response(state, me, from, term, vote_granted, &mut outbox, o)
@@ -308,6 +316,7 @@ impl RaftServer {
                 success,
                 match_index,
                 &mut outbox,
+                o,
             ),
         }
         // Bug::VoteNotPersisted: the vote (and the term it was cast in) is
@@ -334,12 +343,13 @@ impl RaftServer {
             Timer::Election => self.start_election(state, me, &mut outbox, o),
             Timer::Heartbeat => {
                 if state.role == Role::Leader {
+                    o.cover(Rule::Heartbeat);
                     self.replicate_to_all(state, me, &mut outbox);
                 }
                 o.set_timer(Timer::Heartbeat);
             }
             Timer::Propose(value) => {
-                self.client_request(state, me, value, &mut outbox);
+                self.client_request(state, me, value, &mut outbox, o);
                 o.set_timer(Timer::Propose(value));
             }
         }

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use super::{AppendEntries, Effects, Outbox, RaftServer, RecordRange, Role, ServerState};
 use crate::bug::Bug;
+use crate::coverage::Rule;
 use crate::message::Msg;
 use crate::types::{index_minus, index_plus, Entry, Index, Log, ServerId, Term, Value};
 
@@ -17,16 +18,18 @@ impl RaftServer {
         me: ServerId,
         value: Value,
         outbox: &mut Outbox,
+        o: &mut impl Effects,
     ) {
         if state.role != Role::Leader || state.log.len() >= self.cfg.max_log_len {
             return;
         }
+        o.cover(Rule::ClientRequest);
         let s = state.to_mut();
         s.log.push(Entry {
             term: s.term,
             value,
         });
-        self.advance_leader_commit(s);
+        self.advance_leader_commit(s, o);
         self.replicate_to_all(s, me, outbox);
     }
 
@@ -74,19 +77,25 @@ impl RaftServer {
         };
         // 1. Reply false if term < currentTerm.
         if req.term < state.term {
+            o.cover(Rule::RejectAppendStaleTerm);
             outbox.push(reply(state, false, 0));
             return;
         }
         match state.role {
-            // Two leaders of one term only exist under a bug; ignore.
+            // Two leaders of one term only exist under a bug; ignore (no
+            // rule: correct Raft never takes this branch).
             Role::Leader => return,
             // A candidate learns of the term's leader: it steps down.
-            Role::Candidate => self.become_follower(state.to_mut(), o),
+            Role::Candidate => {
+                o.cover(Rule::CandidateStepsDown);
+                self.become_follower(state.to_mut(), o)
+            }
             Role::Follower => {}
         }
         // 2. Reply false if the log has no entry at prevLogIndex whose term
         //    matches prevLogTerm.
         if !self.log_matches_prev(state, req.prev_log_index, req.prev_log_term) {
+            o.cover(Rule::RejectAppendLogMismatch);
             let hint = req
                 .prev_log_index
                 .saturating_sub(1)
@@ -95,10 +104,10 @@ impl RaftServer {
             return;
         }
         // 3-4. Delete conflicting entries, append new ones.
-        self.merge_entries(state, req.prev_log_index, &req.entries);
+        self.merge_entries(state, req.prev_log_index, &req.entries, o);
         // 5. Advance commitIndex.
         let last_new = state.checked(index_plus(req.prev_log_index, req.entries.len()));
-        self.advance_follower_commit(state, req.leader_commit, last_new);
+        self.advance_follower_commit(state, req.leader_commit, last_new, o);
         // Bug::AppendEntriesElects: accepting AppendEntries makes a leader.
         if self.cfg.has_bug(Bug::AppendEntriesElects) {
             self.become_leader(state.to_mut(), me, outbox, o);
@@ -128,31 +137,54 @@ impl RaftServer {
         state: &mut Cow<ServerState>,
         prev_log_index: Index,
         entries: &Log,
+        o: &mut impl Effects,
     ) {
-        // Bug::TruncateOnMatch: the log is cut after prevLogIndex regardless.
+        // Bug::TruncateOnMatch: the log is cut after prevLogIndex regardless
+        // (a cut counts as the rule it replaces, truncate-conflict).
         if self.cfg.has_bug(Bug::TruncateOnMatch) {
             let mut log = state.log;
             log.truncate(prev_log_index);
             for e in entries.entries() {
                 log.push(*e);
             }
+            o.cover(if !state.log.is_prefix_of(&log) {
+                Rule::TruncateConflict
+            } else if log != state.log {
+                Rule::AppendNewEntries
+            } else {
+                Rule::AcceptNoNewEntries
+            });
             if log != state.log {
                 state.to_mut().log = log;
             }
             return;
         }
+        let (mut truncated, mut appended) = (false, false);
         for (k, entry) in entries.entries().iter().enumerate() {
             let index = state.checked(index_plus(prev_log_index, 1 + k as Index));
             match state.log.get(index) {
                 Some(existing) if existing.term == entry.term => continue,
                 Some(_) => {
+                    truncated = true;
                     let s = state.to_mut();
                     let keep = s.checked(index_minus(index, 1));
                     s.log.truncate(keep);
                     s.log.push(*entry);
                 }
-                None => state.to_mut().log.push(*entry),
+                None => {
+                    appended = true;
+                    state.to_mut().log.push(*entry)
+                }
             }
+        }
+        if truncated {
+            o.cover(Rule::TruncateConflict);
+        }
+        if appended {
+            o.cover(Rule::AppendNewEntries);
+        }
+        if !truncated && !appended {
+            o.cover(Rule::AcceptNoNewEntries);
         }
     }
 
@@ -163,6 +195,7 @@ impl RaftServer {
         state: &mut Cow<ServerState>,
         leader_commit: Index,
         last_new: Index,
+        o: &mut impl Effects,
     ) {
         let commit = if self.cfg.has_bug(Bug::CommitRegresses) {
             leader_commit.min(last_new)
@@ -174,6 +207,7 @@ impl RaftServer {
             state.commit_index.max(leader_commit.min(last_new))
         };
         if commit != state.commit_index {
+            o.cover(Rule::AdvanceFollowerCommit);
             state.to_mut().commit_index = commit;
         }
     }
@@ -190,8 +224,10 @@ impl RaftServer {
         success: bool,
         match_index: Index,
         outbox: &mut Outbox,
+        o: &mut impl Effects,
     ) {
         if state.role != Role::Leader || term != state.term {
+            o.cover(Rule::IgnoreAppendResponse);
             return;
         }
         if success {
@@ -208,17 +244,22 @@ impl RaftServer {
             if new_match != state.match_index.get(follower)
                 || new_next != state.next_index.get(follower)
             {
+                o.cover(Rule::AdvanceMatchIndex);
                 let s = state.to_mut();
                 s.match_index.set(follower, new_match);
                 s.next_index.set(follower, new_next);
-                self.advance_leader_commit(s);
+                self.advance_leader_commit(s, o);
                 // A batch-limited follower still behind gets the next batch
                 // now rather than at the next heartbeat, as in production.
                 if new_next <= s.log.last_index() {
+                    o.cover(Rule::SendNextBatch);
                     outbox.push((follower, self.append_entries_for(s, follower)));
                 }
+            } else {
+                o.cover(Rule::IgnoreAppendResponse);
             }
         } else {
+            o.cover(Rule::RetryAfterRejection);
             let next = state.next_index.get(follower);
             // Bug::NextIndexNoFloor: one lower, whatever matchIndex and the hint say.
             let backed_off = if self.cfg.has_bug(Bug::NextIndexNoFloor) {
@@ -237,7 +278,7 @@ impl RaftServer {
 
     /// Leaders: commitIndex = the largest N replicated on a majority (the
     /// leader included) with log[N].term == currentTerm (§5.4.2).
-    pub(super) fn advance_leader_commit(&self, s: &mut ServerState) {
+    pub(super) fn advance_leader_commit(&self, s: &mut ServerState, o: &mut impl Effects) {
         let first = s.checked(index_plus(s.commit_index, 1));
         for n in (first..=s.log.last_index()).rev() {
             // Bug::CommitPreviousTerm: entries of earlier terms count too.
@@ -248,6 +289,7 @@ impl RaftServer {
                     .filter(|p| s.match_index.get(*p) >= n)
                     .count();
             if own_term && self.has_majority(replicas) {
+                o.cover(Rule::AdvanceLeaderCommit);
                 s.commit_index = n;
                 return;
             }

@@ -782,7 +782,7 @@ pub fn render_markdown(r: &GateReport) -> String {
             out.push_str(&format!("Reproduce locally: `{cmd}`\n\n"));
         }
         if let Some(cmd) = &c.explore {
-            out.push_str(&format!("Open in the stateright explorer: `{cmd}`\n\n"));
+            out.push_str(&format!("Open in the explorer: `{cmd}`\n\n"));
         }
     }
     out.push_str(&format!(

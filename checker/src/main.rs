@@ -43,7 +43,7 @@ enum Command {
     Bugs(raftcheck::bugs::BugsArgs),
     /// Print a saved trace as steps, or as a Mermaid sequence diagram.
     Show(raftcheck::show::ShowArgs),
-    /// Serve the stateright web explorer, opened at a saved trace.
+    /// Serve the explorer page for a saved trace: every state of its path with each property's verdict.
     Explore(raftcheck::explore::ExploreArgs),
     /// Check the production implementation takes every transition of the
     /// model (or replays trace files) without diverging.

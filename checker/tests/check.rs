@@ -198,7 +198,7 @@ fn a_timeout_gives_an_incomplete_report_and_exit_code_3() {
     assert_eq!(code, Some(3), "{text}");
     assert!(!text.contains("unknown"), "{text}");
     let always: Vec<&str> = text.lines().filter(|l| l.starts_with("  always")).collect();
-    assert_eq!(always.len(), 7, "{text}");
+    assert_eq!(always.len(), 8, "{text}");
     for line in always {
         assert!(
             line.ends_with(" no violation in 1 state to depth 0"),
@@ -228,7 +228,7 @@ fn a_memory_budget_gives_an_incomplete_report_and_exit_code_3() {
         "{text}"
     );
     assert!(!text.contains("unknown"), "{text}");
-    assert_eq!(text.matches("no violation in").count(), 7, "{text}");
+    assert_eq!(text.matches("no violation in").count(), 8, "{text}");
 
     // In the library: the level it stopped in was not finished.
     let run = check::run(

@@ -145,7 +145,7 @@ struct ServeArgs {
     /// Write every core input and output as NDJSON to this file.
     #[arg(long)]
     trace_file: Option<PathBuf>,
-    /// File holding the cluster secret (must not be readable by other
+    /// File holding the cluster secret (mode 0600: not readable by group or other
     /// users). Without it, RAFTKV_CLUSTER_SECRET is used; with neither the
     /// node refuses to start.
     #[arg(long, value_name = "PATH")]

@@ -32,7 +32,11 @@
 //! * a length over [`MAX_RECORD_LEN`]: corruption;
 //! * a length saying more bytes than the file has left: torn (the write was
 //!   cut short);
-//! * a complete record whose payload checksum fails, **the last one
+//! * the last record, complete in length, whose payload checksum fails and
+//!   which covers a whole 512-byte sector (aligned by file offset) of zeros:
+//!   torn (some filesystems extend a file before its data lands, so a crash
+//!   in an unsynced write can leave zeroed sectors; a bit flip zeroes none);
+//! * any other complete record whose payload checksum fails, **the last one
 //!   included**: corruption (a crash did not cut it, so its bytes changed
 //!   after they were written, and it may have been acknowledged);
 //! * an undecodable payload or an append that does not continue the log:
@@ -332,6 +336,21 @@ fn check_file_header(path: &Path, bytes: &[u8]) -> Result<(), WalError> {
     Ok(())
 }
 
+/// The disk sector size recovery assumes: a write lands in whole sectors.
+const SECTOR: usize = 512;
+
+/// Whether `bytes[start..end]` covers a whole sector (aligned by file
+/// offset) of zeros: what a crash leaves where a filesystem had extended the
+/// file but not yet written that part of it (the write was never synced, so
+/// never acknowledged). A bit flip does not zero a sector.
+fn has_zeroed_sector(bytes: &[u8], start: usize, end: usize) -> bool {
+    let first = start.div_ceil(SECTOR) * SECTOR;
+    (first..end)
+        .step_by(SECTOR)
+        .take_while(|s| s + SECTOR <= end)
+        .any(|s| bytes[s..s + SECTOR].iter().all(|&b| b == 0))
+}
+
 fn encode_into<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) {
     // Serializing plain data into a Vec cannot fail.
     bincode::serialize_into(buf, value).expect("bincode into a Vec");
@@ -376,6 +395,9 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<(DurableState, u64, u64), WalErro
         let payload = &rest[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len];
         let end = pos + RECORD_HEADER_LEN + len;
         if crc32fast::hash(payload) != crc {
+            if end == bytes.len() && has_zeroed_sector(bytes, pos, end) {
+                break; // torn: the file grew but part of the write never landed
+            }
             let place = match end == bytes.len() {
                 true => "the last record, complete, so not torn by a crash",
                 false => "a record followed by more records",

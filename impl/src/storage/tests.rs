@@ -206,6 +206,42 @@ fn a_flipped_payload_byte_in_the_last_record_is_corruption_not_a_torn_tail() {
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing truncated");
 }
 
+/// A filesystem may extend the file before the data lands: a crash in the
+/// last, never-synced write can leave it full length with a sector of
+/// zeros. That is a torn tail, not corruption (a flip of one byte, as in
+/// the test above, zeroes no sector).
+#[test]
+fn a_last_record_with_a_zeroed_sector_is_a_torn_tail() {
+    let mut batches = writes();
+    let big = "v".repeat(3000);
+    batches.push(vec![DurableWrite::Append {
+        entries: vec![entry(5, 2, &big)],
+    }]);
+    let src = tempfile::tempdir().unwrap();
+    let offsets = write_all(src.path(), &batches);
+    let mut bytes = std::fs::read(src.path().join(WAL_FILE)).unwrap();
+    let last_start = offsets[offsets.len() - 2] as usize;
+    let sector = last_start.div_ceil(512) * 512 + 512;
+    assert!(
+        sector + 512 <= bytes.len(),
+        "the last record spans whole sectors"
+    );
+    bytes[sector..sector + 512].fill(0);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(WAL_FILE), &bytes).unwrap();
+    let (_, rec) = Wal::open(dir.path()).unwrap();
+    assert_eq!(rec.state, expected(&batches[..batches.len() - 1]));
+    assert_eq!(rec.truncated_bytes, (bytes.len() - last_start) as u64);
+
+    // The same zeroed sector in a record that is not the last: corruption.
+    let mut middle = bytes.clone();
+    middle.extend_from_slice(&std::fs::read(src.path().join(WAL_FILE)).unwrap()[last_start..]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(WAL_FILE), &middle).unwrap();
+    let msg = Wal::open(dir.path()).unwrap_err().to_string();
+    assert!(msg.contains(&format!("byte offset {last_start}")), "{msg}");
+}
+
 #[test]
 fn bad_magic_and_future_versions_are_refused() {
     let dir = tempfile::tempdir().unwrap();

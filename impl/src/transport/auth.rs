@@ -78,7 +78,7 @@ pub enum SecretError {
         source: io::Error,
     },
     #[error(
-        "cluster secret file {path} is readable by other users (mode {mode:o}); \
+        "cluster secret file {path} is open to its group or other users (mode {mode:o}); \
          run `chmod 600 {path}`"
     )]
     WorldReadable { path: PathBuf, mode: u32 },
@@ -116,7 +116,7 @@ impl ClusterSecret {
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o004 != 0 {
+            if mode & 0o077 != 0 {
                 return Err(SecretError::WorldReadable {
                     path: path.to_path_buf(),
                     mode,

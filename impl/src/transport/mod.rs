@@ -257,6 +257,7 @@ fn accept_loop(
             );
             continue; // dropping the stream closes it
         }
+        let slots = inbound.clone();
         let (config, client_addrs, deliver, inbound) = (
             config.clone(),
             client_addrs.clone(),
@@ -271,6 +272,9 @@ fn accept_loop(
                 }
             });
         if let Err(e) = spawned {
+            // No reader will release the slot counted above: release it here,
+            // or failed spawns would fill the cap and refuse every peer.
+            slots.unauthenticated.fetch_sub(1, Ordering::Relaxed);
             tracing::error!("cannot spawn a reader thread: {e}");
         }
     }

@@ -412,9 +412,12 @@ fn secrets_too_short_or_readable_by_others_are_refused() {
         auth::dialer_proof(&ClusterSecret::generate().unwrap(), b"t"),
         "generated secrets differ"
     );
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let e = ClusterSecret::from_file(&path).unwrap_err();
-    assert!(e.to_string().contains("chmod 600"), "{e}");
+    // Open to other users, or only to the group: both refused.
+    for mode in [0o644, 0o640] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let e = ClusterSecret::from_file(&path).unwrap_err();
+        assert!(e.to_string().contains("chmod 600"), "{mode:o}: {e}");
+    }
     let e = ClusterSecret::from_file(&dir.path().join("missing")).unwrap_err();
     assert!(e.to_string().contains("missing"), "{e}");
 }

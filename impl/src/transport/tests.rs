@@ -160,12 +160,27 @@ pub(super) fn raw_connection_is_closed(addr: SocketAddr, bytes: &[u8]) {
 }
 
 /// Write `bytes` on `s` and return once the node closed it, having written
-/// nothing more on it.
-pub(super) fn written_connection_is_closed(mut s: TcpStream, bytes: &[u8]) {
+/// nothing more on it. The write side stays open, so the node must close
+/// because of what it read, not because it saw the end of the stream; the
+/// wait is shorter than the 5 s handshake deadline, so that cannot be what
+/// closed it either.
+pub(super) fn written_connection_is_closed(s: TcpStream, bytes: &[u8]) {
+    closed_after(s, bytes, false)
+}
+
+/// As [`written_connection_is_closed`], then end the stream: for a frame cut
+/// short, which the node can only tell from the end of the stream.
+fn cut_connection_is_closed(s: TcpStream, bytes: &[u8]) {
+    closed_after(s, bytes, true)
+}
+
+fn closed_after(mut s: TcpStream, bytes: &[u8], end_stream: bool) {
     // The node may close before reading it all (a reset): that is closing.
     let _ = s.write_all(bytes);
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    if end_stream {
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
+    s.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
     let mut buf = [0u8; 16];
     // The node never writes on inbound connections: EOF means it closed.
     match s.read(&mut buf) {
@@ -202,7 +217,14 @@ fn garbage_truncated_and_oversized_frames_close_only_that_connection() {
         written_connection_is_closed(s, &bytes(&mut session));
     };
     authenticated(&|_| [&u32::MAX.to_be_bytes()[..], &[FRAME_VERSION, 2, 3]].concat());
-    authenticated(&|_| [&100u32.to_be_bytes()[..], &[FRAME_VERSION, 2, 0, 0]].concat());
+    // Cut short: only the end of the stream tells.
+    let s2 = TcpStream::connect(a2).unwrap();
+    dial_handshake(&s2, 1, 2, None, &secret(), Duration::from_secs(20))
+        .expect("handshake with the right secret");
+    cut_connection_is_closed(
+        s2,
+        &[&100u32.to_be_bytes()[..], &[FRAME_VERSION, 2, 0, 0]].concat(),
+    );
     authenticated(&|session| {
         let mut buf = Vec::new();
         let start = begin_frame(&mut buf, frame::KIND_MESSAGE);

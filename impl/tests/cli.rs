@@ -149,6 +149,33 @@ fn impossible_arguments_are_refused_up_front_with_the_valid_range() {
     }
 }
 
+/// A peer address is checked like a client endpoint, before the node starts.
+#[test]
+fn a_bad_peer_address_is_refused_before_the_node_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "serve",
+        "--id",
+        "1",
+        "--peers",
+        "1=nonsense",
+        "--client-addr",
+        "127.0.0.1:1",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--peers entry") && stderr.contains("nonsense"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing written to the data directory"
+    );
+}
+
 #[test]
 fn clients_without_a_cluster_fail_fast_naming_the_endpoints_tried() {
     let dead = dead_endpoints(2);

@@ -360,7 +360,9 @@ fn parse_peers(peers: &[String]) -> Result<Vec<(u64, String)>> {
                 .trim()
                 .parse()
                 .with_context(|| format!("--peers entry {p:?}: {id:?} is not a node id"))?;
-            Ok((id, addr.trim().to_string()))
+            let addr =
+                parse_endpoint(addr).map_err(|e| anyhow::anyhow!("--peers entry {p:?}: {e}"))?;
+            Ok((id, addr))
         })
         .collect()
 }

@@ -37,6 +37,23 @@ pub struct CheckOptions {
     pub memory_budget: Option<u64>,
 }
 
+impl Default for CheckOptions {
+    /// What `raftcheck check` does with no flags: breadth-first on every
+    /// core, with symmetry, stopping at the first violation, quietly, with
+    /// no time or memory limit.
+    fn default() -> Self {
+        CheckOptions {
+            strategy: Strategy::Bfs,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            symmetry: true,
+            stop_when: StopWhen::AnyViolation,
+            show_progress: false,
+            timeout: None,
+            memory_budget: None,
+        }
+    }
+}
+
 /// `raftcheck check`'s exit codes.
 pub const EXIT_OK: u8 = 0;
 /// A safety property was violated, or (in a complete run) a sometimes

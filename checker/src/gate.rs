@@ -518,13 +518,9 @@ fn conformance(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> anyhow:
         // same bounds (same engine, symmetry and states), so the rules it
         // took on the implementation are the ones a check counts.
         let opts = CheckOptions {
-            strategy: Strategy::Bfs,
             threads: gc.threads,
-            symmetry: true,
             stop_when: StopWhen::Exhausted,
-            show_progress: false,
-            timeout: None,
-            memory_budget: None,
+            ..CheckOptions::default()
         };
         let counted = check::run(cfg, &opts)?;
         if r.complete && counted.report.transitions != r.model_transitions {
@@ -608,13 +604,9 @@ pub fn snapshot_unique_states(path: &Path) -> anyhow::Result<u64> {
 fn state_space_guard(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
     let expected = snapshot_unique_states(&gc.snapshot)?;
     let opts = CheckOptions {
-        strategy: Strategy::Bfs,
         threads: gc.threads,
-        symmetry: true,
         stop_when: StopWhen::Exhausted,
-        show_progress: false,
-        timeout: None,
-        memory_budget: None,
+        ..CheckOptions::default()
     };
     let run = check::run(&Profile::Quick.config(), &opts)?;
     let actual = run.report.unique_states;

@@ -10,7 +10,7 @@ use raft_spec::config::limits;
 use raft_spec::properties::LEADER_ELECTED;
 use raft_spec::Bug;
 use raftcheck::bounds::BoundsArgs;
-use raftcheck::check::{self, CheckOptions, Strategy};
+use raftcheck::check::{self, CheckOptions};
 use raftcheck::engine::StopWhen;
 
 fn raftcheck(args: &[&str]) -> Output {
@@ -71,13 +71,9 @@ fn more_servers_raise_the_default_in_flight_bound_so_leaders_are_elected() {
     );
 
     let opts = CheckOptions {
-        strategy: Strategy::Bfs,
         threads: 2,
-        symmetry: true,
         stop_when: StopWhen::Discovered(LEADER_ELECTED),
-        show_progress: false,
-        timeout: None,
-        memory_budget: None,
+        ..CheckOptions::default()
     };
     let run = check::run(&five, &opts).unwrap();
     let elected = run

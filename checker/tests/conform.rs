@@ -2,7 +2,7 @@
 //! the harness reports every planted fault precisely.
 
 use raft_spec::{Bug, Config, Profile};
-use raftcheck::check::{self, CheckOptions, Strategy};
+use raftcheck::check::{self, CheckOptions};
 use raftcheck::conform::exhaustive::{self, ExhaustiveOptions};
 use raftcheck::conform::replay;
 use raftcheck::conform::walk;
@@ -34,13 +34,9 @@ fn quick_profile_every_model_transition_is_checked_on_the_implementation() {
     let spec = check::run(
         &cfg,
         &CheckOptions {
-            strategy: Strategy::Bfs,
             threads: 2,
-            symmetry: true,
             stop_when: StopWhen::Exhausted,
-            show_progress: false,
-            timeout: None,
-            memory_budget: None,
+            ..CheckOptions::default()
         },
     )
     .unwrap();
@@ -155,13 +151,9 @@ fn refused_where_it_fires(bugs: &[Bug]) {
         let run = check::run(
             &cfg,
             &CheckOptions {
-                strategy: Strategy::Bfs,
                 threads: 2,
-                symmetry: true,
                 stop_when: StopWhen::AnyViolation,
-                show_progress: false,
-                timeout: None,
-                memory_budget: None,
+                ..CheckOptions::default()
             },
         )
         .unwrap();

@@ -6,19 +6,15 @@ use std::collections::{HashSet, VecDeque};
 use raft_spec::coverage::{Rule, RuleSet};
 use raft_spec::flat::{FlatModel, FlatState};
 use raft_spec::{Config, NetworkKind, Profile};
-use raftcheck::check::{self, CheckOptions, CheckReport, Strategy};
+use raftcheck::check::{self, CheckOptions, CheckReport};
 use raftcheck::engine::StopWhen;
 use stateright::Model;
 
 fn check(cfg: &Config) -> CheckReport {
     let opts = CheckOptions {
-        strategy: Strategy::Bfs,
         threads: 2,
-        symmetry: true,
         stop_when: StopWhen::Exhausted,
-        show_progress: false,
-        timeout: None,
-        memory_budget: None,
+        ..CheckOptions::default()
     };
     check::run(cfg, &opts).unwrap().report
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use raft_spec::{properties as prop, Bug, RaftModel};
-use raftcheck::check::{self, Behaviour, CheckOptions, Strategy};
+use raftcheck::check::{self, Behaviour, CheckOptions};
 use raftcheck::engine::StopWhen;
 use raftcheck::trace::{
     first_discovery, follow_explorer_path, Outcome, ReplayError, Trace, TraceAction, TraceError,
@@ -17,13 +17,9 @@ fn double_vote() -> (raft_spec::Config, Behaviour) {
     let run = check::run(
         &cfg,
         &CheckOptions {
-            strategy: Strategy::Bfs,
             threads: 2,
-            symmetry: true,
             stop_when: StopWhen::Discovered(prop::ELECTION_SAFETY),
-            show_progress: false,
-            timeout: None,
-            memory_budget: None,
+            ..CheckOptions::default()
         },
     )
     .unwrap();

@@ -65,8 +65,8 @@ impl Part {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Plan {
-    /// CI: model check at ci-term3 and ci-log3 (a third term; a third log
-    /// entry), conformance at ci, quick-term3 and quick-log3.
+    /// CI: model check at ci-term3 and ci-term3-log3 (a third term; a third
+    /// term with a third log entry), conformance at ci and quick-term3-log3.
     Ci,
     /// Local iteration: model check and conformance at quick.
     Quick,
@@ -77,8 +77,8 @@ impl Plan {
     pub fn profiles(self) -> (Vec<Profile>, Vec<Profile>) {
         match self {
             Plan::Ci => (
-                vec![Profile::CiTerm3, Profile::CiLog3],
-                vec![Profile::Ci, Profile::QuickTerm3, Profile::QuickLog3],
+                vec![Profile::CiTerm3, Profile::CiTerm3Log3],
+                vec![Profile::Ci, Profile::QuickTerm3Log3],
             ),
             Plan::Quick => (vec![Profile::Quick], vec![Profile::Quick]),
         }
@@ -130,8 +130,8 @@ pub struct GateArgs {
     #[command(flatten)]
     pub bounds: BoundsArgs,
     /// Run a plan of profiles rather than the one profile: ci (what CI
-    /// runs: model check at ci-term3 and ci-log3, conformance at ci,
-    /// quick-term3 and quick-log3) or quick (seconds, for local use).
+    /// runs: model check at ci-term3 and ci-term3-log3, conformance at ci
+    /// and quick-term3-log3) or quick (seconds, for local use).
     /// Bound flags do not apply to a plan.
     #[arg(long, value_enum)]
     pub plan: Option<Plan>,

@@ -128,10 +128,16 @@ pub enum Profile {
     QuickTerm3,
     /// The gate's conformance: `quick` with a third log entry.
     QuickLog3,
+    /// The gate's model check: a third term and a third log entry at once,
+    /// with a crash (`ci-log3` with a third term; in flight 2).
+    CiTerm3Log3,
+    /// The gate's conformance: `quick` with a third term and a third log
+    /// entry (it holds `quick-term3` and `quick-log3`).
+    QuickTerm3Log3,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 7] = [
+    pub const ALL: [Profile; 9] = [
         Profile::Quick,
         Profile::Ci,
         Profile::Deep,
@@ -139,6 +145,8 @@ impl Profile {
         Profile::CiLog3,
         Profile::QuickTerm3,
         Profile::QuickLog3,
+        Profile::CiTerm3Log3,
+        Profile::QuickTerm3Log3,
     ];
 
     pub fn name(self) -> &'static str {
@@ -150,6 +158,8 @@ impl Profile {
             Profile::CiLog3 => "ci-log3",
             Profile::QuickTerm3 => "quick-term3",
             Profile::QuickLog3 => "quick-log3",
+            Profile::CiTerm3Log3 => "ci-term3-log3",
+            Profile::QuickTerm3Log3 => "quick-term3-log3",
         }
     }
 
@@ -205,6 +215,15 @@ impl Profile {
                 max_log_len: 3,
                 ..Profile::Quick.config()
             },
+            Profile::CiTerm3Log3 => Config {
+                max_term: 3,
+                ..Profile::CiLog3.config()
+            },
+            Profile::QuickTerm3Log3 => Config {
+                max_term: 3,
+                max_log_len: 3,
+                ..Profile::Quick.config()
+            },
         }
     }
 }
@@ -254,7 +273,7 @@ pub enum ConfigError {
         servers: u8,
         needed: u8,
     },
-    #[error("unknown profile {0:?}: expected one of quick, ci, deep, ci-term3, ci-log3, quick-term3, quick-log3")]
+    #[error("unknown profile {0:?}: expected one of quick, ci, deep, ci-term3, ci-log3, quick-term3, quick-log3, ci-term3-log3, quick-term3-log3")]
     UnknownProfile(String),
     #[error("unknown network {0:?}: expected one of reordering, lossy, lossy-duplicating")]
     UnknownNetwork(String),

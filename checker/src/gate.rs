@@ -17,6 +17,7 @@ use crate::bounds::BoundsArgs;
 use crate::check::{self, CheckOptions, Strategy};
 use crate::conform::{exhaustive, replay};
 use crate::engine::StopWhen;
+use crate::markup;
 use crate::trace::{Outcome, Trace};
 use crate::{bugs, files, show};
 
@@ -784,20 +785,6 @@ pub fn render_markdown(r: &GateReport) -> String {
     out
 }
 
-fn xml_escape(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .map(|c| match c {
-            '&' => "&amp;".to_string(),
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '"' => "&quot;".to_string(),
-            '\'' => "&apos;".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
 /// The report as JUnit XML: one suite per part, one case per check.
 pub fn render_junit(r: &GateReport) -> String {
     let failures = r.cases.iter().filter(|c| c.failed()).count();
@@ -825,14 +812,14 @@ pub fn render_junit(r: &GateReport) -> String {
             out.push_str(&format!(
                 "    <testcase classname=\"raftcheck.{}\" name=\"{}\" time=\"{:.3}\"",
                 slug(part.title()),
-                xml_escape(&c.name),
+                markup::escape(&c.name),
                 c.seconds
             ));
             match c.status {
                 "pass" => out.push_str("/>\n"),
                 "known-gap" | "skipped" => out.push_str(&format!(
                     ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
-                    xml_escape(&md_cell(&c.detail))
+                    markup::escape(&md_cell(&c.detail))
                 )),
                 _ => {
                     let mut body = c.detail.clone();
@@ -844,8 +831,8 @@ pub fn render_junit(r: &GateReport) -> String {
                     }
                     out.push_str(&format!(
                         ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                        xml_escape(&md_cell(&c.detail)),
-                        xml_escape(&body)
+                        markup::escape(&md_cell(&c.detail)),
+                        markup::escape(&body)
                     ));
                 }
             }

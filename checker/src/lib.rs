@@ -11,6 +11,7 @@ pub mod engine;
 pub mod explore;
 pub mod files;
 pub mod gate;
+pub mod markup;
 pub mod progress;
 pub mod show;
 pub mod trace;

@@ -7,6 +7,7 @@ use stateright::Model;
 use raft_spec::{RaftModel, State};
 
 use crate::check::Behaviour;
+use crate::markup;
 use crate::trace::{verdicts, Outcome, PropertyVerdict, Trace};
 
 /// One state on the path.
@@ -135,12 +136,12 @@ impl<'a> View<'a> {
         let mut out = String::from(HEAD);
         out.push_str(&format!(
             "<h1>raftcheck explorer</h1>\n<p class=\"bounds\">bounds: <code>{}</code></p>\n",
-            esc(&self.model.cfg.summary())
+            markup::escape(&self.model.cfg.summary())
         ));
         out.push_str("<section id=\"discovery\">\n");
         match (self.discovery(), self.trace) {
             (Some(d), Some((_, t))) => {
-                out.push_str(&format!("<p><b>{}</b></p>\n", esc(&d)));
+                out.push_str(&format!("<p><b>{}</b></p>\n", markup::escape(&d)));
                 if t.explorer_path != self.path {
                     out.push_str(&format!(
                         "<p>This path is not the saved one: <a href=\"/steps/{}\">open the saved trace</a>.</p>\n",
@@ -171,7 +172,11 @@ impl<'a> View<'a> {
     fn path_table(&self, out: &mut String) {
         out.push_str("<h2>Path</h2>\n<table id=\"path\">\n<tr><th>step</th><th>action</th>");
         for v in &self.rows[0].verdicts {
-            out.push_str(&format!("<th>{} {}</th>", v.expectation, esc(v.name)));
+            out.push_str(&format!(
+                "<th>{} {}</th>",
+                v.expectation,
+                markup::escape(v.name)
+            ));
         }
         out.push_str("</tr>\n");
         for (i, r) in self.rows.iter().enumerate() {
@@ -194,7 +199,7 @@ impl<'a> View<'a> {
                 r.step,
                 self.path,
                 r.step,
-                esc(r.action.as_deref().unwrap_or("initial state")),
+                markup::escape(r.action.as_deref().unwrap_or("initial state")),
                 marks(&violates, &reaches),
             ));
             for v in &r.verdicts {
@@ -217,7 +222,7 @@ impl<'a> View<'a> {
         };
         out.push_str(&format!(
             "<section id=\"state\">\n<h2>{}</h2>\n",
-            esc(&title)
+            markup::escape(&title)
         ));
         let violates = violated(&r.verdicts);
         if violates.is_empty() {
@@ -226,7 +231,7 @@ impl<'a> View<'a> {
             for name in violates {
                 out.push_str(&format!(
                     "<p class=\"verdict violating\">✗ This state violates always {}.</p>\n",
-                    esc(name)
+                    markup::escape(name)
                 ));
             }
         }
@@ -235,13 +240,13 @@ impl<'a> View<'a> {
             out.push_str(&format!(
                 "<li>{} {}: <b>{}</b></li>\n",
                 v.expectation,
-                esc(v.name),
+                markup::escape(v.name),
                 v.summary()
             ));
         }
         out.push_str(&format!(
             "</ul>\n<pre class=\"servers\">{}</pre>\n</section>\n",
-            esc(&raft_spec::render::states(&r.state))
+            markup::escape(&raft_spec::render::states(&r.state))
         ));
     }
 
@@ -251,7 +256,7 @@ impl<'a> View<'a> {
             match &n.verdicts {
                 None => out.push_str(&format!(
                     "<li class=\"ignored\">{} (ignored by the model)</li>\n",
-                    esc(&n.action)
+                    markup::escape(&n.action)
                 )),
                 Some(v) => {
                     let violates = violated(v);
@@ -260,14 +265,14 @@ impl<'a> View<'a> {
                     } else {
                         format!(
                             " <span class=\"mark\">✗ violates {}</span>",
-                            esc(&violates.join(", "))
+                            markup::escape(&violates.join(", "))
                         )
                     };
                     out.push_str(&format!(
                         "<li><a href=\"/steps/{}/{}\">{}</a>{mark}</li>\n",
                         self.path,
                         n.index,
-                        esc(&n.action)
+                        markup::escape(&n.action)
                     ));
                 }
             }
@@ -282,13 +287,13 @@ fn marks(violates: &[&str], reaches: &[&str]) -> String {
     if !violates.is_empty() {
         out.push_str(&format!(
             " <span class=\"mark\">✗ violates {}</span>",
-            esc(&violates.join(", "))
+            markup::escape(&violates.join(", "))
         ));
     }
     if !reaches.is_empty() {
         out.push_str(&format!(
             " <span class=\"reach\">✓ reaches {}</span>",
-            esc(&reaches.join(", "))
+            markup::escape(&reaches.join(", "))
         ));
     }
     out
@@ -319,13 +324,6 @@ fn violated(v: &[PropertyVerdict]) -> Vec<&'static str> {
 
 /// HTML-escapes text (states and actions contain no markup, but a page
 /// must not depend on that).
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 const HEAD: &str = r#"<!DOCTYPE html>
 <html lang="en">
 <head>

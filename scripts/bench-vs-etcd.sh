@@ -44,7 +44,7 @@ fi
 # Debian's package starts a default member on 2379/2380; stop it.
 if command -v systemctl >/dev/null; then systemctl stop etcd 2>/dev/null || true; fi
 
-cargo build -q --release -p raft-impl --bin raftkv
+cargo build -q --release -p raftkv --bin raftkv
 RAFTKV="$CARGO_TARGET_DIR/release/raftkv"
 
 echo "== etcd $(etcd --version | head -1 | awk '{print $3}'), 3 members on 127.0.0.1" >&2

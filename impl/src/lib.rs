@@ -1,14 +1,8 @@
-//! Production Raft: a deterministic sans-IO core ([`core`]) and, behind the
-//! `sim` feature, a seeded in-memory cluster simulator ([`sim`]) that checks
-//! the Raft safety properties after every step.
-//!
-//! Around the core, the runtime of the `raftkv` server: a write-ahead log
-//! ([`storage`]), TCP peer transport ([`transport`]), the key-value state
-//! machine ([`kv`]) and the server itself ([`server`]).
-
-pub mod core;
-#[cfg(feature = "sim")]
-pub mod sim;
+//! `raftkv`: a replicated key-value server on the sans-IO Raft core
+//! ([`raft_core`]). This crate is the core's runtime: a write-ahead log
+//! ([`storage`]), authenticated TCP peer transport ([`transport`]), the
+//! key-value state machine ([`kv`]), the server with its HTTP client API
+//! and client ([`server`]), the local-cluster supervisor and the bench.
 
 pub mod bench;
 pub mod kv;
@@ -16,6 +10,3 @@ pub mod server;
 pub mod storage;
 pub mod supervisor;
 pub mod transport;
-
-pub use crate::core::*;
-pub use bytes::Bytes;

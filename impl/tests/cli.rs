@@ -272,7 +272,7 @@ fn a_cluster_and_the_nodes_a_failover_bench_restarted_all_stop() {
     let dir = tempfile::tempdir().unwrap();
     let (mut cluster, endpoints) = start_cluster(dir.path());
     let status =
-        |e: &String| raft_impl::server::client::KvClient::status_of(e, Duration::from_secs(2));
+        |e: &String| raftkv::server::client::KvClient::status_of(e, Duration::from_secs(2));
     let mut pids = Vec::new();
     wait_until(
         Duration::from_secs(20),

@@ -9,7 +9,7 @@
 //! `RAFTKV_KILL_ROUNDS=N` sets the rounds of the default test (4); the
 //! ignored `soak_kill9_rounds` runs 100:
 //!
-//!     cargo test -p raft-impl --test cluster soak -- --ignored --nocapture
+//!     cargo test -p raftkv --test cluster soak -- --ignored --nocapture
 
 mod common;
 
@@ -93,7 +93,7 @@ fn api_semantics_and_redirects() {
     client.delete("a").unwrap();
     assert_eq!(client.get("a", false).unwrap(), None);
     // A follower redirects with 307 and the leader's address.
-    let mut http = raft_impl::server::http::HttpClient::new(
+    let mut http = raftkv::server::http::HttpClient::new(
         c.clients[follower - 1].clone(),
         Duration::from_secs(5),
     );
@@ -106,7 +106,7 @@ fn api_semantics_and_redirects() {
         Some(format!("http://{}/v1/kv/x", c.clients[leader - 1]).as_str())
     );
     // Bad requests get a 4xx with a message.
-    let mut http = raft_impl::server::http::HttpClient::new(
+    let mut http = raftkv::server::http::HttpClient::new(
         c.clients[leader - 1].clone(),
         Duration::from_secs(5),
     );

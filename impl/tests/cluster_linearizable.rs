@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use common::cluster::Cluster;
 use common::linearizability::{History, Op, Ret};
 use common::workload::random_op;
-use raft_impl::server::http::{HttpClient, RequestError};
-use raft_impl::server::{CLIENT_ID_HEADER, SEQ_HEADER};
+use raftkv::server::http::{HttpClient, RequestError};
+use raftkv::server::{CLIENT_ID_HEADER, SEQ_HEADER};
 
 /// What one request (following redirects) tells about its operation.
 enum Attempt {

@@ -4,13 +4,13 @@
 //! acknowledged write may be lost, and a node cut off from the majority
 //! must not acknowledge anything.
 //!
-//!     cargo test -p raft-impl --test cluster_partition -- --nocapture
+//!     cargo test -p raftkv --test cluster_partition -- --nocapture
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use raft_impl::server::http::HttpClient;
+use raftkv::server::http::HttpClient;
 
 use common::cluster::{Cluster, REQUEST_TIMEOUT};
 use common::workload::{check_stale_reads_everywhere, Registers, Writers};

@@ -9,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, Options};
-use raft_impl::server::http::HttpClient;
-use raft_impl::server::{CLIENT_ID_HEADER, SEQ_HEADER};
+use raftkv::server::http::HttpClient;
+use raftkv::server::{CLIENT_ID_HEADER, SEQ_HEADER};
 use serde_json::{json, Value};
 
 /// Three nodes that let a write wait 5 s for commit (raftkv's default):

@@ -13,9 +13,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
-use raft_impl::core::{Message, MessageBody, RequestVote};
-use raft_impl::transport::auth::{dial_handshake, Session};
-use raft_impl::transport::{ClusterSecret, Transport, TransportConfig, FRAME_VERSION, SECRET_ENV};
+use raft_core::{Message, MessageBody, RequestVote};
+use raftkv::transport::auth::{dial_handshake, Session};
+use raftkv::transport::{ClusterSecret, Transport, TransportConfig, FRAME_VERSION, SECRET_ENV};
 
 fn secret() -> ClusterSecret {
     ClusterSecret::new(b"the integration tests' secret", "test").unwrap()

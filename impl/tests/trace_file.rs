@@ -7,8 +7,8 @@
 mod common;
 
 use common::cluster::{wait_until, Cluster};
-use raft_impl::core::{Entry, EntryKind, Input};
-use raft_impl::kv::Command;
+use raft_core::{Entry, EntryKind, Input};
+use raftkv::kv::Command;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -65,7 +65,7 @@ fn rows(doc: &str) -> Vec<Vec<String>> {
 /// Problems with the doc, one line each.
 fn problems(doc: &str) -> Vec<String> {
     let spec = sources(&repo().join("spec/src"));
-    let core = sources(&repo().join("impl/src/core"));
+    let core = sources(&repo().join("impl/core/src"));
     let mut out = Vec::new();
     let rows = rows(doc);
     for row in &rows {
@@ -88,7 +88,7 @@ fn problems(doc: &str) -> Vec<String> {
         }
         for f in names(impl_fns) {
             if !defines_fn(&core, &f) {
-                out.push(format!("{rule}: no `fn {f}` in impl/src/core"));
+                out.push(format!("{rule}: no `fn {f}` in impl/core/src"));
             }
         }
         for t in names(tests) {
@@ -139,7 +139,7 @@ fn a_stale_doc_is_reported() {
     for want in [
         "grant-a-vote: not a Rule",
         "grant-vote: a Rule with no row",
-        "no `fn adopt_new_term` in impl/src/core",
+        "no `fn adopt_new_term` in impl/core/src",
         "truncate-on-mismatch is not a catalogued bug",
     ] {
         assert!(problems.contains(want), "{want:?} not in:\n{problems}");

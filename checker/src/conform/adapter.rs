@@ -1,7 +1,7 @@
 //! The bridge between the model and the implementation: ids, values, the
 //! abstraction function, the message mapping and the action mapping.
 //!
-//! | model (`raft-spec`)                         | implementation (`raft-impl`)                  |
+//! | model (`raft-spec`)                         | implementation (`raft-core`)                  |
 //! | ------------------------------------------- | --------------------------------------------- |
 //! | server `Id(i)` / `ServerId(i)`              | `NodeId` `i + 1` (ids are arbitrary `u64`s)   |
 //! | `Value(v)`, `v >= 1`                        | `EntryKind::Normal` with payload `[v]`        |
@@ -19,7 +19,7 @@
 //! durable writes left: each `Ready`'s writes are applied to it *before*
 //! `persisted()` releases the messages (the persistence contract).
 
-use raft_impl::{
+use raft_core::{
     AppendEntries, AppendEntriesResponse, Bytes, DurableState, DurableWrite, Entry as ImplEntry,
     EntryKind, Message, MessageBody, NodeId, RaftNode, Ready, RequestVote, RequestVoteResponse,
     Role as ImplRole,
@@ -46,8 +46,8 @@ pub fn server_id(n: NodeId, servers: u8) -> Option<ServerId> {
 }
 
 /// The implementation config of model server `s`.
-pub fn impl_config(cfg: &Config, s: ServerId) -> raft_impl::Config {
-    raft_impl::Config::new(node_id(s), (0..cfg.servers).map(|i| node_id(ServerId(i))))
+pub fn impl_config(cfg: &Config, s: ServerId) -> raft_core::Config {
+    raft_core::Config::new(node_id(s), (0..cfg.servers).map(|i| node_id(ServerId(i))))
         .with_limits(cfg.max_batch as usize, usize::MAX)
 }
 

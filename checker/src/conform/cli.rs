@@ -22,7 +22,7 @@ pub enum Format {
 /// `raftcheck conform`: drive the production implementation along the model.
 #[derive(Debug, Clone, Args)]
 #[command(
-    long_about = "Check the production implementation (raft-impl) against the model.\n\n\
+    long_about = "Check the production implementation (raft-core) against the model.\n\n\
     Without --traces: every transition of the bounded model (the same exploration as \
     `raftcheck check`, with symmetry reduction) is also taken by real implementation nodes \
     through their public API: a message is stepped, a timer fires, a value is proposed, a \

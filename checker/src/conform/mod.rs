@@ -1,4 +1,4 @@
-//! Conformance: the production implementation (`raft-impl`) runs the
+//! Conformance: the production implementation (`raft-core`) runs the
 //! model's transitions and traces.
 //!
 //! - [`adapter`]: the abstraction function (implementation node → model

@@ -2,7 +2,7 @@
 //! storage, to show that it reports them: a harness that never fails proves
 //! nothing.
 
-use raft_impl::{Message, MessageBody};
+use raft_core::{Message, MessageBody};
 
 /// One planted fault. Each is applied where a faulty runtime or a faulty
 /// implementation would produce it.

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use raft_impl::bench::{self, Op, Target};
-use raft_impl::server::client::{parse_endpoint, KvClient};
-use raft_impl::server::{self, ServerConfig};
-use raft_impl::supervisor::Supervisor;
-use raft_impl::transport::{ClusterSecret, SECRET_ENV};
+use raftkv::bench::{self, Op, Target};
+use raftkv::server::client::{parse_endpoint, KvClient};
+use raftkv::server::{self, ServerConfig};
+use raftkv::supervisor::Supervisor;
+use raftkv::transport::{ClusterSecret, SECRET_ENV};
 
 const DEFAULT_ENDPOINTS: &str = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003";
 
@@ -399,7 +399,7 @@ fn serve(a: ServeArgs) -> Result<()> {
 }
 
 fn reset_data(dir: &std::path::Path) -> Result<()> {
-    let removed = raft_impl::storage::reset(dir)
+    let removed = raftkv::storage::reset(dir)
         .with_context(|| format!("resetting data directory {}", dir.display()))?;
     for path in &removed {
         println!("removed {}", path.display());
@@ -633,7 +633,7 @@ fn supervise_cluster(a: &ClusterArgs, dir: &Path) -> Result<()> {
         }
     }
     println!("stopping...");
-    for pid in nodes.stop_all(raft_impl::supervisor::STOP_GRACE) {
+    for pid in nodes.stop_all(raftkv::supervisor::STOP_GRACE) {
         eprintln!("node pid {pid} did not stop on SIGTERM; killed it");
     }
     println!("stopped");

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::core::LogIndex;
+use raft_core::LogIndex;
 pub use session::{ClientId, SessionCheck, SessionLimits, Sessions};
 
 /// A client operation, as replicated in the log.

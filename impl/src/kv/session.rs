@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::CommandResult;
-use crate::core::LogIndex;
+use raft_core::LogIndex;
 
 /// A client's random identifier.
 pub type ClientId = u64;

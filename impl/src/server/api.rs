@@ -13,8 +13,8 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::{http, Event, ProposeFailure, Shared, CLIENT_ID_HEADER, SEQ_HEADER};
-use crate::core::NodeId;
 use crate::kv::{ClientId, Command, CommandResult};
+use raft_core::NodeId;
 
 pub(super) fn client_accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     for stream in listener.incoming() {

@@ -46,13 +46,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use thiserror::Error;
 
-use crate::core::{
-    Config, ConfigError, EntryKind, Input, LogIndex, Message, MessageBody, NodeId, ProposeError,
-    RaftNode, Role, Term, Unpersisted,
-};
 use crate::kv::{Command, CommandResult, KvStore};
 use crate::storage::{Wal, WalError};
 use crate::transport::{ClusterSecret, Transport, TransportConfig};
+use raft_core::{
+    Config, ConfigError, EntryKind, Input, LogIndex, Message, MessageBody, NodeId, ProposeError,
+    RaftNode, Role, Term, Unpersisted,
+};
 
 /// Header carrying a write's client id (decimal u64) for de-duplication.
 pub const CLIENT_ID_HEADER: &str = "Raftkv-Client-Id";
@@ -403,7 +403,7 @@ impl RaftLoop {
         }
     }
 
-    fn apply(&mut self, committed: Vec<crate::core::Entry>) {
+    fn apply(&mut self, committed: Vec<raft_core::Entry>) {
         let mut kv = self.shared.kv.lock().expect("kv lock");
         for entry in committed {
             let waiter = self.pending.remove(&entry.index);

@@ -59,7 +59,7 @@ pub mod data_dir;
 use data_dir::DirLock;
 pub use data_dir::{reset, LOCK_FILE, WAL_TMP_FILE};
 
-use crate::core::{DurableState, DurableWrite, Entry, LogIndex, NodeId, Term};
+use raft_core::{DurableState, DurableWrite, Entry, LogIndex, NodeId, Term};
 
 /// The WAL's file name inside a data directory.
 pub const WAL_FILE: &str = "wal.log";

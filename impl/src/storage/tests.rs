@@ -1,6 +1,6 @@
 use super::*;
-use crate::core::{Entry, EntryKind};
 use bytes::Bytes;
+use raft_core::{Entry, EntryKind};
 
 fn entry(index: u64, term: u64, payload: &str) -> Entry {
     Entry {

@@ -40,7 +40,7 @@ use super::frame::{
     begin_frame, finish_frame, read_frame, FrameBuf, FrameError, FRAME_VERSION, KIND_CHALLENGE,
     KIND_HELLO, KIND_MESSAGE, KIND_PROOF, MAX_HANDSHAKE_FRAME,
 };
-use crate::core::{Message, NodeId};
+use raft_core::{Message, NodeId};
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -42,7 +42,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::core::{Message, NodeId};
+use raft_core::{Message, NodeId};
 
 pub use auth::{ClusterSecret, SecretError, SECRET_ENV};
 use frame::{Charge, FrameBuf, KIND_MESSAGE};

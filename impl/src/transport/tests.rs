@@ -1,8 +1,8 @@
 use super::auth::{dial_handshake, Session};
 use super::frame::{begin_frame, read_frame, FrameBuf};
 use super::*;
-use crate::core::{AppendEntries, Entry, EntryKind, MessageBody, RequestVote};
 use bytes::Bytes;
+use raft_core::{AppendEntries, Entry, EntryKind, MessageBody, RequestVote};
 use std::io::Read;
 use std::time::Instant;
 

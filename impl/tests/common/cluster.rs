@@ -5,7 +5,7 @@
 //!
 //! A node listens for peers on its own `--peers` entry and dials the others
 //! at theirs, one outbound connection per peer (connections are one-way:
-//! see `raft_impl::transport`). So each node gets its own `--peers` list:
+//! see `raftkv::transport`). So each node gets its own `--peers` list:
 //! its own entry is its real listen address, and the entry of every other
 //! node j is the proxy of the directed link `i -> j`, which forwards to j's
 //! real address. Cutting node k off both ways is partitioning every link
@@ -20,9 +20,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use raft_impl::server::client::KvClient;
-use raft_impl::server::Status;
-use raft_impl::transport::{ClusterSecret, SECRET_ENV};
+use raftkv::server::client::KvClient;
+use raftkv::server::Status;
+use raftkv::transport::{ClusterSecret, SECRET_ENV};
 
 use super::proxy::Proxy;
 

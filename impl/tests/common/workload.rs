@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use raft_impl::server::client::{ClientError, KvClient};
+use raftkv::server::client::{ClientError, KvClient};
 
 use super::cluster::{wait_until, Cluster, PATIENCE};
 use super::linearizability::{History, Op, Ret, Stats};

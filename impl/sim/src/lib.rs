@@ -1,0 +1,22 @@
+//! A seeded, deterministic in-memory cluster simulator (feature `sim`).
+//!
+//! A [`Cluster`] runs real [`RaftNode`](raft_core::RaftNode)s over a network that
+//! drops, delays, reorders, duplicates and partitions, with crash-restart that
+//! keeps exactly what the node's acknowledged durable writes left in its
+//! [`DurableState`](raft_core::DurableState) and nothing else. After every
+//! [`Action`] the [`SafetyChecker`] checks the five safety properties of the
+//! Raft paper; [`Cluster::heal_and_settle`] then checks that, once faults
+//! heal, a leader is elected and every acknowledged proposal is committed on
+//! every server. The same schedule (or seed) always replays the same run.
+
+mod cluster;
+mod network;
+mod rng;
+mod safety;
+mod schedule;
+
+pub use cluster::{Cluster, PlantedFault, SimConfig, SimStats};
+pub use network::Network;
+pub use rng::SplitMix64;
+pub use safety::{SafetyChecker, Violation};
+pub use schedule::{random_schedule, run_schedule, Action, Failure};

@@ -14,9 +14,9 @@ use raft_spec::{Bug, Config, RaftModel};
 
 use crate::bounds::BoundsArgs;
 use crate::check::{self, Behaviour, CheckOptions, CheckRun, Strategy};
-use crate::engine::StopWhen;
 use crate::files;
 use crate::trace::{Outcome, Trace};
+use raftcheck_engine::StopWhen;
 
 /// What one bug's run found.
 #[derive(Debug, Clone, Serialize)]

@@ -9,8 +9,8 @@ use stateright::{Checker, Expectation, Model};
 use raft_spec::flat::{FlatModel, FlatState};
 use raft_spec::{Action, Config, RaftModel, State};
 
-use crate::engine::{self, LevelCut, Options, Progress, StopReason, StopWhen};
-use crate::progress;
+use raftcheck_engine::progress;
+use raftcheck_engine::{self as engine, LevelCut, Options, Progress, StopReason, StopWhen};
 
 /// How the state space is explored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]

@@ -6,7 +6,7 @@ use raft_spec::coverage::{self, RuleCoverage};
 use raft_spec::Config;
 
 use crate::check::grouped;
-use crate::engine::RuleCounts;
+use raftcheck_engine::RuleCounts;
 
 /// The coverage table of a run, from the engine's counts (`None`: the
 /// strategy records no rules).

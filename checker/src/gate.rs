@@ -16,10 +16,10 @@ use serde::Serialize;
 use crate::bounds::BoundsArgs;
 use crate::check::{self, CheckOptions, Strategy};
 use crate::conform::{exhaustive, replay};
-use crate::engine::StopWhen;
 use crate::markup;
 use crate::trace::{Outcome, Trace};
 use crate::{bugs, files, show};
+use raftcheck_engine::StopWhen;
 
 /// The parts of the gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]

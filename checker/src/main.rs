@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use raftcheck::bounds::{parse_threads, threads_or_all_cores, BoundsArgs};
 use raftcheck::check::{self, CheckOptions, Strategy};
-use raftcheck::engine::StopWhen;
+use raftcheck_engine::StopWhen;
 
 #[derive(Parser)]
 #[command(

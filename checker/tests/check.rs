@@ -3,7 +3,7 @@
 
 use raft_spec::{Bug, Config, NetworkKind, Profile};
 use raftcheck::check::{self, CheckOptions, Strategy};
-use raftcheck::engine::{StopReason, StopWhen};
+use raftcheck_engine::{StopReason, StopWhen};
 
 fn options(stop_when: StopWhen) -> CheckOptions {
     CheckOptions {

@@ -11,7 +11,7 @@ use raft_spec::properties::LEADER_ELECTED;
 use raft_spec::Bug;
 use raftcheck::bounds::BoundsArgs;
 use raftcheck::check::{self, CheckOptions};
-use raftcheck::engine::StopWhen;
+use raftcheck_engine::StopWhen;
 
 fn raftcheck(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_raftcheck"))

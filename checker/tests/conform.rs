@@ -7,7 +7,7 @@ use raftcheck::conform::exhaustive::{self, ExhaustiveOptions};
 use raftcheck::conform::replay;
 use raftcheck::conform::walk;
 use raftcheck::conform::Perturbation;
-use raftcheck::engine::StopWhen;
+use raftcheck_engine::StopWhen;
 
 fn exhaustive(cfg: &Config, threads: usize, p: Option<Perturbation>) -> exhaustive::ExhaustiveRun {
     exhaustive::run(

@@ -7,7 +7,7 @@ use raft_spec::coverage::{Rule, RuleSet};
 use raft_spec::flat::{FlatModel, FlatState};
 use raft_spec::{Config, NetworkKind, Profile};
 use raftcheck::check::{self, CheckOptions, CheckReport};
-use raftcheck::engine::StopWhen;
+use raftcheck_engine::StopWhen;
 use stateright::Model;
 
 fn check(cfg: &Config) -> CheckReport {
@@ -36,7 +36,7 @@ fn engine_counts_equal_a_plain_walk() {
     let model = FlatModel::new(cfg.clone()).unwrap();
     let mut counts = vec![0u64; Rule::ALL.len()];
     let init = model.init_states()[0].representative();
-    let mut seen = HashSet::from([raftcheck::engine::fingerprint(&init)]);
+    let mut seen = HashSet::from([raftcheck_engine::fingerprint(&init)]);
     let mut queue = VecDeque::from([init]);
     let mut actions = Vec::new();
     while let Some(s) = queue.pop_front() {
@@ -51,7 +51,7 @@ fn engine_counts_equal_a_plain_walk() {
                 counts[i] += 1;
             }
             let canonical: FlatState = next.representative();
-            if seen.insert(raftcheck::engine::fingerprint(&canonical))
+            if seen.insert(raftcheck_engine::fingerprint(&canonical))
                 && model.within_boundary(&canonical)
             {
                 queue.push_back(canonical);

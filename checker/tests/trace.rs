@@ -5,10 +5,10 @@ use std::path::Path;
 
 use raft_spec::{properties as prop, Bug, RaftModel};
 use raftcheck::check::{self, Behaviour, CheckOptions};
-use raftcheck::engine::StopWhen;
 use raftcheck::trace::{
     first_discovery, follow_explorer_path, Outcome, ReplayError, Trace, TraceAction, TraceError,
 };
+use raftcheck_engine::StopWhen;
 
 /// The shortest double-vote counterexample (a few thousand states: fast even
 /// in the test profile).

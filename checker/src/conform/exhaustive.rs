@@ -44,7 +44,7 @@ use raft_spec::{Action, Config, RaftModel, State};
 use super::adapter::{self, acting_server, ImplServer};
 use super::divergence::{Divergence, Mismatch};
 use super::perturb::Perturbation;
-use crate::engine::{self, Options, Progress, StepInPlace, StopWhen};
+use raftcheck_engine::{self as engine, Options, Progress, StepInPlace, StopWhen};
 
 /// The name of the conformance property.
 pub const CONFORMS: &str = "conforms";
@@ -351,7 +351,7 @@ pub fn run(cfg: &Config, opts: &ExhaustiveOptions) -> anyhow::Result<ExhaustiveR
     let progress = Progress::default();
     let exploration = std::thread::scope(|scope| {
         if opts.show_progress {
-            scope.spawn(|| crate::progress::report_until_done(&progress));
+            scope.spawn(|| raftcheck_engine::progress::report_until_done(&progress));
         }
         let e = engine::explore(
             &cm,

@@ -14,6 +14,7 @@
 //!
 //! [`RaftModel`]: crate::RaftModel
 
+mod engine;
 mod model;
 mod network;
 

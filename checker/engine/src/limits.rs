@@ -265,7 +265,7 @@ mod tests {
         assert_eq!(o.max_depth, 2);
         let fp = o.discoveries["small"].fingerprint;
         let (_, steps) = e
-            .path(&model, None, crate::engine::fingerprint, None, fp)
+            .path(&model, None, crate::fingerprint, None, fp)
             .expect("a path to the violation");
         assert_eq!(steps.len(), 2);
         assert!(!o.discoveries.contains_key("huge"));

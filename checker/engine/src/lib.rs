@@ -25,6 +25,8 @@ use crate::visited::Visited;
 mod coverage;
 mod limits;
 mod path;
+pub mod progress;
+mod visited;
 
 pub use coverage::{RuleCounts, MAX_RULES};
 use limits::Limits;
@@ -119,35 +121,6 @@ pub trait StepInPlace: Model {
     ) -> bool {
         let _ = fired;
         self.next_state_into(last, action, next)
-    }
-}
-
-impl StepInPlace for raft_spec::flat::FlatModel {
-    fn next_state_into(
-        &self,
-        last: &raft_spec::flat::FlatState,
-        action: raft_spec::Action,
-        next: &mut raft_spec::flat::FlatState,
-    ) -> bool {
-        raft_spec::flat::FlatModel::next_state_into(self, last, action, next)
-    }
-
-    fn rule_count(&self) -> usize {
-        raft_spec::coverage::Rule::ALL.len()
-    }
-
-    fn next_state_covered(
-        &self,
-        last: &raft_spec::flat::FlatState,
-        action: raft_spec::Action,
-        next: &mut raft_spec::flat::FlatState,
-        fired: &mut u64,
-    ) -> bool {
-        let mut rules = raft_spec::coverage::RuleSet(*fired);
-        let taken =
-            raft_spec::flat::FlatModel::next_state_covered(self, last, action, next, &mut rules);
-        *fired = rules.0;
-        taken
     }
 }
 

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::engine::Progress;
+use crate::Progress;
 
 /// Prints progress until the exploration is done. On a terminal the line is
 /// redrawn in place twice a second; in a log (CI) a line is printed every

@@ -8,7 +8,9 @@ use std::time::Instant;
 use serde::Serialize;
 use stateright::{Expectation, Model};
 
-use super::{Fingerprint, Search, StopWhen, Stored};
+use crate::fingerprint::Fingerprint;
+use crate::search::{Search, Stored};
+use crate::StopWhen;
 
 /// Why a run ended before exploring every state within the bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -4,7 +4,9 @@ use std::hash::Hash;
 
 use stateright::Model;
 
-use super::{fingerprint_with, Behaviour, Codec, Exploration, Fingerprint, Symmetry, NO_PARENT};
+use crate::fingerprint::{Fingerprint, NO_PARENT};
+use crate::search::fingerprint_with;
+use crate::{Behaviour, Codec, Exploration, Symmetry};
 
 impl Exploration {
     /// A concrete path from an initial state to the state with fingerprint

@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::Fingerprint;
+use crate::fingerprint::Fingerprint;
 
 const SHARD_BITS: u32 = 6;
 /// Slots a shard starts with (a power of two).

@@ -1,0 +1,267 @@
+//! One exploration's shared state, and how a chunk of the frontier is
+//! expanded: successors fingerprinted, looked up, checked and queued.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use stateright::{Expectation, Model};
+
+use crate::coverage;
+use crate::fingerprint::{fingerprint, fingerprint_bytes, Fingerprint};
+use crate::limits::{Limits, StopReason};
+use crate::visited::Visited;
+use crate::{Codec, Discovery, Progress, StepInPlace, Symmetry};
+
+/// A state's fingerprint: of its encoding when there is a codec (`buf` is
+/// left holding the encoding), else of its `Hash`.
+pub(crate) fn fingerprint_with<S: Hash>(
+    s: &S,
+    codec: Option<&Codec<S>>,
+    buf: &mut Vec<u8>,
+) -> Fingerprint {
+    match codec {
+        Some(codec) => {
+            buf.clear();
+            (codec.encode)(s, buf);
+            fingerprint_bytes(buf)
+        }
+        None => fingerprint(s),
+    }
+}
+
+/// What a reached state turned out to be.
+#[derive(PartialEq, Eq)]
+pub(crate) enum Visit {
+    Seen,
+    /// New and within the boundary: queued for expansion.
+    New,
+    /// New and beyond the boundary: checked only.
+    Boundary,
+}
+
+/// One state's successors, fingerprinted, waiting to be looked up. Kept
+/// small per successor: a batch entry is written for every transition.
+pub(crate) struct Batch<S> {
+    /// Each successor's fingerprint, and where its encoding is in `bytes`.
+    reached: Vec<(Fingerprint, std::ops::Range<usize>)>,
+    /// The successors' encodings, end to end, when there is a codec.
+    bytes: Vec<u8>,
+    /// The successors' canonical forms (one per entry of `reached`), to
+    /// queue, when there is no codec.
+    canonical: Vec<Option<S>>,
+}
+
+impl<S> Batch<S> {
+    pub(crate) fn new() -> Self {
+        Batch {
+            reached: Vec::new(),
+            bytes: Vec::new(),
+            canonical: Vec::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.reached.clear();
+        self.bytes.clear();
+        self.canonical.clear();
+    }
+}
+
+/// A frontier state, as it is or encoded.
+pub(crate) enum Stored<S> {
+    /// Boxed, so a frontier entry stays small whatever the state's size.
+    State(Box<S>),
+    Bytes(Box<[u8]>),
+}
+
+/// Shared state of one exploration.
+pub(crate) struct Search<'a, M: Model> {
+    pub(crate) model: &'a M,
+    pub(crate) properties: &'a [stateright::Property<M>],
+    /// Bit i: discovering property i ends the search mid-level.
+    pub(crate) stop_at_once: u64,
+    /// Set when such a property is discovered, or a limit is reached:
+    /// threads take no more work.
+    pub(crate) stopping: AtomicBool,
+    /// The timeout and memory budget, and why `stopping` was set.
+    pub(crate) limits: Limits,
+    pub(crate) symmetry: Symmetry<M::State>,
+    pub(crate) codec: Option<&'a Codec<M::State>>,
+    pub(crate) visited: Visited,
+    /// Bit i: property i has been discovered (so it is not evaluated again).
+    pub(crate) found: AtomicU64,
+    pub(crate) discoveries: Mutex<BTreeMap<&'static str, Discovery>>,
+    pub(crate) boundary: AtomicU64,
+    pub(crate) rules: coverage::SharedCounts,
+    pub(crate) progress: &'a Progress,
+}
+
+impl<M> Search<'_, M>
+where
+    M: StepInPlace,
+    M::State: Hash + Clone,
+{
+    pub(crate) fn canonical<'s>(&self, s: &'s M::State) -> Cow<'s, M::State> {
+        match self.symmetry.and_then(|f| f(s)) {
+            Some(representative) => Cow::Owned(representative),
+            None => Cow::Borrowed(s),
+        }
+    }
+
+    /// Expands one chunk of the frontier, adding the new states to `out`.
+    ///
+    /// A state's successors are fingerprinted first, with their visited
+    /// slots prefetched, and only then looked up: the lookups, which miss
+    /// the cache, then wait for memory together rather than in turn.
+    pub(crate) fn expand(
+        &self,
+        states: &[(Fingerprint, Stored<M::State>)],
+        depth: usize,
+        out: &mut Vec<(Fingerprint, Stored<M::State>)>,
+    ) {
+        let mut actions = Vec::new();
+        let mut batch = Batch::new();
+        // Slots for one state's successors, reused: `used` hold successors.
+        let mut successors: Vec<M::State> = Vec::new();
+        let (mut taken, mut new, mut boundary) = (0, 0, 0);
+        let mut rules = coverage::LocalCounts::new();
+        for (parent, stored) in states {
+            let decoded;
+            let state = match (stored, self.codec) {
+                (Stored::State(s), _) => s,
+                (Stored::Bytes(b), Some(codec)) => {
+                    decoded = (codec.decode)(b);
+                    &decoded
+                }
+                (Stored::Bytes(_), None) => unreachable!("bytes are stored only with a codec"),
+            };
+            self.model.actions(state, &mut actions);
+            let mut used = 0;
+            for action in actions.drain(..) {
+                if used == successors.len() {
+                    successors.push(state.clone());
+                }
+                let mut fired = 0;
+                if self
+                    .model
+                    .next_state_covered(state, action, &mut successors[used], &mut fired)
+                {
+                    taken += 1;
+                    rules.add(fired);
+                    self.reach(&successors[used], &mut batch);
+                    used += 1;
+                }
+            }
+            for (k, state) in successors[..used].iter().enumerate() {
+                // Two actions often reach one state (a message dropped, or
+                // delivered and ignored): look it up once.
+                let fp = batch.reached[k].0;
+                if batch.reached[..k].iter().any(|r| r.0 == fp) {
+                    continue;
+                }
+                match self.record(k, &mut batch, *parent, state, depth, out) {
+                    Visit::Seen => {}
+                    Visit::New => new += 1,
+                    Visit::Boundary => {
+                        new += 1;
+                        boundary += 1;
+                    }
+                }
+            }
+            batch.clear();
+        }
+        // Shared counters once per chunk: threads updating them per state
+        // would pass their cache line back and forth.
+        self.progress
+            .transitions
+            .fetch_add(taken, Ordering::Relaxed);
+        self.progress.unique.fetch_add(new, Ordering::Relaxed);
+        self.boundary.fetch_add(boundary, Ordering::Relaxed);
+        self.rules.merge(&rules, depth);
+    }
+
+    /// Canonicalises and fingerprints a reached state, adds it to `batch`
+    /// and prefetches its slot.
+    pub(crate) fn reach(&self, state: &M::State, batch: &mut Batch<M::State>) {
+        let canonical = self.canonical(state);
+        let start = batch.bytes.len();
+        let fp = match self.codec {
+            Some(codec) => {
+                (codec.encode)(&canonical, &mut batch.bytes);
+                fingerprint_bytes(&batch.bytes[start..])
+            }
+            None => {
+                let fp = fingerprint(&canonical);
+                batch.canonical.push(Some(canonical.into_owned()));
+                fp
+            }
+        };
+        self.visited.prefetch(fp);
+        batch.reached.push((fp, start..batch.bytes.len()));
+    }
+
+    /// Records the batch's `k`th successor, `state`, reached from `parent`;
+    /// if new, checks it and queues it for expansion (if within the
+    /// boundary).
+    pub(crate) fn record(
+        &self,
+        k: usize,
+        batch: &mut Batch<M::State>,
+        parent: Fingerprint,
+        state: &M::State,
+        depth: usize,
+        out: &mut Vec<(Fingerprint, Stored<M::State>)>,
+    ) -> Visit {
+        let (fp, ref encoding) = batch.reached[k];
+        // Insert only if absent: the first parent found is on a shortest path.
+        if !self.visited.insert_new(fp, parent) {
+            return Visit::Seen;
+        }
+        self.check_properties(state, fp, depth);
+        if !self.model.within_boundary(state) {
+            return Visit::Boundary;
+        }
+        let stored = match batch.canonical.get_mut(k).and_then(Option::take) {
+            Some(canonical) => Stored::State(Box::new(canonical)),
+            None => Stored::Bytes(batch.bytes[encoding.clone()].into()),
+        };
+        out.push((fp, stored));
+        Visit::New
+    }
+
+    fn check_properties(&self, state: &M::State, fp: Fingerprint, depth: usize) {
+        let found = self.found.load(Ordering::Relaxed);
+        for (i, p) in self.properties.iter().enumerate() {
+            if found & (1 << i) != 0 {
+                continue;
+            }
+            let holds = (p.condition)(self.model, state);
+            let discovered = match p.expectation {
+                Expectation::Always => !holds,
+                Expectation::Sometimes => holds,
+                // Liveness needs whole paths; this engine checks states only.
+                Expectation::Eventually => false,
+            };
+            if discovered {
+                self.found.fetch_or(1 << i, Ordering::Relaxed);
+                if self.stop_at_once & (1 << i) != 0 {
+                    self.stop(match p.expectation {
+                        Expectation::Always => StopReason::Violation,
+                        _ => StopReason::Discovery,
+                    });
+                }
+                self.discoveries
+                    .lock()
+                    .expect("discoveries lock")
+                    .entry(p.name)
+                    .or_insert(Discovery {
+                        fingerprint: fp,
+                        depth,
+                    });
+            }
+        }
+    }
+}

@@ -55,18 +55,28 @@ impl ReplayReport {
     }
 }
 
+/// Why a behaviour cannot be driven on the implementation at all (as
+/// opposed to a divergence, which is a finding).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayStartError {
+    /// A node's state has no counterpart in the model (the adapter says why).
+    #[error("{0}")]
+    Abstraction(String),
+}
+
 /// Drives fresh implementation nodes along a behaviour of the model `cfg`.
 /// Returns the first divergence, if any (step 0: the initial state).
 pub fn replay_behaviour(
     cfg: &Config,
     behaviour: &Behaviour,
     perturbation: Option<Perturbation>,
-) -> Result<Option<Divergence>, String> {
+) -> Result<Option<Divergence>, ReplayStartError> {
     let server = RaftServer { cfg: cfg.clone() };
     let (init, steps) = behaviour;
     let mut impls = (0..cfg.servers)
         .map(|i| ImplServer::fresh(cfg, ServerId(i)))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ReplayStartError::Abstraction)?;
     let diverge = |step: usize, action: String, mismatch: Mismatch| {
         Some(Divergence {
             step,

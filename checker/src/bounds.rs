@@ -1,126 +1,40 @@
-//! Command-line bounds: a named profile, with any bound overridden.
+//! Bounds as command-line flags: the flags that reproduce a config (the
+//! flags themselves are parsed by `crate::cli::BoundsArgs`).
 
-use std::ops::RangeInclusive;
+use raft_spec::Config;
 
-use clap::builder::RangedI64ValueParser;
-use clap::Args;
-use raft_spec::config::limits;
-use raft_spec::{Bug, Config, ConfigError, NetworkKind, Profile};
+use crate::trace::Outcome;
 
-/// A `u8` flag accepting only `r` (clap's error then names the range).
-fn ranged(r: RangeInclusive<u8>) -> RangedI64ValueParser<u8> {
-    clap::value_parser!(u8).range(i64::from(*r.start())..=i64::from(*r.end()))
-}
+// `raftcheck traces`' arguments (conform/walk.rs) still name the bounds here.
+pub use crate::cli::BoundsArgs;
 
-/// A flag's help with `{range}` replaced by its range.
-fn help(text: &str, r: RangeInclusive<u8>) -> String {
-    text.replace("{range}", &format!("{} to {}", r.start(), r.end()))
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct BoundsArgs {
-    /// Named bounds to start from: quick (seconds; tests), ci (the CI gate:
-    /// crash-recovery and a lossy network), deep (larger; scheduled runs).
-    /// Any bound below overrides the profile's value.
-    #[arg(long, default_value = "ci")]
-    pub profile: Profile,
-    #[arg(long, value_parser = ranged(limits::SERVERS),
-        help = help("Number of Raft servers: {range}", limits::SERVERS))]
-    pub servers: Option<u8>,
-    #[arg(long, value_parser = ranged(limits::MAX_TERM),
-        help = help("Highest term any server may reach: {range}", limits::MAX_TERM))]
-    pub max_term: Option<u8>,
-    #[arg(long, value_parser = ranged(limits::MAX_LOG),
-        help = help("Longest log any server may hold: {range}", limits::MAX_LOG))]
-    pub max_log: Option<u8>,
-    #[arg(long, value_parser = ranged(limits::BATCH),
-        help = help("Most entries one AppendEntries carries: {range}", limits::BATCH))]
-    pub batch: Option<u8>,
-    #[arg(long, value_parser = ranged(limits::VALUES), help = help(
-        "Client proposals carry values 1..=VALUES: {range} (0: no client proposals; \
-         leaders replicate only their no-op entries)",
-        limits::VALUES))]
-    pub values: Option<u8>,
-    #[arg(long, value_parser = ranged(limits::CRASHES), help = help(
-        "Crashes allowed over a whole run: {range}, at most the number of servers \
-         (each crash may be followed by recovery)",
-        limits::CRASHES))]
-    pub crashes: Option<u8>,
-    #[arg(long, value_parser = ranged(limits::IN_FLIGHT), help = help(
-        "Most messages in flight at once: {range}, and at least servers - 1 (a \
-         candidate sends its RequestVotes at once; with fewer no leader is ever elected). \
-         Default: the profile's, raised to servers - 1 when --servers asks for more",
-        limits::IN_FLIGHT))]
-    pub in_flight: Option<u8>,
-    /// reordering | lossy | lossy-duplicating.
-    #[arg(long)]
-    pub network: Option<NetworkKind>,
-    /// Switch on one wrong rule from the bug catalogue (see `raftcheck bugs --list`).
-    #[arg(long)]
-    pub bug: Option<Bug>,
-}
-
-impl BoundsArgs {
-    /// The profile with overrides applied, validated. Bounds under which no
-    /// leader can be elected (so no "sometimes" property can be reached)
-    /// are refused with the reason.
-    pub fn config(&self) -> Result<Config, ConfigError> {
-        let mut cfg = self.profile.config();
-        let set = |field: &mut u8, v: Option<u8>| {
-            if let Some(v) = v {
-                *field = v;
-            }
-        };
-        set(&mut cfg.servers, self.servers);
-        set(&mut cfg.max_term, self.max_term);
-        set(&mut cfg.max_log_len, self.max_log);
-        set(&mut cfg.max_batch, self.batch);
-        set(&mut cfg.values, self.values);
-        set(&mut cfg.max_crashes, self.crashes);
-        // The profiles' in-flight bounds are sized for their three servers;
-        // more servers need more for an election to happen at all.
-        cfg.max_in_flight = cfg
-            .max_in_flight
-            .max(Config::election_in_flight(cfg.servers));
-        set(&mut cfg.max_in_flight, self.in_flight);
-        if let Some(n) = self.network {
-            cfg.network = n;
-        }
-        if self.bug.is_some() {
-            cfg.bug = self.bug;
-        }
-        cfg.validate_reachable()?;
-        Ok(cfg)
+/// The command-line flags that reproduce `cfg` exactly.
+pub fn flags_for(cfg: &Config) -> String {
+    let mut s = format!(
+        "--servers {} --max-term {} --max-log {} --batch {} --values {} --crashes {} --in-flight {} --network {}",
+        cfg.servers,
+        cfg.max_term,
+        cfg.max_log_len,
+        cfg.max_batch,
+        cfg.values,
+        cfg.max_crashes,
+        cfg.max_in_flight,
+        cfg.network
+    );
+    if let Some(bug) = cfg.bug {
+        s.push_str(&format!(" --bug {bug}"));
     }
-
-    /// The command-line flags that reproduce `cfg` exactly.
-    pub fn flags_for(cfg: &Config) -> String {
-        let mut s = format!(
-            "--servers {} --max-term {} --max-log {} --batch {} --values {} --crashes {} --in-flight {} --network {}",
-            cfg.servers,
-            cfg.max_term,
-            cfg.max_log_len,
-            cfg.max_batch,
-            cfg.values,
-            cfg.max_crashes,
-            cfg.max_in_flight,
-            cfg.network
-        );
-        if let Some(bug) = cfg.bug {
-            s.push_str(&format!(" --bug {bug}"));
-        }
-        s
-    }
+    s
 }
 
-/// `--threads`: at least 1 (0 is refused rather than quietly run as one
-/// thread; leaving the flag out means every core).
-pub fn parse_threads(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(0) => Err("must be at least 1 (leave --threads out to use every core)".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(format!("{e} (expected a number of threads, at least 1)")),
+/// The command that reproduces a counterexample (or, with `--keep-going`,
+/// a witness) of a config with `raftcheck check`.
+pub fn reproduce_command(cfg: &Config, outcome: Outcome) -> String {
+    let mut s = format!("raftcheck check {}", flags_for(cfg));
+    if outcome == Outcome::Witnesses {
+        s.push_str(" --keep-going");
     }
+    s
 }
 
 /// `--threads`, or every core when it is not given.

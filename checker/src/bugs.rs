@@ -12,7 +12,7 @@ use stateright::{Expectation, Model};
 
 use raft_spec::{Bug, Config, RaftModel};
 
-use crate::bounds::BoundsArgs;
+use crate::bounds::reproduce_command;
 use crate::check::{self, Behaviour, CheckOptions, CheckRun, Strategy};
 use crate::files;
 use crate::trace::{Outcome, Trace};
@@ -60,6 +60,28 @@ pub struct BugOptions {
     pub show_progress: bool,
 }
 
+impl Default for BugOptions {
+    /// What `raftcheck bugs` does with no flags: every core, 120 s a bug,
+    /// quietly.
+    fn default() -> Self {
+        BugOptions {
+            threads: crate::bounds::threads_or_all_cores(None),
+            timeout: Some(Duration::from_secs(120)),
+            show_progress: false,
+        }
+    }
+}
+
+/// A run of the catalogue (`raftcheck bugs`).
+#[derive(Debug, Clone, Default)]
+pub struct CatalogueOptions {
+    pub bug: BugOptions,
+    /// Run only this bug (else every bug of the catalogue).
+    pub only: Option<Bug>,
+    /// Save each counterexample (`<bug>.json` and `<bug>.md`) here.
+    pub write: Option<PathBuf>,
+}
+
 fn options(o: &BugOptions, stop_when: StopWhen) -> CheckOptions {
     CheckOptions {
         strategy: Strategy::Bfs,
@@ -70,15 +92,6 @@ fn options(o: &BugOptions, stop_when: StopWhen) -> CheckOptions {
         timeout: o.timeout,
         memory_budget: None,
     }
-}
-
-/// The command that reproduces a bug's counterexample with `raftcheck check`.
-pub fn reproduce_command(cfg: &Config, outcome: Outcome) -> String {
-    let mut s = format!("raftcheck check {}", BoundsArgs::flags_for(cfg));
-    if outcome == Outcome::Witnesses {
-        s.push_str(" --keep-going");
-    }
-    s
 }
 
 /// Runs one bug of the catalogue with its own bounds.
@@ -385,69 +398,12 @@ pub fn render_table(results: &[BugResult]) -> String {
     out
 }
 
-/// How `raftcheck bugs` reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, clap::Args)]
-#[command(
-    long_about = "Run the bug catalogue. Each known wrong Raft rule (`--list` names them) \
-    is switched on under its own smallest bounds and explored breadth-first, so the first \
-    counterexample found is a shortest one. The run fails (exit 1) if a bug goes undetected, \
-    or if the property broken at the minimal depth is not the one the catalogue names. \
-    `--write` saves each counterexample as counterexamples/<bug>.json (open it with \
-    `raftcheck show` or `raftcheck explore`) and counterexamples/<bug>.md (the wrong rule \
-    explained, with a sequence diagram). Progress goes to stderr: a line as each bug starts \
-    and ends (states, seconds), and the engine's progress line during long searches."
-)]
-pub struct BugsArgs {
-    /// List the catalogue (bug, the property it breaks, the wrong rule) and
-    /// run nothing.
-    #[arg(long)]
-    pub list: bool,
-    /// Run only this bug (e.g. double-vote).
-    #[arg(long)]
-    pub only: Option<Bug>,
-    /// Save counterexamples/<bug>.json and counterexamples/<bug>.md.
-    #[arg(long)]
-    pub write: bool,
-    /// Where --write saves.
-    #[arg(long, default_value = "counterexamples")]
-    pub dir: PathBuf,
-    /// Worker threads per run, at least 1 (default: all cores).
-    #[arg(long, value_parser = crate::bounds::parse_threads)]
-    pub threads: Option<usize>,
-    /// Give up on a bug after this many seconds (it then counts as not
-    /// caught).
-    #[arg(long, default_value_t = 120)]
-    pub timeout: u64,
-    /// Report as a text table or JSON (on stdout).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// No progress lines on stderr.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
-
-/// `raftcheck bugs`: exit 0 if every bug is caught as catalogued, 1 if not.
-pub fn run(args: &BugsArgs) -> anyhow::Result<std::process::ExitCode> {
-    if args.list {
-        let entries = catalogue()?;
-        match args.format {
-            Format::Text => print!("{}", render_list(&entries)),
-            Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
-        }
-        return Ok(std::process::ExitCode::SUCCESS);
-    }
-    let opts = BugOptions {
-        threads: crate::bounds::threads_or_all_cores(args.threads),
-        timeout: Some(Duration::from_secs(args.timeout)),
-        show_progress: !args.quiet,
-    };
-    let bugs: Vec<Bug> = match args.only {
+/// Runs the catalogue (or one bug of it), with a progress line on stderr as
+/// each bug starts and ends, saving counterexamples if asked. Every bug is
+/// caught as catalogued when every result's `caught` is true.
+pub fn run_catalogue(o: &CatalogueOptions) -> anyhow::Result<Vec<BugResult>> {
+    let opts = &o.bug;
+    let bugs: Vec<Bug> = match o.only {
         Some(b) => vec![b],
         None => Bug::ALL.to_vec(),
     };
@@ -457,7 +413,7 @@ pub fn run(args: &BugsArgs) -> anyhow::Result<std::process::ExitCode> {
         if opts.show_progress {
             eprintln!("{at}: running ({})", bug.config().summary());
         }
-        let run = run_bug(*bug, &opts)?;
+        let run = run_bug(*bug, opts)?;
         if opts.show_progress {
             let r = &run.result;
             eprintln!(
@@ -467,22 +423,14 @@ pub fn run(args: &BugsArgs) -> anyhow::Result<std::process::ExitCode> {
                 r.seconds
             );
         }
-        if args.write {
+        if let Some(dir) = &o.write {
             if let Some(trace) = &run.trace {
-                for path in write(&args.dir, trace)? {
+                for path in write(dir, trace)? {
                     eprintln!("wrote {}", path.display());
                 }
             }
         }
         results.push(run.result);
     }
-    match args.format {
-        Format::Text => print!("{}", render_table(&results)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
-    }
-    Ok(if results.iter().all(|r| r.caught) {
-        std::process::ExitCode::SUCCESS
-    } else {
-        std::process::ExitCode::FAILURE
-    })
+    Ok(results)
 }

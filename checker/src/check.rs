@@ -13,7 +13,7 @@ use raftcheck_engine::progress;
 use raftcheck_engine::{self as engine, LevelCut, Options, Progress, StopReason, StopWhen};
 
 /// How the state space is explored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// This project's engine: parallel breadth-first search with symmetry

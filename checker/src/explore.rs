@@ -18,29 +18,40 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Args;
 use tiny_http::{Header, Response, StatusCode};
 
 use raft_spec::{Config, RaftModel};
 
-use crate::bounds::BoundsArgs;
 use crate::trace::{explorer_behaviour, follow_explorer_path, Trace};
 
 mod page;
 
-#[derive(Debug, Clone, Args)]
-pub struct ExploreArgs {
-    /// A saved trace (e.g. counterexamples/double-vote.json, or one written
-    /// by `raftcheck check --save`): the page opens its path, marks the
-    /// state where its property fails, and shows every property's verdict
-    /// at every state. Without it, the model of the bounds below is walked
-    /// from its initial state.
-    pub file: Option<PathBuf>,
-    /// Address to serve on (port 0: any free port; the URL printed says which).
-    #[arg(long, default_value = "127.0.0.1:3000")]
+/// What `raftcheck explore` opens.
+#[derive(Debug, Clone)]
+pub enum Open {
+    /// A saved trace: its path, with every property's verdict at every
+    /// state, the state where its property fails marked.
+    Trace(PathBuf),
+    /// The model of these bounds, walked from its initial state.
+    Model(Config),
+}
+
+/// `raftcheck explore`'s options.
+#[derive(Debug, Clone)]
+pub struct ExploreOptions {
+    pub open: Open,
+    /// Address to serve on (port 0: any free port).
     pub addr: SocketAddr,
-    #[command(flatten)]
-    pub bounds: BoundsArgs,
+}
+
+impl Default for ExploreOptions {
+    /// The `ci` profile's model on 127.0.0.1:3000.
+    fn default() -> Self {
+        ExploreOptions {
+            open: Open::Model(raft_spec::Profile::Ci.config()),
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+        }
+    }
 }
 
 /// What to serve and which path to open first.
@@ -55,13 +66,16 @@ pub struct Target {
 /// Loads the trace, replays it (recomputing its verdict) and checks its
 /// explorer path still leads to its last state in this build's model; or
 /// takes the bounds.
-pub fn target(args: &ExploreArgs) -> anyhow::Result<Target> {
-    let Some(file) = &args.file else {
-        return Ok(Target {
-            config: args.bounds.config()?,
-            trace: None,
-            path: "0".to_string(),
-        });
+pub fn target(opts: &ExploreOptions) -> anyhow::Result<Target> {
+    let file = match &opts.open {
+        Open::Trace(file) => file,
+        Open::Model(config) => {
+            return Ok(Target {
+                config: config.clone(),
+                trace: None,
+                path: "0".to_string(),
+            })
+        }
     };
     let trace = Trace::load(file)?;
     let (model, behaviour) = trace
@@ -175,10 +189,10 @@ fn not_found(message: String) -> Response<std::io::Cursor<Vec<u8>>> {
 }
 
 /// `raftcheck explore`.
-pub fn run(args: &ExploreArgs) -> anyhow::Result<()> {
-    let target = target(args)?;
+pub fn run(opts: &ExploreOptions) -> anyhow::Result<()> {
+    let target = target(opts)?;
     let summary = target.config.summary();
-    let explorer = Explorer::bind(target, args.addr)?;
+    let explorer = Explorer::bind(target, opts.addr)?;
     // One write, and not fatal: a reader of the URL may close the pipe.
     let _ = writeln!(
         std::io::stdout(),

@@ -5,6 +5,7 @@ pub mod availability;
 pub mod bounds;
 pub mod bugs;
 pub mod check;
+pub mod cli;
 pub mod conform;
 pub mod coverage;
 pub mod explore;

@@ -4,8 +4,7 @@
 use raft_spec::server::Role;
 use raft_spec::types::ServerId;
 
-use crate::bounds::BoundsArgs;
-use crate::bugs::reproduce_command;
+use crate::bounds::{self, reproduce_command};
 use crate::check;
 use crate::trace::{Outcome, ServerView, Step, TimeoutKind, Trace, TraceAction};
 
@@ -202,36 +201,6 @@ pub fn markdown(trace: &Trace) -> anyhow::Result<String> {
     ));
     out.push_str("```\n");
     // Keep the flags helper's output and the trace's config in step.
-    debug_assert!(BoundsArgs::flags_for(&bug_cfg).contains("--servers"));
+    debug_assert!(bounds::flags_for(&bug_cfg).contains("--servers"));
     Ok(out)
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct ShowArgs {
-    /// A saved trace, e.g. counterexamples/double-vote.json.
-    pub file: std::path::PathBuf,
-    /// Print a Mermaid sequenceDiagram instead of numbered steps (paste it
-    /// into a ```mermaid block on GitHub, or https://mermaid.live).
-    #[arg(long)]
-    pub mermaid: bool,
-    /// Print the Markdown page saved next to catalogue traces.
-    #[arg(long, conflicts_with = "mermaid")]
-    pub markdown: bool,
-}
-
-/// `raftcheck show`. The trace is replayed and its verdict recomputed (not
-/// trusted) before printing.
-pub fn run(args: &ShowArgs) -> anyhow::Result<std::process::ExitCode> {
-    let trace = Trace::load(&args.file)?;
-    trace.replay().map_err(|e| {
-        anyhow::anyhow!("{} does not replay in this model: {e}", args.file.display())
-    })?;
-    if args.mermaid {
-        print!("{}", mermaid(&trace));
-    } else if args.markdown {
-        print!("{}", markdown(&trace)?);
-    } else {
-        print!("{}", text(&trace)?);
-    }
-    Ok(std::process::ExitCode::SUCCESS)
 }

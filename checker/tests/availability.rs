@@ -8,11 +8,10 @@ use raftcheck::availability::math::{
     self, failovers_per_year_from_mtbf, naive_availability, quorum_availability,
     quorum_unavailability, NodeAvailability, HOURS_PER_YEAR,
 };
-use raftcheck::availability::{
-    build_report, parse_args, render, AvailabilityArgs, AvailabilityError,
-};
+use raftcheck::availability::{build_report, render, AvailabilityError, AvailabilityOptions};
+use raftcheck::cli::availability::parse_args;
 
-fn args(argv: &[&str]) -> AvailabilityArgs {
+fn args(argv: &[&str]) -> AvailabilityOptions {
     parse_args(argv).unwrap_or_else(|e| panic!("{argv:?} should parse: {e}"))
 }
 

@@ -9,8 +9,8 @@ use clap::Parser;
 use raft_spec::config::limits;
 use raft_spec::properties::LEADER_ELECTED;
 use raft_spec::Bug;
-use raftcheck::bounds::BoundsArgs;
 use raftcheck::check::{self, CheckOptions};
+use raftcheck::cli::BoundsArgs;
 use raftcheck_engine::StopWhen;
 
 fn raftcheck(args: &[&str]) -> Output {

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use raftcheck::explore::{self, ExploreArgs, Explorer};
+use raftcheck::cli::ExploreArgs;
+use raftcheck::explore::{self, Explorer};
 use raftcheck::trace::Outcome;
 
 fn counterexamples() -> PathBuf {
@@ -49,7 +50,11 @@ fn serve(file: Option<PathBuf>) -> SocketAddr {
     let mut argv = vec!["explore".into(), "--addr".into(), "127.0.0.1:0".into()];
     argv.extend(file.map(PathBuf::into_os_string));
     let args = <Cli as clap::Parser>::parse_from(argv).args;
-    let explorer = Explorer::bind(explore::target(&args).unwrap(), args.addr).unwrap();
+    let explorer = Explorer::bind(
+        explore::target(&args.options().unwrap()).unwrap(),
+        args.addr,
+    )
+    .unwrap();
     let url = explorer.url();
     let addr = url
         .strip_prefix("http://")

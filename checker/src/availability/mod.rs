@@ -14,12 +14,10 @@
 pub mod math;
 
 use std::fmt::Write as _;
-use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
 use serde::Serialize;
 
-use math::{NodeAvailability, HOURS_PER_YEAR, MAX_SERVERS, MINUTES_PER_YEAR};
+use math::{NodeAvailability, MAX_SERVERS, MINUTES_PER_YEAR};
 
 /// Node availability assumed when neither `--node-availability` nor
 /// `--mtbf`/`--mttr` is given: "two nines", about 3.7 days down a year.
@@ -36,15 +34,9 @@ pub const DEFAULT_ELECTION_TIMEOUT_MS: f64 = 300.0;
 /// one datacenter (use ~1–2 ms across zones, 50–150 ms across regions).
 pub const DEFAULT_RTT_MS: f64 = 1.0;
 
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Format {
-    /// An aligned table with explanations.
-    #[default]
-    Text,
-    /// One JSON document (the same numbers, unrounded).
-    Json,
-}
+mod render;
+
+pub use render::{render, render_json, render_text};
 
 /// Write availability of a single-leader (Raft) cluster of N servers.
 ///
@@ -61,88 +53,49 @@ pub enum Format {
 ///
 /// Example: raftcheck availability --servers 3,5 --mtbf 2376 --mttr 24
 /// --failover-ms 450
-#[derive(Debug, Clone, clap::Args)]
-#[command(verbatim_doc_comment)]
-pub struct AvailabilityArgs {
+#[derive(Debug, Clone, Default)]
+pub struct AvailabilityOptions {
     /// Cluster sizes to tabulate, e.g. `--servers 5` or `--servers 3,5,7`
     /// [default: 1,2,...,9].
-    #[arg(long, value_delimiter = ',', value_name = "N")]
     pub servers: Vec<u32>,
 
     /// Fraction of time each server is up, in (0, 1], e.g. 0.99 ("two
     /// nines" ≈ 3.7 days down a year). Servers fail independently.
     /// [default: 0.99 when --mtbf/--mttr are not given either]
-    #[arg(long, value_name = "A", allow_negative_numbers = true, conflicts_with_all = ["mtbf", "mttr"])]
     pub node_availability: Option<f64>,
 
     /// Mean time between failures of one server, in hours; with --mttr it
     /// gives A = mtbf/(mtbf+mttr) and the leader-failure rate.
-    #[arg(
-        long,
-        value_name = "HOURS",
-        requires = "mttr",
-        allow_negative_numbers = true
-    )]
     pub mtbf: Option<f64>,
 
     /// Mean time to repair (replace, restart, resync) one server, in hours.
-    #[arg(
-        long,
-        value_name = "HOURS",
-        requires = "mtbf",
-        allow_negative_numbers = true
-    )]
     pub mttr: Option<f64>,
 
     /// Leader failures per year (crashes, restarts, deploys that move the
     /// leader), overriding the rate derived from --mtbf.
-    #[arg(long, value_name = "PER_YEAR", allow_negative_numbers = true)]
     pub leader_failures_per_year: Option<f64>,
 
     /// Measured failover time in ms: from the leader's failure until writes
     /// are accepted again (e.g. the `raftkv bench --failover` figure).
     /// Without it the failover time is ESTIMATED from the three options below.
-    #[arg(long, value_name = "MS", allow_negative_numbers = true, conflicts_with_all = ["election_timeout_ms", "rtt_ms", "catch_up_ms"])]
     pub failover_ms: Option<f64>,
 
     /// Estimate: election timeout in ms — how long followers wait without
     /// hearing from the leader before starting an election.
     /// [default: 300, the upper end of the Raft paper's 150–300 ms]
-    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub election_timeout_ms: Option<f64>,
 
     /// Estimate: network round trip between servers in ms; one RequestVote
     /// round elects the new leader. [default: 1, one datacenter]
-    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub rtt_ms: Option<f64>,
 
     /// Estimate: catch-up in ms — the new leader commits an entry of its own
     /// term (and brings followers up to date) before it serves writes.
     /// [default: one round trip, --rtt-ms]
-    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub catch_up_ms: Option<f64>,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-/// Parses the arguments of `raftcheck availability` (without the program and
-/// subcommand names), as the binary would.
-pub fn parse_args<I, T>(args: I) -> Result<AvailabilityArgs, clap::Error>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    #[derive(Parser)]
-    #[command(name = "raftcheck availability")]
-    struct Cli {
-        #[command(flatten)]
-        args: AvailabilityArgs,
-    }
-    let argv = std::iter::once(std::ffi::OsString::from("raftcheck availability"))
-        .chain(args.into_iter().map(Into::into));
-    Cli::try_parse_from(argv).map(|cli| cli.args)
+    /// Report as one JSON document rather than a text table.
+    pub json: bool,
 }
 
 /// An input the report cannot be computed from.
@@ -288,7 +241,7 @@ fn non_negative(
 }
 
 /// Validates the arguments and computes the report. Never panics.
-pub fn build_report(args: &AvailabilityArgs) -> Result<Report, AvailabilityError> {
+pub fn build_report(args: &AvailabilityOptions) -> Result<Report, AvailabilityError> {
     let servers: Vec<u32> = if args.servers.is_empty() {
         DEFAULT_SERVERS.collect()
     } else {
@@ -325,7 +278,7 @@ pub fn build_report(args: &AvailabilityArgs) -> Result<Report, AvailabilityError
             )
         }
         // clap enforces that --mtbf and --mttr come together; a hand-built
-        // AvailabilityArgs with only one of them is reported, not guessed.
+        // AvailabilityOptions with only one of them is reported, not guessed.
         (None, Some(_), None) | (None, None, Some(_)) => {
             return Err(AvailabilityError::MtbfWithoutMttr)
         }
@@ -443,7 +396,7 @@ pub fn build_report(args: &AvailabilityArgs) -> Result<Report, AvailabilityError
 
 /// The canonical command line reproducing a report; the node availability is
 /// always spelled out, even when it was the default.
-fn command_line(args: &AvailabilityArgs, node: NodeAvailability, source: NodeSource) -> String {
+fn command_line(args: &AvailabilityOptions, node: NodeAvailability, source: NodeSource) -> String {
     let mut cmd = String::from("raftcheck availability");
     if !args.servers.is_empty() {
         let list: Vec<String> = args.servers.iter().map(u32::to_string).collect();
@@ -472,258 +425,8 @@ fn command_line(args: &AvailabilityArgs, node: NodeAvailability, source: NodeSou
             let _ = write!(cmd, " {name} {v}");
         }
     }
-    if args.format == Format::Json {
+    if args.json {
         cmd.push_str(" --format json");
     }
     cmd
-}
-
-/// Minutes, readable from thousands down to fractions of a second.
-fn minutes(m: f64) -> String {
-    if m == 0.0 {
-        "0".to_string()
-    } else if m >= 0.001 {
-        format!("{m:.3}")
-    } else {
-        format!("{m:.2e}")
-    }
-}
-
-/// Quorum-loss minutes a year; below `f64`'s range (the unavailability
-/// underflowed) they are spelled out from the log-space nines.
-fn quorum_loss_minutes(r: &Row) -> String {
-    match r.nines {
-        Some(nines) if r.quorum_loss_minutes_per_year == 0.0 => {
-            let log10 = MINUTES_PER_YEAR.log10() - nines;
-            let exponent = log10.floor();
-            format!("{:.2}e{exponent}", 10f64.powf(log10 - exponent))
-        }
-        _ => minutes(r.quorum_loss_minutes_per_year),
-    }
-}
-
-fn per_year(x: f64) -> String {
-    if x == 0.0 {
-        "0".to_string()
-    } else if x >= 0.001 {
-        format!("{x:.3}")
-    } else {
-        format!("{x:.2e}")
-    }
-}
-
-/// Renders a report as an aligned text table with explanations.
-pub fn render_text(report: &Report) -> String {
-    let mut out = String::new();
-    let node = &report.node;
-    let _ = writeln!(out, "Write availability of a single-leader (Raft) cluster");
-    let _ = writeln!(out, "reproduce: {}", report.command);
-    let _ = writeln!(out);
-    let down_hours = node.unavailability * HOURS_PER_YEAR;
-    match node.source {
-        NodeSource::NodeAvailability => {
-            let _ = writeln!(
-                out,
-                "node availability A = {} (--node-availability)",
-                node.availability
-            );
-        }
-        NodeSource::Default => {
-            let _ = writeln!(
-                out,
-                "node availability A = {} (default; set --node-availability, or --mtbf and --mttr)",
-                node.availability
-            );
-        }
-        NodeSource::MtbfMttr {
-            mtbf_hours,
-            mttr_hours,
-        } => {
-            let _ = writeln!(
-                out,
-                "node availability A = mtbf/(mtbf+mttr) = {mtbf_hours} h / ({mtbf_hours} h + {mttr_hours} h) = {:.10}",
-                node.availability
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "  each server is down {:.1} hours a year, independently of the others",
-        down_hours
-    );
-    let _ = writeln!(
-        out,
-        "quorum availability = P(at least a majority of the N servers up)"
-    );
-    let _ = writeln!(
-        out,
-        "                    = sum over k >= floor(N/2)+1 of C(N,k) A^k (1-A)^(N-k)"
-    );
-    let _ = writeln!(
-        out,
-        "naive (any up)      = 1 - (1-A)^N: what the cluster would deliver if ONE"
-    );
-    let _ = writeln!(
-        out,
-        "                      server sufficed; a majority-replicated leader needs more"
-    );
-    let _ = writeln!(out);
-
-    if let Some(f) = &report.failover {
-        match f.rate_source {
-            RateSource::Mtbf => {
-                let _ = writeln!(
-                    out,
-                    "leader failures: the leader fails at rate 1/mtbf ({:.3} a year);",
-                    match node.source {
-                        NodeSource::MtbfMttr { mtbf_hours, .. } => HOURS_PER_YEAR / mtbf_hours,
-                        _ => f64::NAN,
-                    }
-                );
-            }
-            RateSource::LeaderFailuresPerYear => {
-                let _ = writeln!(
-                    out,
-                    "leader failures: {} a year (--leader-failures-per-year);",
-                    f.leader_failures_per_year.unwrap_or(f64::NAN)
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "  failovers/yr counts those after which the other servers still hold a majority"
-        );
-        let _ = writeln!(
-            out,
-            "  (the rest are quorum losses, already in quorum-loss min/yr)"
-        );
-        match f.time {
-            FailoverTime::Measured { ms } => {
-                let _ = writeln!(out, "failover time: {ms} ms (measured, --failover-ms)");
-            }
-            FailoverTime::Estimated {
-                ms,
-                election_timeout_ms,
-                rtt_ms,
-                catch_up_ms,
-            } => {
-                let _ = writeln!(
-                    out,
-                    "failover time: {ms} ms ESTIMATE = election timeout {election_timeout_ms} ms + election round trip {rtt_ms} ms + catch-up {catch_up_ms} ms"
-                );
-                let _ = writeln!(
-                    out,
-                    "  (an estimate: measure it with `raftkv bench --failover` and pass --failover-ms)"
-                );
-            }
-        }
-        let _ = writeln!(out);
-    }
-
-    let mut header = vec![
-        "N",
-        "quorum",
-        "tolerates",
-        "quorum avail",
-        "naive (any up)",
-        "quorum-loss min/yr",
-        "nines",
-    ];
-    if report.failover.is_some() {
-        header.extend(["failovers/yr", "failover min/yr", "total min/yr"]);
-    }
-    let mut table: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
-    for r in &report.rows {
-        let mut cells = vec![
-            r.servers.to_string(),
-            r.quorum.to_string(),
-            r.failures_tolerated.to_string(),
-            format!("{:.10}", r.quorum_availability),
-            format!("{:.10}", r.naive_availability),
-            quorum_loss_minutes(r),
-            r.nines
-                .map_or_else(|| "inf".to_string(), |n| format!("{n:.2}")),
-        ];
-        if report.failover.is_some() {
-            cells.push(r.failovers_per_year.map_or_else(String::new, per_year));
-            cells.push(
-                r.failover_minutes_per_year
-                    .map_or_else(String::new, minutes),
-            );
-            cells.push(minutes(r.total_minutes_per_year));
-        }
-        table.push(cells);
-    }
-    let widths: Vec<usize> = (0..table[0].len())
-        .map(|c| {
-            table
-                .iter()
-                .map(|row| row[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in &table {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, &w)| format!("{cell:>w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
-
-    let _ = writeln!(out);
-    let _ = writeln!(out, "notes:");
-    let _ = writeln!(
-        out,
-        "  - quorum avail is the write availability; the naive figure overstates it"
-    );
-    if report.rows.iter().any(|r| r.servers % 2 == 0) {
-        let _ = writeln!(
-            out,
-            "  - an even N tolerates no more failures than N-1 but has one more server that"
-        );
-        let _ = writeln!(
-            out,
-            "    can fail, so its quorum availability is lower: use an odd N"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "  - a year is 365.25 days; nines = -log10(quorum unavailability)"
-    );
-    let _ = writeln!(
-        out,
-        "  - assumes independent failures: a shared rack, power feed, zone or bad deploy"
-    );
-    let _ = writeln!(
-        out,
-        "    takes several servers at once and no N helps unless spread apart"
-    );
-    out
-}
-
-/// Renders a report as pretty-printed JSON (the numbers unrounded).
-pub fn render_json(report: &Report) -> String {
-    // Serializing plain structs of numbers and strings cannot fail; fall back
-    // to an error object rather than panicking if it ever does.
-    serde_json::to_string_pretty(report)
-        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()))
-        + "\n"
-}
-
-/// Validates the arguments and renders the report in the requested format.
-pub fn render(args: &AvailabilityArgs) -> Result<String, AvailabilityError> {
-    let report = build_report(args)?;
-    Ok(match args.format {
-        Format::Text => render_text(&report),
-        Format::Json => render_json(&report),
-    })
-}
-
-/// Runs `raftcheck availability`: prints the report to stdout.
-pub fn run(args: &AvailabilityArgs) -> anyhow::Result<ExitCode> {
-    let text = render(args)?;
-    print!("{text}");
-    Ok(ExitCode::SUCCESS)
 }

@@ -14,11 +14,11 @@
 //! - [`perturb`]: faults planted in the harness to show it reports them.
 
 pub mod adapter;
-pub mod cli;
 pub mod divergence;
 pub mod exhaustive;
 pub mod perturb;
 pub mod replay;
+pub mod traces;
 pub mod walk;
 
 pub use divergence::{Divergence, Mismatch};

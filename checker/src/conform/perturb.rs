@@ -6,7 +6,7 @@ use raft_core::{Message, MessageBody};
 
 /// One planted fault. Each is applied where a faulty runtime or a faulty
 /// implementation would produce it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Perturbation {
     /// A refused vote goes out as granted.

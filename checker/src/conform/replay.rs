@@ -11,7 +11,6 @@
 //! else.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use serde::Serialize;
 use stateright::Model;
@@ -21,7 +20,6 @@ use raft_spec::types::ServerId;
 use raft_spec::{Bug, Config, RaftModel, State};
 
 use super::adapter::{self, acting_server, ImplServer};
-use super::cli::Format;
 use super::divergence::{Divergence, Mismatch};
 use super::perturb::Perturbation;
 use crate::check::Behaviour;
@@ -249,26 +247,6 @@ pub fn render_text(r: &ReplayReport) -> String {
     }
     out.push_str(&format!("  {}\n", result_line(r)));
     out
-}
-
-/// `raftcheck replay FILE`.
-pub fn run_file(
-    path: &Path,
-    perturbation: Option<Perturbation>,
-    format: Format,
-) -> anyhow::Result<ExitCode> {
-    let trace = Trace::load(path)?;
-    let report = replay_trace(&trace, Some(path), perturbation)?;
-    let ok = report.ok();
-    match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&to_json(&report))?),
-        Format::Text => print!("{}", render_text(&report)),
-    }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }
 
 /// Saves a behaviour ending in a divergence as a trace file.

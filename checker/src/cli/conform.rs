@@ -1,23 +1,17 @@
-//! The `raftcheck conform` command line.
+//! `raftcheck conform` and `raftcheck replay`: their arguments, and their
+//! reports on stdout.
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use std::path::{Path, PathBuf};
+use clap::Args;
 
-use clap::{Args, ValueEnum};
-use serde::Serialize;
-
-use super::exhaustive::{self, ExhaustiveOptions};
-use super::perturb::Perturbation;
-use super::replay::{self, ReplayReport};
-use crate::bounds::BoundsArgs;
+use super::bounds::{parse_threads, BoundsArgs};
+use super::Format;
+use crate::bounds::threads_or_all_cores;
+use crate::conform::exhaustive::{self, ExhaustiveOptions};
+use crate::conform::{replay, traces, Perturbation};
 use crate::trace::Trace;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
 
 /// `raftcheck conform`: drive the production implementation along the model.
 #[derive(Debug, Clone, Args)]
@@ -48,7 +42,7 @@ pub struct ConformArgs {
     #[arg(long, value_enum)]
     pub perturb: Option<Perturbation>,
     /// Worker threads, at least 1 (default: all cores).
-    #[arg(long, value_parser = crate::bounds::parse_threads)]
+    #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Stop after this many seconds (the report then says the run is incomplete).
     #[arg(long)]
@@ -66,7 +60,7 @@ pub struct ConformArgs {
 
 pub fn run_conform(args: &ConformArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.traces {
-        let report = check_traces_dir(dir, args.perturb)?;
+        let report = traces::check_traces_dir(dir, args.perturb)?;
         match args.format {
             Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
             Format::Text => print!("{}", report.render_text()),
@@ -74,7 +68,7 @@ pub fn run_conform(args: &ConformArgs) -> anyhow::Result<ExitCode> {
         return Ok(report.exit_code());
     }
     let cfg = args.bounds.config()?;
-    let threads = crate::bounds::threads_or_all_cores(args.threads);
+    let threads = threads_or_all_cores(args.threads);
     let run = exhaustive::run(
         &cfg,
         &ExhaustiveOptions {
@@ -85,7 +79,7 @@ pub fn run_conform(args: &ConformArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     if let (Some(path), Some(b), Some(d)) = (&args.save, &run.behaviour, &run.report.divergence) {
-        super::replay::save_behaviour(path, &cfg, b, d)?;
+        replay::save_behaviour(path, &cfg, b, d)?;
         eprintln!("saved the behaviour to the divergence: {}", path.display());
     }
     match args.format {
@@ -131,104 +125,28 @@ pub struct ReplayArgs {
 }
 
 pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
-    super::replay::run_file(&args.file, args.perturb, args.format)
+    run_file(&args.file, args.perturb, args.format)
 }
 
-/// A file of `conform --traces DIR` that could not be replayed.
-#[derive(Clone, Debug, Serialize)]
-pub struct BadFile {
-    pub file: PathBuf,
-    pub error: String,
-}
-
-/// `conform --traces DIR`: every file's outcome, in name order.
-#[derive(Clone, Debug, Serialize)]
-pub struct TracesReport {
-    pub dir: PathBuf,
-    /// Every `*.json` file in the directory.
-    pub files: usize,
-    pub replayed: Vec<ReplayReport>,
-    pub bad_files: Vec<BadFile>,
-    pub divergences: usize,
-}
-
-impl TracesReport {
-    /// The last line: N traces, K bad files, D divergences.
-    pub fn summary(&self) -> String {
-        let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        let ok = self.bad_files.is_empty() && self.divergences == 0;
-        format!(
-            "{}, {}, {}: {}",
-            plural(self.files, "trace", "traces"),
-            plural(self.bad_files.len(), "bad file", "bad files"),
-            plural(self.divergences, "divergence", "divergences"),
-            if ok { "OK" } else { "FAILED" }
-        )
-    }
-
-    /// 1 if a trace diverged; otherwise 2 if a file was bad; 0 if neither.
-    pub fn exit_code(&self) -> ExitCode {
-        if self.divergences > 0 {
-            ExitCode::FAILURE
-        } else if !self.bad_files.is_empty() {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        }
-    }
-
-    /// Each file's outcome in name order, then the summary.
-    pub fn render_text(&self) -> String {
-        let mut files: Vec<(Option<&Path>, String)> = self
-            .replayed
-            .iter()
-            .map(|r| (r.file.as_deref(), replay::render_text(r)))
-            .chain(
-                self.bad_files
-                    .iter()
-                    .map(|b| (Some(b.file.as_path()), format!("bad file: {}\n", b.error))),
-            )
-            .collect();
-        files.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: String = files.into_iter().map(|(_, text)| text).collect();
-        out.push_str(&format!("\n{}\n", self.summary()));
-        out
-    }
-}
-
-/// Replays every `*.json` in `dir`, in name order. A bad file is recorded
-/// and the rest still checked; only an unreadable or empty directory is an
-/// error.
-pub fn check_traces_dir(
-    dir: &Path,
+/// `raftcheck replay FILE`.
+fn run_file(
+    path: &Path,
     perturbation: Option<Perturbation>,
-) -> anyhow::Result<TracesReport> {
-    let files = crate::files::json_files(dir)?;
-    if files.is_empty() {
-        anyhow::bail!("no trace files (*.json) in {}", dir.display());
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let trace = Trace::load(path)?;
+    let report = replay::replay_trace(&trace, Some(path), perturbation)?;
+    let ok = report.ok();
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&replay::to_json(&report))?
+        ),
+        Format::Text => print!("{}", replay::render_text(&report)),
     }
-    let mut report = TracesReport {
-        dir: dir.to_path_buf(),
-        files: files.len(),
-        replayed: Vec::with_capacity(files.len()),
-        bad_files: Vec::new(),
-        divergences: 0,
-    };
-    for file in files {
-        let replayed = Trace::load(&file)
-            .map_err(anyhow::Error::from)
-            .and_then(|trace| replay::replay_trace(&trace, Some(&file), perturbation));
-        match replayed {
-            Ok(r) => {
-                report.divergences += usize::from(!r.ok());
-                report.replayed.push(r);
-            }
-            Err(e) => report.bad_files.push(BadFile {
-                file,
-                error: format!("{e:#}"),
-            }),
-        }
-    }
-    Ok(report)
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

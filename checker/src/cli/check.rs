@@ -1,0 +1,115 @@
+//! `raftcheck check`'s arguments, and its report on stdout.
+
+use std::process::ExitCode;
+
+use raftcheck_engine::StopWhen;
+
+use super::bounds::{parse_threads, BoundsArgs};
+use super::{command_line, Format};
+use crate::bounds::threads_or_all_cores;
+use crate::check::{self, CheckOptions, Strategy};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub bounds: BoundsArgs,
+    /// How to explore: bfs (this project's parallel engine; shortest
+    /// counterexamples), stateright-dfs, stateright-bfs (stateright's own
+    /// checkers, for comparison).
+    #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
+    pub strategy: Strategy,
+    /// Worker threads, at least 1 (default: all cores).
+    #[arg(long, value_parser = parse_threads)]
+    pub threads: Option<usize>,
+    /// Explore without symmetry reduction (servers are interchangeable, so
+    /// reduction is sound; turning it off is for measuring it).
+    #[arg(long)]
+    pub no_symmetry: bool,
+    /// Keep exploring after a property fails, to report every property.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Stop after this many seconds (the report then says the run is
+    /// incomplete; exit code 3 unless a property failed). Checked within a
+    /// level, so the run stops within a fraction of a second of it.
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Stop before the bfs engine's visited set and queued states would take
+    /// more than this many MiB (an estimate; the process peak is somewhat
+    /// higher). The run is then incomplete, as with --timeout.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub memory_budget_mib: Option<u64>,
+    /// Report as text or JSON (on stdout).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// No progress line on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Save the counterexample (the first violated property's shortest
+    /// behaviour) as a trace file, the format `bugs --write` writes; open it
+    /// with `raftcheck explore FILE`. Nothing is written if none is found.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<std::path::PathBuf>,
+    /// Benchmark: run the quick and ci profiles, each in a fresh process,
+    /// and print unique states/s and peak bytes per unique state.
+    #[arg(long)]
+    pub bench: bool,
+}
+
+/// `raftcheck check`.
+pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let cfg = args.bounds.config()?;
+    let threads = threads_or_all_cores(args.threads);
+    if args.bench {
+        let profiles = [raft_spec::Profile::Quick, raft_spec::Profile::Ci];
+        print!("{}", check::bench(&profiles, threads)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opts = CheckOptions {
+        strategy: args.strategy,
+        threads,
+        symmetry: !args.no_symmetry,
+        stop_when: if args.keep_going {
+            StopWhen::Exhausted
+        } else {
+            StopWhen::AnyViolation
+        },
+        show_progress: !args.quiet,
+        timeout: args.timeout.map(std::time::Duration::from_secs),
+        memory_budget: args.memory_budget_mib.map(|m| m.saturating_mul(1 << 20)),
+    };
+    let run = check::run(&cfg, &opts)?;
+    if let Some(path) = &args.save {
+        match check::save_counterexample(&cfg, &run, path)? {
+            Some(property) => eprintln!(
+                "saved the counterexample ({property} violated) to {}",
+                path.display()
+            ),
+            None => eprintln!(
+                "no counterexample to save: nothing written to {}",
+                path.display()
+            ),
+        }
+    }
+    let command = command_line();
+    match args.format {
+        Format::Json => {
+            let mut value = serde_json::to_value(&run.report)?;
+            value["command"] = command.clone().into();
+            value["ok"] = run.report.ok().into();
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        Format::Text => {
+            print!("{}", check::render_text(&run.report, &command));
+            for v in run.report.violations() {
+                if let Some(b) = run.behaviours.get(v.name) {
+                    println!();
+                    print!(
+                        "{}",
+                        check::render_behaviour(&format!("counterexample: {} violated", v.name), b)
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::from(run.report.exit_code()))
+}

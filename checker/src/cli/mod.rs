@@ -1,0 +1,37 @@
+//! The command line: every clap type of `raftcheck` (one file per
+//! subcommand's arguments), each converted into the plain options its
+//! library module takes. The library modules know nothing of clap.
+
+use clap::ValueEnum;
+
+pub mod availability;
+pub mod bounds;
+pub mod bugs;
+pub mod check;
+pub mod conform;
+pub mod explore;
+pub mod gate;
+pub mod show;
+mod values;
+
+pub use availability::AvailabilityArgs;
+pub use bounds::{parse_threads, BoundsArgs};
+pub use bugs::BugsArgs;
+pub use check::CheckArgs;
+pub use conform::{ConformArgs, ReplayArgs};
+pub use explore::ExploreArgs;
+pub use gate::GateArgs;
+pub use show::ShowArgs;
+
+/// How a subcommand reports on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// The command line as typed, for "reproduce:" lines.
+pub fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("raftcheck {}", args.join(" "))
+}

@@ -1,0 +1,170 @@
+//! `raftcheck gate`: the one command CI runs. It checks the profile's model,
+//! runs the bug catalogue, checks the implementation conforms (exhaustively
+//! on the profile, and along every saved counterexample), and guards the
+//! `quick` profile's state-space size against unreviewed protocol changes.
+//! One exit code, one report, plus Markdown (for a pull request's summary)
+//! and JUnit XML (for CI test reports).
+
+use std::path::PathBuf;
+
+use raft_spec::{Bug, Config, Profile};
+use serde::Serialize;
+
+mod report;
+mod run;
+
+pub use report::{render_junit, render_markdown, render_text};
+pub use run::{run, snapshot_unique_states};
+
+/// The parts of the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Part {
+    /// Model-check the profile: every property holds or is reached.
+    ModelCheck,
+    /// Every rule the bounds allow fires in each model-check and
+    /// conformance profile (docs/rules.md).
+    Coverage,
+    /// Every catalogued bug is caught, breaking the property it should.
+    Bugs,
+    /// Every transition of the profile's model is taken by the implementation.
+    Conformance,
+    /// Every saved counterexample replays against the implementation.
+    Replay,
+    /// The quick profile's state-space size equals the reviewed snapshot.
+    StateSpace,
+}
+
+impl Part {
+    pub const ALL: [Part; 6] = [
+        Part::ModelCheck,
+        Part::Coverage,
+        Part::Bugs,
+        Part::Conformance,
+        Part::Replay,
+        Part::StateSpace,
+    ];
+
+    fn title(self) -> &'static str {
+        match self {
+            Part::ModelCheck => "model check",
+            Part::Coverage => "rule coverage",
+            Part::Bugs => "bug catalogue",
+            Part::Conformance => "conformance",
+            Part::Replay => "counterexample replay",
+            Part::StateSpace => "state-space guard",
+        }
+    }
+}
+
+/// A set of profiles the gate runs instead of one (`--plan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Plan {
+    /// CI: model check at ci-term3 and ci-term3-log3 (a third term; a third
+    /// term with a third log entry), conformance at ci and quick-term3-log3.
+    Ci,
+    /// Local iteration: model check and conformance at quick.
+    Quick,
+}
+
+impl Plan {
+    /// The model-check profiles and the conformance profiles.
+    pub fn profiles(self) -> (Vec<Profile>, Vec<Profile>) {
+        match self {
+            Plan::Ci => (
+                vec![Profile::CiTerm3, Profile::CiTerm3Log3],
+                vec![Profile::Ci, Profile::QuickTerm3Log3],
+            ),
+            Plan::Quick => (vec![Profile::Quick], vec![Profile::Quick]),
+        }
+    }
+}
+
+/// One model-check or conformance run of the gate.
+#[derive(Debug, Clone)]
+pub struct GateRun {
+    /// The profile's name, prefixed to the run's case names; `None` for
+    /// the one run of a gate given bounds (no prefix).
+    pub name: Option<String>,
+    pub config: Config,
+}
+
+impl GateRun {
+    pub fn single(config: Config) -> Vec<GateRun> {
+        vec![GateRun { name: None, config }]
+    }
+
+    fn named(&self, case: &str) -> String {
+        match &self.name {
+            Some(n) => format!("{n}: {case}"),
+            None => case.to_string(),
+        }
+    }
+}
+
+/// One test case of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    pub part: Part,
+    pub name: String,
+    /// pass | fail | known-gap | skipped (not determined)
+    pub status: &'static str,
+    pub detail: String,
+    pub states: Option<u64>,
+    pub seconds: f64,
+    /// For failures: a Mermaid sequence diagram of the counterexample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mermaid: Option<String>,
+    /// For failures: the command that reproduces it locally.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reproduce: Option<String>,
+    /// For failures with a trace: the command that opens it in the explorer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explore: Option<String>,
+}
+
+impl Case {
+    fn new(part: Part, name: impl Into<String>, pass: bool, detail: impl Into<String>) -> Case {
+        Case {
+            part,
+            name: name.into(),
+            status: if pass { "pass" } else { "fail" },
+            detail: detail.into(),
+            states: None,
+            seconds: 0.0,
+            mermaid: None,
+            reproduce: None,
+            explore: None,
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.status == "fail"
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GateReport {
+    pub command: String,
+    pub config: Config,
+    pub ok: bool,
+    pub seconds: f64,
+    pub cases: Vec<Case>,
+}
+
+/// Everything `run` needs.
+pub struct GateConfig {
+    /// The bounds the report's headline names (the first model check).
+    pub config: Config,
+    pub model_checks: Vec<GateRun>,
+    pub conformance_runs: Vec<GateRun>,
+    pub parts: Vec<Part>,
+    pub counterexamples: PathBuf,
+    pub snapshot: PathBuf,
+    pub out_dir: PathBuf,
+    pub known_gaps: Vec<Bug>,
+    pub threads: usize,
+    pub show_progress: bool,
+    pub command: String,
+}

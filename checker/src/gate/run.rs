@@ -1,0 +1,340 @@
+//! Running the gate: each part in turn, each check a case of the report.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use raft_spec::{Bug, Profile};
+
+use super::{Case, GateConfig, GateReport, GateRun, Part};
+use crate::check::{self, CheckOptions, Strategy};
+use crate::conform::{exhaustive, replay};
+use crate::trace::{Outcome, Trace};
+use crate::{bounds, bugs, files, show};
+use raftcheck_engine::StopWhen;
+
+/// Runs the gate's parts in order and collects one report.
+pub fn run(gc: &GateConfig) -> anyhow::Result<GateReport> {
+    let start = Instant::now();
+    let mut cases = Vec::new();
+    for part in &gc.parts {
+        if gc.show_progress {
+            eprintln!("== {}", part.title());
+        }
+        match part {
+            Part::ModelCheck => {
+                for r in &gc.model_checks {
+                    model_check(gc, r, &mut cases)?;
+                }
+            }
+            // Counted by the model checks and conformance runs themselves.
+            Part::Coverage => {}
+            Part::Bugs => bug_catalogue(gc, &mut cases)?,
+            Part::Conformance => {
+                for r in &gc.conformance_runs {
+                    conformance(gc, r, &mut cases)?;
+                }
+            }
+            Part::Replay => replay_counterexamples(gc, &mut cases)?,
+            Part::StateSpace => state_space_guard(gc, &mut cases)?,
+        }
+    }
+    Ok(GateReport {
+        command: gc.command.clone(),
+        config: gc.config.clone(),
+        ok: !cases.iter().any(Case::failed),
+        seconds: start.elapsed().as_secs_f64(),
+        cases,
+    })
+}
+
+pub(super) fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+fn model_check(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+    let cfg = &run.config;
+    let opts = CheckOptions {
+        strategy: Strategy::Bfs,
+        threads: gc.threads,
+        symmetry: true,
+        stop_when: StopWhen::AnyViolation,
+        show_progress: gc.show_progress,
+        timeout: None,
+        memory_budget: None,
+    };
+    let checked = check::run(cfg, &opts)?;
+    let r = &checked.report;
+    let reproduce = format!("raftcheck check {}", bounds::flags_for(cfg));
+    for p in &r.properties {
+        let detail = match p.depth {
+            Some(d) => format!("{} {} at depth {d}", p.kind, p.status),
+            None => format!("{} {}", p.kind, p.status),
+        };
+        let mut case = Case::new(Part::ModelCheck, run.named(p.name), p.is_ok(), detail);
+        if p.is_undecided() {
+            case.status = "skipped";
+            case.detail = format!(
+                "{} not determined: the run stopped at the first violation",
+                p.kind
+            );
+        }
+        case.states = Some(r.unique_states);
+        case.seconds = r.seconds;
+        if !p.is_ok() {
+            case.reproduce = Some(reproduce.clone());
+            if let Some(b) = checked.behaviours.get(p.name) {
+                let outcome = if p.kind == "always" {
+                    Outcome::Violates
+                } else {
+                    Outcome::Witnesses
+                };
+                let trace = Trace::from_behaviour(cfg, cfg.bug, p.name, outcome, b)?;
+                case.mermaid = Some(show::mermaid(&trace));
+                files::create_dir_all(&gc.out_dir)?;
+                let file = gc
+                    .out_dir
+                    .join(format!("{}.json", slug(&run.named(p.name))));
+                files::write(&file, trace.to_json())?;
+                case.explore = Some(format!("raftcheck explore {}", file.display()));
+                case.detail
+                    .push_str(&format!("\n\n{}", check::render_behaviour(p.name, b)));
+            }
+        }
+        cases.push(case);
+    }
+    if !r.complete && r.violations().next().is_none() {
+        cases.push(Case::new(
+            Part::ModelCheck,
+            run.named("exhausted the bounds"),
+            false,
+            "the run stopped before exploring every state",
+        ));
+    }
+    if gc.parts.contains(&Part::Coverage) {
+        coverage_cases(run, "", r, cases);
+    }
+    Ok(())
+}
+
+/// One case per rule: pass if it fired, fail if the bounds allow it and it
+/// never fired, skipped if the bounds exclude it (or the run stopped early).
+fn coverage_cases(run: &GateRun, what: &str, r: &check::CheckReport, cases: &mut Vec<Case>) {
+    let Some(rows) = &r.coverage else {
+        return;
+    };
+    for row in rows {
+        let mut case = Case::new(
+            Part::Coverage,
+            run.named(&format!("{what}{}", row.rule)),
+            row.status != "uncovered",
+            crate::coverage::describe(row),
+        );
+        if row.status == "excluded" {
+            case.status = "skipped";
+        } else if row.status == "uncovered" && !r.complete {
+            case.status = "skipped";
+            case.detail = "not determined: the run stopped before exhausting the bounds".into();
+        } else if row.status == "uncovered" {
+            case.detail = format!(
+                "never fired at these bounds ({}): a wrong {} rule would go unseen; raise the bounds",
+                row.tla_operator, row.rule
+            );
+            case.reproduce = Some(format!("raftcheck check {}", bounds::flags_for(&r.config)));
+        }
+        case.states = Some(r.unique_states);
+        cases.push(case);
+    }
+}
+
+fn bug_catalogue(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+    for bug in Bug::ALL {
+        if gc.known_gaps.contains(&bug) {
+            let mut case = Case::new(
+                Part::Bugs,
+                bug.name(),
+                true,
+                format!(
+                    "not run: listed as a known gap (--known-gap); expected to break {}",
+                    bug.info().violates
+                ),
+            );
+            case.status = "known-gap";
+            cases.push(case);
+            continue;
+        }
+        // Generous: commit-beyond-new-entries takes about 40 s on a quiet 2-core
+        // machine; the limit only stops a run that has lost its way.
+        let opts = bugs::BugOptions {
+            threads: gc.threads,
+            timeout: Some(Duration::from_secs(600)),
+            show_progress: gc.show_progress,
+        };
+        let run = bugs::run_bug(bug, &opts)?;
+        let r = &run.result;
+        let detail = match (r.caught, &r.problem) {
+            (true, _) => format!(
+                "breaks {} at depth {}",
+                r.property,
+                r.depth.map_or("-".into(), |d| d.to_string())
+            ),
+            (false, Some(p)) => p.clone(),
+            (false, None) => format!("not caught breaking {}", r.property),
+        };
+        let mut case = Case::new(Part::Bugs, bug.name(), r.caught, detail);
+        case.states = Some(r.states);
+        case.seconds = r.seconds;
+        if case.failed() {
+            case.reproduce = Some(r.reproduce.clone());
+        }
+        cases.push(case);
+    }
+    Ok(())
+}
+
+fn conformance(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+    let cfg = &run.config;
+    let conformed = exhaustive::run(
+        cfg,
+        &exhaustive::ExhaustiveOptions {
+            threads: gc.threads,
+            perturbation: None,
+            timeout: None,
+            show_progress: gc.show_progress,
+        },
+    )?;
+    let r = &conformed.report;
+    let mut detail = format!(
+        "{} model transitions, {} checked on the implementation",
+        r.model_transitions, r.transitions_checked
+    );
+    if r.divergence.is_some() {
+        detail.push_str(&format!("\n\n{}", exhaustive::render_text(r)));
+    }
+    let mut case = Case::new(Part::Conformance, run.named("exhaustive"), r.ok(), detail);
+    case.states = Some(r.unique_states);
+    case.seconds = r.seconds;
+    if !r.ok() {
+        case.reproduce = Some(format!("raftcheck conform {}", bounds::flags_for(cfg)));
+    }
+    cases.push(case);
+    if gc.parts.contains(&Part::Coverage) {
+        // The conformance exploration is that of `raftcheck check` at the
+        // same bounds (same engine, symmetry and states), so the rules it
+        // took on the implementation are the ones a check counts.
+        let opts = CheckOptions {
+            threads: gc.threads,
+            stop_when: StopWhen::Exhausted,
+            ..CheckOptions::default()
+        };
+        let counted = check::run(cfg, &opts)?;
+        if r.complete && counted.report.transitions != r.model_transitions {
+            anyhow::bail!(
+                "conformance took {} transitions and the check at its bounds {}: its rule coverage cannot be counted",
+                r.model_transitions,
+                counted.report.transitions
+            );
+        }
+        coverage_cases(run, "conformance: ", &counted.report, cases);
+    }
+    Ok(())
+}
+
+fn replay_counterexamples(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+    let dir = gc.counterexamples.display().to_string();
+    let files = match files::json_files(&gc.counterexamples) {
+        Ok(files) => files,
+        Err(e) => {
+            let detail = format!("cannot read the counterexamples directory: {e:#}");
+            cases.push(Case::new(Part::Replay, dir, false, detail));
+            return Ok(());
+        }
+    };
+    // Nothing replayed is not a pass: the directory is wrong or was emptied.
+    if files.is_empty() {
+        let detail = format!(
+            "no counterexamples (*.json) in {dir} to replay: write them with \
+             `raftcheck bugs --write --dir {dir}`, or pass --counterexamples DIR"
+        );
+        cases.push(Case::new(Part::Replay, dir, false, detail));
+        return Ok(());
+    }
+    for file in files {
+        let name = file.display().to_string();
+        let start = Instant::now();
+        let case = match Trace::load(&file) {
+            Err(e) => Case::new(Part::Replay, name, false, e.to_string()),
+            Ok(trace) => match replay::replay_trace(&trace, Some(&file), None) {
+                Err(e) => Case::new(Part::Replay, name, false, format!("{e:#}")),
+                Ok(r) => {
+                    let mut c = Case::new(Part::Replay, name, r.ok(), replay::render_text(&r));
+                    if !r.ok() {
+                        c.reproduce = Some(format!("raftcheck replay {}", file.display()));
+                        c.explore = Some(format!("raftcheck explore {}", file.display()));
+                        if trace.outcome == Outcome::Violates {
+                            c.mermaid = Some(show::mermaid(&trace));
+                        }
+                    }
+                    c
+                }
+            },
+        };
+        cases.push(Case {
+            seconds: start.elapsed().as_secs_f64(),
+            ..case
+        });
+    }
+    Ok(())
+}
+
+/// Reads `"unique_states": N` from the reviewed insta snapshot.
+pub fn snapshot_unique_states(path: &Path) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the state-space snapshot {}: {e}",
+            path.display()
+        )
+    })?;
+    let body = text
+        .splitn(3, "---")
+        .nth(2)
+        .ok_or_else(|| anyhow::anyhow!("{}: not an insta snapshot", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(body.trim())
+        .map_err(|e| anyhow::anyhow!("{}: unreadable snapshot body: {e}", path.display()))?;
+    json["unique_states"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("{}: no unique_states in the snapshot", path.display()))
+}
+
+fn state_space_guard(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+    let expected = snapshot_unique_states(&gc.snapshot)?;
+    let opts = CheckOptions {
+        threads: gc.threads,
+        stop_when: StopWhen::Exhausted,
+        ..CheckOptions::default()
+    };
+    let run = check::run(&Profile::Quick.config(), &opts)?;
+    let actual = run.report.unique_states;
+    let detail = if actual == expected {
+        format!("quick profile: {actual} unique states, as reviewed")
+    } else {
+        format!(
+            "the quick profile's state space changed from {expected} to {actual} unique states \
+             without a reviewed snapshot: a protocol change must be a reviewed change. Run \
+             `cargo insta test -p raftcheck --test check` (or INSTA_UPDATE=always cargo test -p \
+             raftcheck --test check), review the diff of {} and commit it.",
+            gc.snapshot.display()
+        )
+    };
+    let mut case = Case::new(
+        Part::StateSpace,
+        "quick profile",
+        actual == expected,
+        detail,
+    );
+    case.states = Some(actual);
+    case.seconds = run.report.seconds;
+    cases.push(case);
+    Ok(())
+}

@@ -13,7 +13,7 @@ use stateright::{Expectation, Model};
 use raft_spec::{Bug, Config, RaftModel};
 
 use crate::bounds::reproduce_command;
-use crate::check::{self, Behaviour, CheckOptions, CheckRun, Strategy};
+use crate::check::{self, Behaviour, CheckOptions, CheckRun, Status, Strategy};
 use crate::files;
 use crate::trace::{Outcome, Trace};
 use raftcheck_engine::StopWhen;
@@ -233,8 +233,8 @@ fn run_liveness_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> anyhow::Result<Bu
     };
     let witness = behaviours.get(info.violates).cloned();
     result.problem = match (status(&buggy), &witness) {
-        (Some("not-reached"), Some(_)) => None,
-        (Some("reached"), _) => Some(format!(
+        (Some(Status::NotReached), Some(_)) => None,
+        (Some(Status::Reached), _) => Some(format!(
             "undetected: {:?} is reached with the bug on",
             info.violates
         )),
@@ -242,8 +242,10 @@ fn run_liveness_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> anyhow::Result<Bu
             "correct Raft never reaches {:?} within these bounds, so its absence proves nothing",
             info.violates
         )),
+        // As the status's JSON spelling, as before the status was an enum.
         (other, _) => Some(format!(
-            "the run with the bug on did not finish ({other:?})"
+            "the run with the bug on did not finish ({:?})",
+            other.map(Status::as_str)
         )),
     };
     let (trace, behaviour) = match (result.problem.is_none(), witness) {

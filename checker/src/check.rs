@@ -68,6 +68,54 @@ pub const EXIT_INCOMPLETE: u8 = 3;
 /// A behaviour: the initial state, then each action with the state after it.
 pub type Behaviour = engine::Behaviour<State, Action>;
 
+/// What a run found about one property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// always: no state within the bounds violates it.
+    Holds,
+    /// always: a state violates it.
+    Violated,
+    /// always: none violated it, but the run stopped early.
+    NoViolationSoFar,
+    /// sometimes: a state within the bounds satisfies it.
+    Reached,
+    /// sometimes: no state within the bounds satisfies it.
+    NotReached,
+    /// sometimes: not reached, but the run stopped early.
+    NotReachedSoFar,
+    /// eventually: not checked (the engines check states, not paths).
+    Unknown,
+}
+
+impl Status {
+    /// The status as the JSON report spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Holds => "holds",
+            Status::Violated => "violated",
+            Status::NoViolationSoFar => "no-violation-so-far",
+            Status::Reached => "reached",
+            Status::NotReached => "not-reached",
+            Status::NotReachedSoFar => "not-reached-so-far",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the JSON spelling, e.g. `status == "reached"`.
+impl PartialEq<&str> for Status {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PropertyStatus {
     pub name: &'static str,
@@ -75,7 +123,7 @@ pub struct PropertyStatus {
     /// always: holds | violated | no-violation-so-far (run incomplete);
     /// sometimes: reached | not-reached | not-reached-so-far (run
     /// incomplete); eventually: unknown (not checked)
-    pub status: &'static str,
+    pub status: Status,
     /// Depth of the violation or first witness.
     pub depth: Option<usize>,
 }
@@ -83,14 +131,14 @@ pub struct PropertyStatus {
 impl PropertyStatus {
     /// Whether this status is what the property asks for.
     pub fn is_ok(&self) -> bool {
-        matches!(self.status, "holds" | "reached")
+        matches!(self.status, Status::Holds | Status::Reached)
     }
 
     /// Whether the run stopped before this property was decided.
     pub fn is_undecided(&self) -> bool {
         matches!(
             self.status,
-            "no-violation-so-far" | "not-reached-so-far" | "unknown"
+            Status::NoViolationSoFar | Status::NotReachedSoFar | Status::Unknown
         )
     }
 }
@@ -128,7 +176,9 @@ impl CheckReport {
     }
 
     pub fn violations(&self) -> impl Iterator<Item = &PropertyStatus> {
-        self.properties.iter().filter(|p| p.status == "violated")
+        self.properties
+            .iter()
+            .filter(|p| p.status == Status::Violated)
     }
 
     /// The process exit code for this report: an incomplete run that found
@@ -181,13 +231,13 @@ pub fn run(cfg: &Config, opts: &CheckOptions) -> anyhow::Result<CheckRun> {
         .map(|p| {
             let found = outcome.discoveries.get(p.name);
             let (kind, status) = match (p.expectation.clone(), found, outcome.complete) {
-                (Expectation::Always, Some(_), _) => ("always", "violated"),
-                (Expectation::Always, None, true) => ("always", "holds"),
-                (Expectation::Sometimes, Some(_), _) => ("sometimes", "reached"),
-                (Expectation::Sometimes, None, true) => ("sometimes", "not-reached"),
-                (Expectation::Always, None, false) => ("always", "no-violation-so-far"),
-                (Expectation::Sometimes, None, false) => ("sometimes", "not-reached-so-far"),
-                (Expectation::Eventually, _, _) => ("eventually", "unknown"),
+                (Expectation::Always, Some(_), _) => ("always", Status::Violated),
+                (Expectation::Always, None, true) => ("always", Status::Holds),
+                (Expectation::Sometimes, Some(_), _) => ("sometimes", Status::Reached),
+                (Expectation::Sometimes, None, true) => ("sometimes", Status::NotReached),
+                (Expectation::Always, None, false) => ("always", Status::NoViolationSoFar),
+                (Expectation::Sometimes, None, false) => ("sometimes", Status::NotReachedSoFar),
+                (Expectation::Eventually, _, _) => ("eventually", Status::Unknown),
             };
             PropertyStatus {
                 name: p.name,
@@ -471,17 +521,17 @@ pub fn property_verdict(report: &CheckReport, p: &PropertyStatus) -> String {
     let depth = report.max_depth;
     let at = p.depth.map_or(String::new(), |d| format!(" at depth {d}"));
     match p.status {
-        "violated" | "reached" => format!("{}{at}", p.status),
-        "no-violation-so-far" => format!("no violation in {states} to depth {depth}"),
-        "not-reached-so-far" => format!(
+        Status::Violated | Status::Reached => format!("{}{at}", p.status),
+        Status::NoViolationSoFar => format!("no violation in {states} to depth {depth}"),
+        Status::NotReachedSoFar => format!(
             "not reached in {states} to depth {depth} (run incomplete: {})",
             stop_reason(report)
         ),
-        "not-reached" => format!(
+        Status::NotReached => format!(
             "not reached in all {states}: the bounds ({}) may be too small",
             limiting_bounds(&report.config, p.name)
         ),
-        other => other.to_string(),
+        Status::Holds | Status::Unknown => p.status.to_string(),
     }
 }
 

@@ -14,6 +14,7 @@ use raft_spec::{Bug, Config, RaftModel};
 
 use crate::bounds::reproduce_command;
 use crate::check::{self, Behaviour, CheckOptions, CheckRun, Status, Strategy};
+use crate::error::{Error, Result};
 use crate::files;
 use crate::trace::{Outcome, Trace};
 use raftcheck_engine::StopWhen;
@@ -95,7 +96,7 @@ fn options(o: &BugOptions, stop_when: StopWhen) -> CheckOptions {
 }
 
 /// Runs one bug of the catalogue with its own bounds.
-pub fn run_bug(bug: Bug, o: &BugOptions) -> anyhow::Result<BugRun> {
+pub fn run_bug(bug: Bug, o: &BugOptions) -> Result<BugRun> {
     let info = bug.info();
     let cfg = bug.config();
     let model = RaftModel::new(cfg.clone())?;
@@ -103,12 +104,10 @@ pub fn run_bug(bug: Bug, o: &BugOptions) -> anyhow::Result<BugRun> {
         .properties()
         .into_iter()
         .find(|p| p.name == info.violates)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{bug}: the catalogue names property {:?}, which the model with bounds {} does not check",
-                info.violates,
-                cfg.summary()
-            )
+        .ok_or_else(|| Error::Catalogue {
+            bug: info.name,
+            property: info.violates,
+            bounds: cfg.summary(),
         })?;
     let start = Instant::now();
     let run = match expected.expectation {
@@ -120,7 +119,7 @@ pub fn run_bug(bug: Bug, o: &BugOptions) -> anyhow::Result<BugRun> {
     Ok(BugRun { result, ..run })
 }
 
-fn run_safety_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> anyhow::Result<BugRun> {
+fn run_safety_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> Result<BugRun> {
     let info = bug.info();
     let CheckRun { report, behaviours } =
         check::run(cfg, &options(o, StopWhen::ViolationOf(info.violates)))?;
@@ -198,7 +197,7 @@ fn run_safety_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> anyhow::Result<BugR
 /// "sometimes" property is never reached; correct Raft under the same bounds
 /// reaches it, and its shortest witness is the saved trace (a behaviour the
 /// buggy protocol cannot perform).
-fn run_liveness_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> anyhow::Result<BugRun> {
+fn run_liveness_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> Result<BugRun> {
     let info = bug.info();
     let buggy = check::run(cfg, &options(o, StopWhen::Exhausted))?.report;
     let correct_cfg = Config {
@@ -271,10 +270,8 @@ fn run_liveness_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> anyhow::Result<Bu
 }
 
 /// Writes `<dir>/<bug>.json` and `<dir>/<bug>.md`; returns the paths.
-pub fn write(dir: &Path, trace: &Trace) -> anyhow::Result<Vec<PathBuf>> {
-    let bug = trace
-        .bug
-        .ok_or_else(|| anyhow::anyhow!("a catalogue trace names its bug"))?;
+pub fn write(dir: &Path, trace: &Trace) -> Result<Vec<PathBuf>> {
+    let bug = trace.bug.ok_or(Error::NotACatalogueTrace)?;
     files::create_dir_all(dir)?;
     let json = dir.join(format!("{bug}.json"));
     let md = dir.join(format!("{bug}.md"));
@@ -305,7 +302,7 @@ pub struct CatalogueEntry {
 }
 
 /// The catalogue, without running anything.
-pub fn catalogue() -> anyhow::Result<Vec<CatalogueEntry>> {
+pub fn catalogue() -> Result<Vec<CatalogueEntry>> {
     Bug::ALL
         .into_iter()
         .map(|bug| {
@@ -403,7 +400,7 @@ pub fn render_table(results: &[BugResult]) -> String {
 /// Runs the catalogue (or one bug of it), with a progress line on stderr as
 /// each bug starts and ends, saving counterexamples if asked. Every bug is
 /// caught as catalogued when every result's `caught` is true.
-pub fn run_catalogue(o: &CatalogueOptions) -> anyhow::Result<Vec<BugResult>> {
+pub fn run_catalogue(o: &CatalogueOptions) -> Result<Vec<BugResult>> {
     let opts = &o.bug;
     let bugs: Vec<Bug> = match o.only {
         Some(b) => vec![b],

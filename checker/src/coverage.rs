@@ -2,7 +2,7 @@
 //! spec and the depth where it first fired, and which rules never fired at
 //! the run's bounds (see `raft_spec::coverage` and docs/rules.md).
 
-use raft_spec::coverage::{self, RuleCoverage};
+use raft_spec::coverage::{self, CoverageStatus, RuleCoverage};
 use raft_spec::Config;
 
 use crate::check::grouped;
@@ -16,16 +16,17 @@ pub fn from_counts(cfg: &Config, counts: Option<&RuleCounts>) -> Option<Vec<Rule
 
 /// The rules that never fired although the bounds allow them.
 pub fn uncovered(rows: &[RuleCoverage]) -> impl Iterator<Item = &RuleCoverage> {
-    rows.iter().filter(|r| r.status == "uncovered")
+    rows.iter()
+        .filter(|r| r.status == CoverageStatus::Uncovered)
 }
 
 /// One row's outcome in a few words, for reports.
 pub fn describe(r: &RuleCoverage) -> String {
     match (r.status, r.first_depth, r.excluded_by) {
-        ("covered", Some(d), _) => {
+        (CoverageStatus::Covered, Some(d), _) => {
             format!("{} transitions, first at depth {d}", grouped(r.transitions))
         }
-        ("excluded", _, Some(why)) => format!("excluded by the bounds: {why}"),
+        (CoverageStatus::Excluded, _, Some(why)) => format!("excluded by the bounds: {why}"),
         _ => "never fired at these bounds".to_string(),
     }
 }
@@ -45,17 +46,19 @@ pub fn render_text(rows: Option<&[RuleCoverage]>, complete: bool) -> String {
     );
     for r in rows {
         let line = match r.status {
-            "covered" => format!(
+            CoverageStatus::Covered => format!(
                 "{:>12}  first at depth {}",
                 grouped(r.transitions),
                 r.first_depth.map_or("-".into(), |d| d.to_string())
             ),
-            "excluded" => format!(
+            CoverageStatus::Excluded => format!(
                 "{:>12}  excluded: {}",
                 "-",
                 r.excluded_by.unwrap_or("by the bounds")
             ),
-            _ => format!("{:>12}  UNCOVERED: never fired at these bounds", 0),
+            CoverageStatus::Uncovered => {
+                format!("{:>12}  UNCOVERED: never fired at these bounds", 0)
+            }
         };
         out.push_str(&format!("  {:<31} {:<27} {line}\n", r.rule, r.tla_operator));
     }

@@ -22,6 +22,7 @@ use tiny_http::{Header, Response, StatusCode};
 
 use raft_spec::{Config, RaftModel};
 
+use crate::error::{Error, Result};
 use crate::trace::{explorer_behaviour, follow_explorer_path, Trace};
 
 mod page;
@@ -66,7 +67,7 @@ pub struct Target {
 /// Loads the trace, replays it (recomputing its verdict) and checks its
 /// explorer path still leads to its last state in this build's model; or
 /// takes the bounds.
-pub fn target(opts: &ExploreOptions) -> anyhow::Result<Target> {
+pub fn target(opts: &ExploreOptions) -> Result<Target> {
     let file = match &opts.open {
         Open::Trace(file) => file,
         Open::Model(config) => {
@@ -78,15 +79,13 @@ pub fn target(opts: &ExploreOptions) -> anyhow::Result<Target> {
         }
     };
     let trace = Trace::load(file)?;
-    let (model, behaviour) = trace
-        .replay()
-        .map_err(|e| anyhow::anyhow!("{} does not replay in this model: {e}", file.display()))?;
+    let (model, behaviour) = trace.replay().map_err(|error| Error::Replay {
+        file: Some(file.clone()),
+        error,
+    })?;
     let last = behaviour.1.last().map_or(&behaviour.0, |(_, s)| s);
     if follow_explorer_path(&model, &trace.explorer_path).as_ref() != Some(last) {
-        anyhow::bail!(
-            "{}: its explorer path no longer leads to its last state (the model's action order changed): regenerate it with `raftcheck bugs --write`",
-            file.display()
-        );
+        return Err(Error::StaleExplorerPath { file: file.clone() });
     }
     Ok(Target {
         config: trace.config.clone(),
@@ -105,10 +104,11 @@ pub struct Explorer {
 
 impl Explorer {
     /// Listens on `addr`; a taken address is an error naming it.
-    pub fn bind(target: Target, addr: SocketAddr) -> anyhow::Result<Explorer> {
+    pub fn bind(target: Target, addr: SocketAddr) -> Result<Explorer> {
         let model = RaftModel::new(target.config.clone())?;
-        let server = tiny_http::Server::http(addr).map_err(|e| {
-            anyhow::anyhow!("cannot listen on {addr}: {e} (choose another with --addr)")
+        let server = tiny_http::Server::http(addr).map_err(|e| Error::Listen {
+            addr,
+            error: e.to_string(),
         })?;
         let addr = server.server_addr().to_ip().unwrap_or(addr);
         Ok(Explorer {
@@ -125,9 +125,9 @@ impl Explorer {
     }
 
     /// Serves requests until the process ends.
-    pub fn run(self) -> anyhow::Result<()> {
+    pub fn run(self) -> Result<()> {
         loop {
-            let rq = self.server.recv()?;
+            let rq = self.server.recv().map_err(Error::Serve)?;
             let response = self.respond(rq.url());
             if let Err(e) = rq.respond(response) {
                 tracing::debug!("explorer: cannot answer a request: {e}");
@@ -189,7 +189,7 @@ fn not_found(message: String) -> Response<std::io::Cursor<Vec<u8>>> {
 }
 
 /// `raftcheck explore`.
-pub fn run(opts: &ExploreOptions) -> anyhow::Result<()> {
+pub fn run(opts: &ExploreOptions) -> Result<()> {
     let target = target(opts)?;
     let summary = target.config.summary();
     let explorer = Explorer::bind(target, opts.addr)?;

@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod conform;
 pub mod coverage;
+pub mod error;
 pub mod explore;
 pub mod files;
 pub mod gate;

@@ -75,7 +75,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => args
             .options()
             .map_err(anyhow::Error::from)
-            .and_then(|opts| raftcheck::explore::run(&opts))
+            .and_then(|opts| raftcheck::explore::run(&opts).map_err(anyhow::Error::from))
             .map(|()| ExitCode::SUCCESS),
         Command::Conform(args) => cli::conform::run_conform(&args),
         Command::Replay(args) => cli::conform::run_replay(&args),

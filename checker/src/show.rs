@@ -10,7 +10,7 @@ use crate::trace::{Outcome, ServerView, Step, TimeoutKind, Trace, TraceAction};
 
 /// The trace replayed through its own model (its verdict recomputed) and
 /// printed step by step.
-pub fn text(trace: &Trace) -> anyhow::Result<String> {
+pub fn text(trace: &Trace) -> crate::error::Result<String> {
     let (model, behaviour) = trace.replay()?;
     let title = match trace.outcome {
         _ if !trace.has_model_property(&model) => format!(
@@ -148,10 +148,8 @@ fn change(a: &ServerView, b: &ServerView) -> String {
 
 /// The Markdown page for a catalogue trace: the wrong rule explained, the
 /// diagram, and the commands that reproduce it.
-pub fn markdown(trace: &Trace) -> anyhow::Result<String> {
-    let bug = trace
-        .bug
-        .ok_or_else(|| anyhow::anyhow!("only a catalogue trace (one naming its bug) has a page"))?;
+pub fn markdown(trace: &Trace) -> crate::error::Result<String> {
+    let bug = trace.bug.ok_or(crate::error::Error::NotACatalogueTrace)?;
     let info = bug.info();
     let mut bug_cfg = trace.config.clone();
     bug_cfg.bug = Some(bug);

@@ -175,13 +175,24 @@ impl RuleSet {
     }
 }
 
+/// Whether a rule fired over a run; serialised as `covered`, `uncovered`,
+/// `excluded`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CoverageStatus {
+    Covered,
+    /// The bounds allow it, yet no transition took it.
+    Uncovered,
+    /// A bound rules it out (e.g. no crash budget).
+    Excluded,
+}
+
 /// How often a rule fired over a run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RuleCoverage {
     pub rule: &'static str,
     pub tla_operator: &'static str,
-    /// covered | uncovered | excluded
-    pub status: &'static str,
+    pub status: CoverageStatus,
     /// Transitions that took the rule.
     pub transitions: u64,
     /// Depth of the state the first such transition reached.
@@ -201,9 +212,9 @@ pub fn table(cfg: &Config, counts: &[u64], first_depths: &[Option<usize>]) -> Ve
             let transitions = counts.get(i).copied().unwrap_or(0);
             let excluded_by = rule.excluded_by(cfg);
             let status = match (transitions, excluded_by) {
-                (0, Some(_)) => "excluded",
-                (0, None) => "uncovered",
-                _ => "covered",
+                (0, Some(_)) => CoverageStatus::Excluded,
+                (0, None) => CoverageStatus::Uncovered,
+                _ => CoverageStatus::Covered,
             };
             RuleCoverage {
                 rule: rule.name(),
@@ -253,7 +264,7 @@ mod tests {
             .all(|r| r.excluded_by(&ci).is_none() || *r == Rule::DuplicateMessage));
         let rows = table(&quick, &[0; 64], &[None; 64]);
         let status = |name: &str| rows.iter().find(|r| r.rule == name).unwrap().status;
-        assert_eq!(status("crash"), "excluded");
-        assert_eq!(status("grant-vote"), "uncovered");
+        assert_eq!(status("crash"), CoverageStatus::Excluded);
+        assert_eq!(status("grant-vote"), CoverageStatus::Uncovered);
     }
 }

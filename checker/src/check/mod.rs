@@ -157,9 +157,11 @@ pub struct CheckRun {
 }
 
 /// Runs one model check. The config must be valid.
-pub fn run(cfg: &Config, opts: &CheckOptions) -> anyhow::Result<CheckRun> {
+pub fn run(cfg: &Config, opts: &CheckOptions) -> crate::error::Result<CheckRun> {
     if opts.memory_budget.is_some() && opts.strategy != Strategy::Bfs {
-        anyhow::bail!("a memory budget applies to the bfs strategy only");
+        return Err(crate::error::Error::Options(
+            "a memory budget applies to the bfs strategy only",
+        ));
     }
     let model = RaftModel::new(cfg.clone())?;
     let progress = Progress::default();
@@ -530,7 +532,7 @@ pub fn save_counterexample(
     cfg: &Config,
     run: &CheckRun,
     path: &std::path::Path,
-) -> anyhow::Result<Option<&'static str>> {
+) -> crate::error::Result<Option<&'static str>> {
     let Some((name, behaviour)) = run
         .report
         .violations()
@@ -545,8 +547,7 @@ pub fn save_counterexample(
         crate::trace::Outcome::Violates,
         behaviour,
     )?;
-    std::fs::write(path, trace.to_json())
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    crate::files::write(path, trace.to_json())?;
     Ok(Some(name))
 }
 
@@ -556,9 +557,12 @@ fn indent(s: &str) -> String {
 
 /// `raftcheck check --bench`: each profile in a fresh process (so peak memory
 /// is the profile's own), as a table of throughput and memory per state.
-pub fn bench(profiles: &[raft_spec::Profile], threads: usize) -> anyhow::Result<String> {
-    let exe = std::env::current_exe()
-        .map_err(|e| anyhow::anyhow!("cannot find this program's own path: {e}"))?;
+pub fn bench(profiles: &[raft_spec::Profile], threads: usize) -> crate::error::Result<String> {
+    use crate::error::Error::Child;
+    let exe = std::env::current_exe().map_err(|e| Child {
+        what: "cannot find this program's own path".into(),
+        error: e.to_string(),
+    })?;
     let mut out = String::from(
         "profile  unique states  transitions  seconds  unique states/s  peak MiB  bytes/state\n",
     );
@@ -574,9 +578,15 @@ pub fn bench(profiles: &[raft_spec::Profile], threads: usize) -> anyhow::Result<
             ])
             .args(["--threads", &threads.to_string()])
             .output()
-            .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", exe.display()))?;
-        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
-            .map_err(|e| anyhow::anyhow!("profile {profile}: unreadable report: {e}"))?;
+            .map_err(|e| Child {
+                what: format!("cannot run {}", exe.display()),
+                error: e.to_string(),
+            })?;
+        let report: serde_json::Value =
+            serde_json::from_slice(&output.stdout).map_err(|e| Child {
+                what: format!("profile {profile}: unreadable report"),
+                error: e.to_string(),
+            })?;
         let num = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
         out.push_str(&format!(
             "{:<8} {:>14} {:>12} {:>8.1} {:>16} {:>9.0} {:>12.0}\n",

@@ -103,13 +103,35 @@ impl GateRun {
     }
 }
 
+/// A case's outcome, serialised as `pass`, `fail`, `known-gap`, `skipped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaseStatus {
+    Pass,
+    Fail,
+    /// A catalogued bug the gate is known not to catch yet.
+    KnownGap,
+    /// Excluded by the bounds, or not determined (an incomplete run).
+    Skipped,
+}
+
+impl CaseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Pass => "pass",
+            CaseStatus::Fail => "fail",
+            CaseStatus::KnownGap => "known-gap",
+            CaseStatus::Skipped => "skipped",
+        }
+    }
+}
+
 /// One test case of the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Case {
     pub part: Part,
     pub name: String,
-    /// pass | fail | known-gap | skipped (not determined)
-    pub status: &'static str,
+    pub status: CaseStatus,
     pub detail: String,
     pub states: Option<u64>,
     pub seconds: f64,
@@ -129,7 +151,11 @@ impl Case {
         Case {
             part,
             name: name.into(),
-            status: if pass { "pass" } else { "fail" },
+            status: if pass {
+                CaseStatus::Pass
+            } else {
+                CaseStatus::Fail
+            },
             detail: detail.into(),
             states: None,
             seconds: 0.0,
@@ -140,7 +166,7 @@ impl Case {
     }
 
     pub fn failed(&self) -> bool {
-        self.status == "fail"
+        self.status == CaseStatus::Fail
     }
 }
 

@@ -2,7 +2,7 @@
 //! XML (CI test reports).
 
 use super::run::slug;
-use super::{Case, GateReport, Part};
+use super::{Case, CaseStatus, GateReport, Part};
 use crate::{check, markup};
 
 /// The report as text: one line per case, failures in full.
@@ -10,13 +10,13 @@ pub fn render_text(r: &GateReport) -> String {
     let mut out = format!("raftcheck gate: {}\n\n", r.config.summary());
     for c in &r.cases {
         // A covered rule is one of dozens of lines: counted below instead.
-        if c.part == Part::Coverage && c.status == "pass" {
+        if c.part == Part::Coverage && c.status == CaseStatus::Pass {
             continue;
         }
         let first = c.detail.lines().next().unwrap_or("");
         out.push_str(&format!(
             "{:<9} {:<22} {:<52} {first}\n",
-            c.status.to_uppercase(),
+            c.status.as_str().to_uppercase(),
             c.part.title(),
             c.name
         ));
@@ -53,13 +53,17 @@ pub fn render_text(r: &GateReport) -> String {
 /// "rule coverage: 25 rules fired, 2 excluded by the bounds, 0 uncovered",
 /// or nothing when no coverage was counted.
 fn coverage_summary(r: &GateReport) -> String {
-    let count = |status: &str| {
+    let count = |status: CaseStatus| {
         r.cases
             .iter()
             .filter(|c| c.part == Part::Coverage && c.status == status)
             .count()
     };
-    let (fired, other, uncovered) = (count("pass"), count("skipped"), count("fail"));
+    let (fired, other, uncovered) = (
+        count(CaseStatus::Pass),
+        count(CaseStatus::Skipped),
+        count(CaseStatus::Fail),
+    );
     if fired + other + uncovered == 0 {
         return String::new();
     }
@@ -75,11 +79,11 @@ fn md_cell(s: &str) -> String {
 /// The report as Markdown, for a pull request's summary page.
 pub fn render_markdown(r: &GateReport) -> String {
     let icon = |c: &Case| match c.status {
-        "pass" => "✅ pass",
-        "fail" => "❌ FAIL",
-        "skipped" if c.detail.starts_with("excluded") => "➖ excluded",
-        "skipped" => "❔ not determined",
-        _ => "⚠️ known gap",
+        CaseStatus::Pass => "✅ pass",
+        CaseStatus::Fail => "❌ FAIL",
+        CaseStatus::Skipped if c.detail.starts_with("excluded") => "➖ excluded",
+        CaseStatus::Skipped => "❔ not determined",
+        CaseStatus::KnownGap => "⚠️ known gap",
     };
     let mut out = format!(
         "## raftcheck gate: {}\n\n`{}`\n\n",
@@ -111,7 +115,7 @@ pub fn render_markdown(r: &GateReport) -> String {
             let notable: Vec<&Case> = cases
                 .iter()
                 .copied()
-                .filter(|c| c.status != "pass")
+                .filter(|c| c.status != CaseStatus::Pass)
                 .collect();
             if !notable.is_empty() {
                 out.push_str(header);
@@ -172,7 +176,7 @@ pub fn render_junit(r: &GateReport) -> String {
         let fails = cases.iter().filter(|c| c.failed()).count();
         let skipped = cases
             .iter()
-            .filter(|c| !c.failed() && c.status != "pass")
+            .filter(|c| !c.failed() && c.status != CaseStatus::Pass)
             .count();
         out.push_str(&format!(
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\" skipped=\"{skipped}\">\n",
@@ -187,8 +191,8 @@ pub fn render_junit(r: &GateReport) -> String {
                 c.seconds
             ));
             match c.status {
-                "pass" => out.push_str("/>\n"),
-                "known-gap" | "skipped" => out.push_str(&format!(
+                CaseStatus::Pass => out.push_str("/>\n"),
+                CaseStatus::KnownGap | CaseStatus::Skipped => out.push_str(&format!(
                     ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
                     markup::escape(&md_cell(&c.detail))
                 )),

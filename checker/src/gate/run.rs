@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use raft_spec::{Bug, Profile};
 
-use super::{Case, GateConfig, GateReport, GateRun, Part};
+use raft_spec::coverage::CoverageStatus;
+
+use super::{Case, CaseStatus, GateConfig, GateReport, GateRun, Part};
 use crate::check::{self, CheckOptions, Strategy};
 use crate::conform::{exhaustive, replay};
 use crate::trace::{Outcome, Trace};
@@ -74,7 +76,7 @@ fn model_check(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> anyhow:
         };
         let mut case = Case::new(Part::ModelCheck, run.named(p.name), p.is_ok(), detail);
         if p.is_undecided() {
-            case.status = "skipped";
+            case.status = CaseStatus::Skipped;
             case.detail = format!(
                 "{} not determined: the run stopped at the first violation",
                 p.kind
@@ -128,15 +130,15 @@ fn coverage_cases(run: &GateRun, what: &str, r: &check::CheckReport, cases: &mut
         let mut case = Case::new(
             Part::Coverage,
             run.named(&format!("{what}{}", row.rule)),
-            row.status != "uncovered",
+            row.status != CoverageStatus::Uncovered,
             crate::coverage::describe(row),
         );
-        if row.status == "excluded" {
-            case.status = "skipped";
-        } else if row.status == "uncovered" && !r.complete {
-            case.status = "skipped";
+        if row.status == CoverageStatus::Excluded {
+            case.status = CaseStatus::Skipped;
+        } else if row.status == CoverageStatus::Uncovered && !r.complete {
+            case.status = CaseStatus::Skipped;
             case.detail = "not determined: the run stopped before exhausting the bounds".into();
-        } else if row.status == "uncovered" {
+        } else if row.status == CoverageStatus::Uncovered {
             case.detail = format!(
                 "never fired at these bounds ({}): a wrong {} rule would go unseen; raise the bounds",
                 row.tla_operator, row.rule
@@ -160,7 +162,7 @@ fn bug_catalogue(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
                     bug.info().violates
                 ),
             );
-            case.status = "known-gap";
+            case.status = CaseStatus::KnownGap;
             cases.push(case);
             continue;
         }

@@ -15,11 +15,11 @@ fn gate_with(bug: Option<Bug>, out_dir: &std::path::Path) -> gate::GateReport {
         counterexamples: "../counterexamples".into(),
         snapshot: "tests/snapshots/check__quick_profile.snap".into(),
         out_dir: out_dir.to_path_buf(),
-        known_gaps: vec![],
         // One thread: the shortest counterexample found is then always the same.
         threads: 1,
         show_progress: false,
         command: "raftcheck gate --profile quick".into(),
+        ..GateConfig::default()
     };
     let mut report = gate::run(&gc).unwrap();
     // Timings vary from run to run; the snapshots pin everything else.
@@ -97,10 +97,10 @@ fn replay_part(counterexamples: &std::path::Path) -> gate::GateReport {
         counterexamples: counterexamples.to_path_buf(),
         snapshot: "tests/snapshots/check__quick_profile.snap".into(),
         out_dir: tempfile_dir("replay-out"),
-        known_gaps: vec![],
         threads: 1,
         show_progress: false,
         command: "raftcheck gate --skip model-check".into(),
+        ..GateConfig::default()
     };
     gate::run(&gc).unwrap()
 }
@@ -160,10 +160,10 @@ fn a_rule_that_never_fires_fails_the_gate() {
         counterexamples: "../counterexamples".into(),
         snapshot: "tests/snapshots/check__quick_profile.snap".into(),
         out_dir: dir,
-        known_gaps: vec![],
         threads: 2,
         show_progress: false,
         command: "raftcheck gate --profile quick --max-log 1".into(),
+        ..GateConfig::default()
     };
     let report = gate::run(&gc).unwrap();
     assert!(!report.ok);

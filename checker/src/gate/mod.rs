@@ -194,3 +194,25 @@ pub struct GateConfig {
     pub show_progress: bool,
     pub command: String,
 }
+
+impl Default for GateConfig {
+    /// What `raftcheck gate` does with no flags: the `ci` bounds for the
+    /// model check and conformance, every part, the repository's paths,
+    /// all cores.
+    fn default() -> Self {
+        let config = raft_spec::Profile::Ci.config();
+        GateConfig {
+            model_checks: GateRun::single(config.clone()),
+            conformance_runs: GateRun::single(config.clone()),
+            config,
+            parts: Part::ALL.to_vec(),
+            counterexamples: "counterexamples".into(),
+            snapshot: "checker/tests/snapshots/check__quick_profile.snap".into(),
+            out_dir: "target/raftcheck-gate".into(),
+            known_gaps: Vec::new(),
+            threads: crate::bounds::threads_or_all_cores(None),
+            show_progress: true,
+            command: "raftcheck gate".into(),
+        }
+    }
+}

@@ -3,30 +3,35 @@
 //! bench (the server is in `api.rs`).
 //!
 //! The client is hyper's HTTP/1.1 client connection
-//! (`hyper::client::conn::http1`) behind a blocking API, driven by a
-//! current-thread tokio runtime that each [`HttpClient`] owns: the CLI, the
-//! bench's worker threads and the tests stay plain threads. hyper rather
+//! (`hyper::client::conn::http1`) behind a blocking API: the CLI, the
+//! bench's worker threads and the tests are plain threads. hyper rather
 //! than a blocking client crate because hyper says whether a failed request
 //! left the client at all ([`hyper::client::conn::TrySendError`]), and
 //! [`RequestError`] must tell "not sent" from "maybe applied" (see there).
+//! hyper needs no runtime for HTTP/1.1, so there is none: [`block_on`]
+//! polls the connection and waits on its one socket with poll(2), which
+//! costs the bench's client threads about what the hand-written client it
+//! replaced did (a current-thread tokio runtime per client took twice the
+//! CPU per request, and the bench shares the cores with the servers).
 //! Hand-rolled on top: one kept-alive connection, checked before reuse, and
 //! the connect and request timeouts.
 
-use std::cell::Cell;
 use std::future::Future;
-use std::io;
-use std::os::fd::AsFd;
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, LOCATION};
 use hyper::Request;
-use hyper_util::rt::TokioIo;
 use thiserror::Error;
-use tokio::net::TcpStream;
 
 /// At most this many request headers (more: 431).
 pub const MAX_HEADERS: usize = 64;
@@ -117,7 +122,169 @@ pub struct ClientResponse {
 
 type Body = Full<Bytes>;
 /// A connection's I/O half (see [`drive`]).
-type Driver = Pin<Box<Connection<TokioIo<TcpStream>, Body>>>;
+type Driver = Pin<Box<Connection<Socket, Body>>>;
+
+/// The non-blocking socket under hyper. A read or write that would block
+/// returns `Pending`, and [`block_on`] waits for the socket to be ready.
+struct Socket {
+    stream: TcpStream,
+    readiness: Arc<Readiness>,
+    /// Bytes are read here, then copied into hyper's buffer (which is
+    /// uninitialised memory, only writable unsafely).
+    scratch: Vec<u8>,
+}
+
+impl hyper::rt::Read for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        // Every poll of the connection reads: skip the syscall while the
+        // last read would have blocked and poll(2) has not said otherwise.
+        if !me.readiness.readable.load(Ordering::Relaxed) {
+            return Poll::Pending;
+        }
+        let want = buf.remaining().min(16 << 10);
+        me.scratch.resize(want, 0);
+        match me.stream.read(&mut me.scratch[..want]) {
+            Ok(n) => {
+                buf.put_slice(&me.scratch[..n]);
+                Poll::Ready(Ok(()))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                me.readiness.readable.store(false, Ordering::Relaxed);
+                Poll::Pending
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl Socket {
+    fn wrote(&self, r: io::Result<usize>) -> Poll<io::Result<usize>> {
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readiness.write_blocked.store(true, Ordering::Relaxed);
+                Poll::Pending
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Poll::Pending,
+            r => Poll::Ready(r),
+        }
+    }
+}
+
+impl hyper::rt::Write for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = (&self.stream).write(buf);
+        self.wrote(r)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = (&self.stream).write_vectored(bufs);
+        self.wrote(r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.stream.shutdown(std::net::Shutdown::Write))
+    }
+}
+
+/// Wakes [`block_on`] from within a poll (hyper's internal channels).
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Run `fut`, all of whose I/O is on `conn`'s socket, until `deadline`:
+/// poll it; if it is pending and did not wake itself, wait in poll(2)
+/// for the socket to be readable (or writable, after a blocked write).
+fn block_on<F: Future>(conn: &Probe, deadline: Instant, fut: F) -> io::Result<F::Output> {
+    let flag = Arc::new(Flag(AtomicBool::new(false)));
+    let waker = Waker::from(flag.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        flag.0.store(false, Ordering::Release);
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return Ok(out);
+        }
+        if flag.0.load(Ordering::Acquire) {
+            continue;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "timed out waiting for the server",
+            ));
+        }
+        let mut events = libc::POLLIN;
+        if conn.readiness.write_blocked.swap(false, Ordering::Relaxed) {
+            events |= libc::POLLOUT;
+        }
+        let mut pfd = libc::pollfd {
+            fd: conn.stream.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        // Whole milliseconds, rounded up: no busy loop in the last one.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        // SAFETY: `pfd` is one valid, initialised pollfd that outlives the
+        // call, and nfds is 1; `fd` stays open (`conn` holds it).
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc > 0 && pfd.revents & !libc::POLLOUT != 0 {
+            // Data, EOF or an error: the next read returns at once.
+            conn.readiness.readable.store(true, Ordering::Relaxed);
+        }
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// A second handle on a connection's socket, for [`block_on`] and for
+/// peeking between requests.
+struct Probe {
+    stream: TcpStream,
+    readiness: Arc<Readiness>,
+}
+
+/// What [`block_on`] and the [`Socket`] under hyper know of the socket.
+struct Readiness {
+    /// A read may not block (false after one would have).
+    readable: AtomicBool,
+    /// A write would have blocked: wait for writability too.
+    write_blocked: AtomicBool,
+}
 
 /// One kept-alive connection.
 struct Conn {
@@ -125,20 +292,18 @@ struct Conn {
     /// The connection's I/O, polled while a request is under way; `None`
     /// once it has ended.
     driver: Option<Driver>,
-    /// The same socket (a second fd on it), to peek at between requests,
-    /// when nothing polls the driver. Non-blocking, as tokio made it.
-    probe: std::net::TcpStream,
+    probe: Probe,
 }
 
 impl Conn {
     /// Whether the next request can go on this connection: it has not
     /// ended, and no EOF, reset or unsolicited byte is pending (the server
     /// closed it while idle, say), so a request is not written into a
-    /// connection that is already dead.
+    /// connection that is already dead. (The socket is non-blocking.)
     fn usable(&self) -> bool {
         self.driver.is_some()
             && !self.sender.is_closed()
-            && matches!(self.probe.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            && matches!(self.probe.stream.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 }
 
@@ -153,8 +318,6 @@ pub struct HttpClient {
     addr: String,
     conn: Option<Conn>,
     timeout: Duration,
-    /// Made on first use (making one can fail, e.g. out of descriptors).
-    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl HttpClient {
@@ -163,7 +326,6 @@ impl HttpClient {
             addr: addr.into(),
             conn: None,
             timeout,
-            runtime: None,
         }
     }
 
@@ -232,23 +394,11 @@ impl HttpClient {
             io,
         };
         let req = build_request(&self.addr, method, path, headers, body).map_err(not_sent)?;
-        if self.runtime.is_none() {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_io()
-                .enable_time()
-                .build()
-                .map_err(not_sent)?;
-            self.runtime = Some(rt);
-        }
-        let rt = self.runtime.as_ref().expect("made above");
         if self.conn.is_none() {
-            let conn = rt
-                .block_on(connect(&self.addr, self.timeout))
-                .map_err(not_sent)?;
-            self.conn = Some(conn);
+            self.conn = Some(connect(&self.addr, self.timeout).map_err(not_sent)?);
         }
         let conn = self.conn.as_mut().expect("connected above");
-        match rt.block_on(exchange(conn, req, self.timeout)) {
+        match exchange(conn, req, Instant::now() + self.timeout) {
             Ok((resp, keep)) => {
                 if !keep {
                     self.conn = None;
@@ -287,21 +437,52 @@ fn build_request(
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{method} {path}: {e}")))
 }
 
-async fn connect(addr: &str, timeout: Duration) -> io::Result<Conn> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(stream) => stream?,
-        Err(_) => {
+/// Connect to the first of `addr`'s addresses that answers within
+/// `timeout` (each), and start HTTP/1.1 on it.
+fn connect(addr: &str, timeout: Duration) -> io::Result<Conn> {
+    let mut last = None;
+    let mut stream = None;
+    for sa in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&sa, timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let stream = match (stream, last) {
+        (Some(s), _) => s,
+        (None, Some(e)) => return Err(e),
+        (None, None) => {
             return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("connect timed out after {timeout:?}"),
+                io::ErrorKind::NotFound,
+                format!("{addr} resolves to no address"),
             ))
         }
     };
     stream.set_nodelay(true)?;
-    let probe = std::net::TcpStream::from(stream.as_fd().try_clone_to_owned()?);
-    let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(hyper_io)?;
+    stream.set_nonblocking(true)?;
+    let readiness = Arc::new(Readiness {
+        readable: AtomicBool::new(true),
+        write_blocked: AtomicBool::new(false),
+    });
+    let probe = Probe {
+        stream: stream.try_clone()?,
+        readiness: readiness.clone(),
+    };
+    let socket = Socket {
+        stream,
+        readiness,
+        scratch: Vec::new(),
+    };
+    let deadline = Instant::now() + timeout;
+    let (sender, driver) = block_on(
+        &probe,
+        deadline,
+        hyper::client::conn::http1::handshake(socket),
+    )?
+    .map_err(hyper_io)?;
     Ok(Conn {
         sender,
         driver: Some(Box::pin(driver)),
@@ -309,16 +490,20 @@ async fn connect(addr: &str, timeout: Duration) -> io::Result<Conn> {
     })
 }
 
-/// Send `req` on `conn` and read the whole answer within `timeout`:
-/// the answer and whether the connection stays open, or the error and
-/// whether the request may have reached the server.
-async fn exchange(
+/// Send `req` on `conn` and read the whole answer by `deadline`: the
+/// answer and whether the connection stays open, or the error and whether
+/// the request may have reached the server.
+fn exchange(
     conn: &mut Conn,
     req: Request<Body>,
-    timeout: Duration,
+    deadline: Instant,
 ) -> Result<(ClientResponse, bool), (bool, io::Error)> {
-    let Conn { sender, driver, .. } = conn;
-    let sent = Cell::new(false);
+    let Conn {
+        sender,
+        driver,
+        probe,
+    } = conn;
+    let sent = std::cell::Cell::new(false);
     let work = async {
         sender.ready().await.map_err(hyper_io)?;
         sent.set(true);
@@ -333,16 +518,10 @@ async fn exchange(
         let body = body.collect().await.map_err(hyper_io)?.to_bytes();
         Ok::<_, io::Error>((parts, body))
     };
-    let (parts, body) = match tokio::time::timeout(timeout, drive(driver, work)).await {
+    let (parts, body) = match block_on(probe, deadline, drive(driver, work)) {
         Ok(Ok(answer)) => answer,
         Ok(Err(io)) => return Err((sent.get(), io)),
-        Err(_) => {
-            let io = io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("no answer within {timeout:?}"),
-            );
-            return Err((sent.get(), io));
-        }
+        Err(io) => return Err((sent.get(), io)),
     };
     let closing = parts
         .headers
@@ -369,13 +548,17 @@ async fn exchange(
 async fn drive<T>(driver: &mut Option<Driver>, work: impl Future<Output = T>) -> T {
     let mut work = std::pin::pin!(work);
     if let Some(d) = driver.as_mut() {
-        let ended = tokio::select! {
-            biased;
-            out = &mut work => return out,
-            ended = d.as_mut() => ended,
-        };
-        if let Err(e) = ended {
-            tracing::debug!("client connection ended: {e}");
+        let ended = std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = work.as_mut().poll(cx) {
+                return Poll::Ready(Ok(out));
+            }
+            d.as_mut().poll(cx).map(Err)
+        })
+        .await;
+        match ended {
+            Ok(out) => return out,
+            Err(Err(e)) => tracing::debug!("client connection ended: {e}"),
+            Err(Ok(())) => {}
         }
         *driver = None;
     }

@@ -32,6 +32,7 @@ mod api;
 mod api_tests;
 pub mod client;
 pub mod http;
+mod http_io;
 #[cfg(test)]
 mod test_http;
 

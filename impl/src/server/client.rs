@@ -267,7 +267,7 @@ impl KvClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::http::{read_request, write_response};
+    use crate::server::test_http::{read_request, write_response};
     use std::io::BufReader;
     use std::net::TcpListener;
 
@@ -281,14 +281,12 @@ mod tests {
             let mut seen = Vec::new();
             for (i, stream) in listener.incoming().take(requests).enumerate() {
                 let stream = stream.unwrap();
-                let req = read_request(&mut BufReader::new(stream.try_clone().unwrap()))
-                    .unwrap()
-                    .unwrap();
+                let req = read_request(&mut BufReader::new(stream.try_clone().unwrap())).unwrap();
                 let header = |n: &str| req.header(n).unwrap_or("-").to_string();
                 seen.push((header(CLIENT_ID_HEADER), header(SEQ_HEADER)));
                 if i > 0 {
                     let mut w = stream;
-                    write_response(&mut w, 200, br#"{"prev":null}"#, None, false).unwrap();
+                    write_response(&mut w, 200, br#"{"prev":null}"#, true).unwrap();
                 }
             }
             seen

@@ -1,185 +1,44 @@
-//! A deliberately small HTTP/1.1 layer (keep-alive, Content-Length bodies,
-//! no chunked encoding) for the client API, its CLI client and the bench.
-//! Thread-per-connection on std sockets: no async runtime in the tree.
+//! HTTP for the client API: the limits its server enforces, percent-coding
+//! of keys, and [`HttpClient`], the keep-alive client of the CLI and the
+//! bench (the server is in `api.rs`).
+//!
+//! The client is hyper's HTTP/1.1 client connection
+//! (`hyper::client::conn::http1`) behind a blocking API: the CLI, the
+//! bench's worker threads and the tests are plain threads. hyper rather
+//! than a blocking client crate because hyper says whether a failed request
+//! left the client at all ([`hyper::client::conn::TrySendError`]), and
+//! [`RequestError`] must tell "not sent" from "maybe applied" (see there).
+//! hyper needs no runtime for HTTP/1.1, so there is none: [`block_on`]
+//! polls the connection and waits on its one socket with poll(2), which
+//! costs the bench's client threads about what the hand-written client it
+//! replaced did (a current-thread tokio runtime per client took twice the
+//! CPU per request, and the bench shares the cores with the servers).
+//! Hand-rolled on top: one kept-alive connection, checked before reuse, and
+//! the connect and request timeouts.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use std::future::Future;
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{Connection, SendRequest};
+use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, LOCATION};
+use hyper::Request;
 use thiserror::Error;
 
-/// Limits on what a client may send.
-pub const MAX_HEADER_LINE: u64 = 8 << 10;
+use super::http_io::{block_on, Probe, Readiness, Socket};
+
+/// At most this many request headers (more: 431).
 pub const MAX_HEADERS: usize = 64;
+/// At most this many bytes of request body, sent with Content-Length or
+/// chunked (more: 413).
 pub const MAX_BODY: usize = 1 << 20;
-
-#[derive(Debug, Error)]
-pub enum HttpError {
-    #[error("I/O: {0}")]
-    Io(#[from] io::Error),
-    #[error("malformed request: {0}")]
-    Malformed(String),
-    #[error("request body of {0} bytes exceeds the {MAX_BODY}-byte limit")]
-    TooLarge(usize),
-}
-
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    /// Headers other than Content-Length, Connection and Transfer-Encoding.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    pub keep_alive: bool,
-}
-
-impl Request {
-    /// The value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// `name=value` from the query string (`name` alone counts as "true").
-    pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query.split('&').find_map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, "true"));
-            (k == name).then_some(v)
-        })
-    }
-}
-
-fn read_line(r: &mut impl BufRead, line: &mut Vec<u8>) -> Result<usize, HttpError> {
-    line.clear();
-    let n = r.take(MAX_HEADER_LINE).read_until(b'\n', line)?;
-    if n > 0 && !line.ends_with(b"\n") {
-        return Err(HttpError::Malformed(if n as u64 >= MAX_HEADER_LINE {
-            "header line too long".into()
-        } else {
-            "connection closed mid-line".into()
-        }));
-    }
-    while line.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
-        line.pop();
-    }
-    Ok(n)
-}
-
-/// Read one request; `Ok(None)` on a clean close between requests.
-pub fn read_request(r: &mut impl BufRead) -> Result<Option<Request>, HttpError> {
-    let mut line = Vec::new();
-    if read_line(r, &mut line)? == 0 {
-        return Ok(None);
-    }
-    let text = String::from_utf8(line.clone())
-        .map_err(|_| HttpError::Malformed("request line is not UTF-8".into()))?;
-    let mut parts = text.split(' ');
-    let (method, target, version) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(m), Some(t), Some(v), None) if !m.is_empty() && t.starts_with('/') => (m, t, v),
-        _ => {
-            return Err(HttpError::Malformed(format!(
-                "bad request line {text:?}; expected e.g. `GET /v1/kv/KEY HTTP/1.1`"
-            )))
-        }
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Err(HttpError::Malformed(format!(
-            "unsupported version {version:?}"
-        )));
-    }
-    let mut keep_alive = version == "HTTP/1.1";
-    let mut content_length = 0usize;
-    let mut headers = Vec::new();
-    loop {
-        if read_line(r, &mut line)? == 0 {
-            return Err(HttpError::Malformed("connection closed in headers".into()));
-        }
-        if line.is_empty() {
-            break;
-        }
-        if headers.len() >= MAX_HEADERS {
-            return Err(HttpError::Malformed("too many headers".into()));
-        }
-        let h = String::from_utf8_lossy(&line);
-        let Some((name, value)) = h.split_once(':') else {
-            return Err(HttpError::Malformed(format!("bad header line {h:?}")));
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            content_length = value
-                .parse()
-                .map_err(|_| HttpError::Malformed(format!("bad Content-Length {value:?}")))?;
-        } else if name.eq_ignore_ascii_case("connection") {
-            keep_alive = !value.eq_ignore_ascii_case("close");
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(HttpError::Malformed(
-                "chunked bodies are not supported; send Content-Length".into(),
-            ));
-        } else {
-            headers.push((name.trim().to_string(), value.to_string()));
-        }
-    }
-    if content_length > MAX_BODY {
-        return Err(HttpError::TooLarge(content_length));
-    }
-    let mut body = vec![0; content_length];
-    r.read_exact(&mut body)?;
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    Ok(Some(Request {
-        method: method.to_string(),
-        path: path.to_string(),
-        query: query.to_string(),
-        headers,
-        body,
-        keep_alive,
-    }))
-}
-
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        307 => "Temporary Redirect",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        413 => "Payload Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Unknown",
-    }
-}
-
-/// Write a JSON response.
-pub fn write_response(
-    w: &mut impl Write,
-    status: u16,
-    body: &[u8],
-    location: Option<&str>,
-    keep_alive: bool,
-) -> io::Result<()> {
-    let mut out = Vec::with_capacity(body.len() + 160);
-    write!(
-        out,
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        reason(status),
-        body.len()
-    )?;
-    if let Some(l) = location {
-        write!(out, "Location: {l}\r\n")?;
-    }
-    if !keep_alive {
-        out.extend_from_slice(b"Connection: close\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
-    w.write_all(&out)?;
-    w.flush()
-}
 
 /// Percent-decode a path segment (`%2F` -> `/`); `None` if malformed.
 pub fn percent_decode(s: &str) -> Option<String> {
@@ -210,14 +69,6 @@ pub fn percent_encode(s: &str) -> String {
         }
     }
     out
-}
-
-/// A response as the client sees it.
-#[derive(Debug, Clone)]
-pub struct ClientResponse {
-    pub status: u16,
-    pub location: Option<String>,
-    pub body: Vec<u8>,
 }
 
 /// Why a request got no response, and whether the server may have acted on
@@ -262,14 +113,49 @@ impl RequestError {
     }
 }
 
+/// A response as the client sees it.
+#[derive(Debug, Clone)]
+pub struct ClientResponse {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+type Body = Full<Bytes>;
+/// A connection's I/O half (see [`drive`]).
+type Driver = Pin<Box<Connection<Socket, Body>>>;
+
+/// One kept-alive connection.
+struct Conn {
+    sender: SendRequest<Body>,
+    /// The connection's I/O, polled while a request is under way; `None`
+    /// once it has ended.
+    driver: Option<Driver>,
+    probe: Probe,
+}
+
+impl Conn {
+    /// Whether the next request can go on this connection: it has not
+    /// ended, and no EOF, reset or unsolicited byte is pending (the server
+    /// closed it while idle, say), so a request is not written into a
+    /// connection that is already dead. (The socket is non-blocking.)
+    fn usable(&self) -> bool {
+        self.driver.is_some()
+            && !self.sender.is_closed()
+            && matches!(self.probe.stream.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
 /// A keep-alive HTTP/1.1 client for one server at a time.
 ///
 /// It never resends a request the server may have received, except a
 /// `GET` (which changes nothing): a failure after the request was written
 /// is reported as [`RequestError::OutcomeUnknown`] for the caller to judge.
+/// Connecting, and each request from sending it to the last byte of the
+/// answer, give up after the timeout.
 pub struct HttpClient {
     addr: String,
-    conn: Option<(BufReader<TcpStream>, TcpStream)>,
+    conn: Option<Conn>,
     timeout: Duration,
 }
 
@@ -295,27 +181,6 @@ impl HttpClient {
         }
     }
 
-    fn connect(&mut self) -> io::Result<()> {
-        let s = TcpStream::connect(&self.addr)?;
-        s.set_nodelay(true)?;
-        s.set_read_timeout(Some(self.timeout))?;
-        s.set_write_timeout(Some(self.timeout))?;
-        self.conn = Some((BufReader::new(s.try_clone()?), s));
-        Ok(())
-    }
-
-    /// Drop the kept-alive connection if the server has closed it (or sent
-    /// bytes nobody asked for), so the next request goes on a fresh one
-    /// instead of being written into a dead socket. A non-blocking peek:
-    /// no byte and no EOF pending means the connection is still usable.
-    fn drop_conn_if_closed(&mut self) {
-        let Some((r, w)) = &self.conn else { return };
-        let usable = r.buffer().is_empty() && crate::transport::is_open_for_writing(w);
-        if !usable {
-            self.conn = None;
-        }
-    }
-
     /// One request (see [`HttpClient::request_with`]).
     pub fn request(
         &mut self,
@@ -337,7 +202,9 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<ClientResponse, RequestError> {
-        self.drop_conn_if_closed();
+        if self.conn.as_ref().is_some_and(|c| !c.usable()) {
+            self.conn = None;
+        }
         let reused = self.conn.is_some();
         match self.try_request(method, path, headers, body) {
             Err(e) if reused && !e.is_timeout() && (!e.was_sent() || method == "GET") => {
@@ -361,101 +228,211 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<ClientResponse, RequestError> {
-        let addr = self.addr.clone();
+        let not_sent = |io| RequestError::NotSent {
+            addr: self.addr.clone(),
+            io,
+        };
+        let req = build_request(&self.addr, method, path, headers, body).map_err(not_sent)?;
         if self.conn.is_none() {
-            self.connect().map_err(|io| RequestError::NotSent {
-                addr: addr.clone(),
-                io,
-            })?;
+            self.conn = Some(connect(&self.addr, self.timeout).map_err(not_sent)?);
         }
-        let (r, w) = self.conn.as_mut().expect("connected");
-        let mut out = Vec::with_capacity(body.len() + 160);
-        write!(
-            out,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        )
-        .expect("write to a Vec");
-        for (name, value) in headers {
-            write!(out, "{name}: {value}\r\n").expect("write to a Vec");
-        }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(body);
-        // A failed write_all means the kernel did not take every byte, so
-        // the server holds at most a strict prefix of the request: with
-        // its Content-Length it never treats that as a request.
-        if let Err(io) = w.write_all(&out) {
-            self.conn = None;
-            return Err(RequestError::NotSent { addr, io });
-        }
-        match read_response(r) {
+        let conn = self.conn.as_mut().expect("connected above");
+        match exchange(conn, req, Instant::now() + self.timeout) {
             Ok((resp, keep)) => {
                 if !keep {
                     self.conn = None;
                 }
                 Ok(resp)
             }
-            Err(io) => {
+            Err((sent, io)) => {
                 self.conn = None;
-                Err(RequestError::OutcomeUnknown { addr, io })
+                let addr = self.addr.clone();
+                Err(if sent {
+                    RequestError::OutcomeUnknown { addr, io }
+                } else {
+                    RequestError::NotSent { addr, io }
+                })
             }
         }
     }
 }
 
-fn read_response(r: &mut impl BufRead) -> io::Result<(ClientResponse, bool)> {
-    let bad = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
-    let mut line = Vec::new();
-    let n = read_line(r, &mut line).map_err(|e| bad(e.to_string()))?;
-    if n == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "connection closed",
-        ));
+fn build_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Request<Body>> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(HOST, addr)
+        .header(CONTENT_TYPE, "application/json");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
-    let status_line = String::from_utf8_lossy(&line).to_string();
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad(format!("bad status line {status_line:?}")))?;
-    let mut len = 0usize;
-    let mut location = None;
-    let mut keep = true;
-    loop {
-        read_line(r, &mut line).map_err(|e| bad(e.to_string()))?;
-        if line.is_empty() {
-            break;
-        }
-        let h = String::from_utf8_lossy(&line);
-        if let Some((name, value)) = h.split_once(':') {
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                len = value
-                    .parse()
-                    .map_err(|_| bad("bad Content-Length".into()))?;
-            } else if name.eq_ignore_ascii_case("location") {
-                location = Some(value.to_string());
-            } else if name.eq_ignore_ascii_case("connection") {
-                keep = !value.eq_ignore_ascii_case("close");
+    req.body(Full::new(Bytes::copy_from_slice(body)))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{method} {path}: {e}")))
+}
+
+/// Connect to the first of `addr`'s addresses that answers within
+/// `timeout` (each), and start HTTP/1.1 on it.
+fn connect(addr: &str, timeout: Duration) -> io::Result<Conn> {
+    let mut last = None;
+    let mut stream = None;
+    for sa in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&sa, timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
             }
+            Err(e) => last = Some(e),
         }
     }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body)?;
+    let stream = match (stream, last) {
+        (Some(s), _) => s,
+        (None, Some(e)) => return Err(e),
+        (None, None) => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{addr} resolves to no address"),
+            ))
+        }
+    };
+    stream.set_nodelay(true)?;
+    stream.set_nonblocking(true)?;
+    let readiness = Arc::new(Readiness {
+        readable: AtomicBool::new(true),
+        write_blocked: AtomicBool::new(false),
+    });
+    let probe = Probe {
+        stream: stream.try_clone()?,
+        readiness: readiness.clone(),
+    };
+    let socket = Socket {
+        stream,
+        readiness,
+        scratch: Vec::new(),
+    };
+    let deadline = Instant::now() + timeout;
+    let (sender, driver) = block_on(
+        &probe,
+        deadline,
+        hyper::client::conn::http1::handshake(socket),
+    )?
+    .map_err(hyper_io)?;
+    Ok(Conn {
+        sender,
+        driver: Some(Box::pin(driver)),
+        probe,
+    })
+}
+
+/// Send `req` on `conn` and read the whole answer by `deadline`: the
+/// answer and whether the connection stays open, or the error and whether
+/// the request may have reached the server.
+fn exchange(
+    conn: &mut Conn,
+    req: Request<Body>,
+    deadline: Instant,
+) -> Result<(ClientResponse, bool), (bool, io::Error)> {
+    let Conn {
+        sender,
+        driver,
+        probe,
+    } = conn;
+    let sent = std::cell::Cell::new(false);
+    let work = async {
+        sender.ready().await.map_err(hyper_io)?;
+        sent.set(true);
+        let resp = sender.try_send_request(req).await.map_err(|mut e| {
+            // hyper hands the request back if no byte of it was written.
+            if e.take_message().is_some() {
+                sent.set(false);
+            }
+            hyper_io(e.into_error())
+        })?;
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.map_err(hyper_io)?.to_bytes();
+        Ok::<_, io::Error>((parts, body))
+    };
+    let (parts, body) = match block_on(probe, deadline, drive(driver, work)) {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(io)) => return Err((sent.get(), io)),
+        Err(io) => return Err((sent.get(), io)),
+    };
+    let closing = parts
+        .headers
+        .get(CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    let keep = !closing && driver.is_some() && !sender.is_closed();
+    let location = parts
+        .headers
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     Ok((
         ClientResponse {
-            status,
+            status: parts.status.as_u16(),
             location,
-            body,
+            body: body.to_vec(),
         },
         keep,
     ))
 }
 
+/// Run `work` while polling the connection's I/O. A connection that ends
+/// is dropped, which fails whatever `work` still waits for on it.
+async fn drive<T>(driver: &mut Option<Driver>, work: impl Future<Output = T>) -> T {
+    let mut work = std::pin::pin!(work);
+    if let Some(d) = driver.as_mut() {
+        let ended = std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = work.as_mut().poll(cx) {
+                return Poll::Ready(Ok(out));
+            }
+            d.as_mut().poll(cx).map(Err)
+        })
+        .await;
+        match ended {
+            Ok(out) => return out,
+            Err(Err(e)) => tracing::debug!("client connection ended: {e}"),
+            Err(Ok(())) => {}
+        }
+        *driver = None;
+    }
+    work.await
+}
+
+/// hyper's error as an `io::Error` of the kind of the I/O error under it
+/// (refused, reset, timed out), so callers can judge it; a connection
+/// closed mid-answer is `UnexpectedEof`.
+fn hyper_io(e: hyper::Error) -> io::Error {
+    let mut msg = e.to_string();
+    let mut kind = None;
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        msg = format!("{msg}: {s}");
+        if let (None, Some(io)) = (kind, s.downcast_ref::<io::Error>()) {
+            kind = Some(io.kind());
+        }
+        source = s.source();
+    }
+    let kind = kind.unwrap_or(
+        if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+            io::ErrorKind::UnexpectedEof
+        } else {
+            io::ErrorKind::InvalidData
+        },
+    );
+    io::Error::new(kind, msg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::test_http::{read_request, write_response};
+    use std::io::BufReader;
     use std::net::TcpListener;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -467,6 +444,8 @@ mod tests {
         AnswerThenClose,
         /// Read the request, then close without answering.
         Swallow,
+        /// Read the request, then neither answer nor close.
+        Stall,
     }
 
     /// A server that acts on the n-th request it reads as `script[n]`
@@ -481,11 +460,14 @@ mod tests {
                 let stream = stream.unwrap();
                 let mut r = BufReader::new(stream.try_clone().unwrap());
                 let mut w = stream;
-                while let Ok(Some(_)) = read_request(&mut r) {
+                while read_request(&mut r).is_some() {
                     let n = seen.fetch_add(1, Ordering::SeqCst);
                     let action = script.get(n).copied().unwrap_or(Action::Answer);
-                    if !matches!(action, Action::Swallow) {
-                        write_response(&mut w, 200, b"{}", None, true).unwrap();
+                    if matches!(action, Action::Answer | Action::AnswerThenClose) {
+                        write_response(&mut w, 200, b"{}", false).unwrap();
+                    }
+                    if matches!(action, Action::Stall) {
+                        std::thread::sleep(Duration::from_secs(5));
                     }
                     if !matches!(action, Action::Answer) {
                         break;
@@ -540,5 +522,43 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100)); // the FIN arrives
         assert_eq!(http.request("PUT", "/x", b"{}").unwrap().status, 200);
         assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_request_that_gets_no_answer_in_time_times_out_with_an_unknown_outcome() {
+        let (addr, count) = fake_server(vec![Action::Stall]);
+        let mut http = HttpClient::new(&addr, Duration::from_millis(300));
+        let err = http.request("PUT", "/x", b"{}").unwrap_err();
+        assert!(err.is_timeout() && err.was_sent(), "{err}");
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_built_is_not_sent() {
+        let (addr, count) = fake_server(vec![]);
+        let mut http = client(&addr);
+        let err = http.request("PUT", "no path", b"{}").unwrap_err();
+        assert!(!err.was_sent(), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let err = http
+            .request_with("GET", "/x", &[("bad\nname", "v")], b"")
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        assert_eq!(http.request("GET", "/x", b"").unwrap().status, 200);
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn percent_coding_round_trips() {
+        for key in ["plain", "a/b c", "%", "ключ", "k?x=1&y#z"] {
+            let encoded = percent_encode(key);
+            assert!(encoded
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.~%".contains(&c)));
+            assert_eq!(percent_decode(&encoded).as_deref(), Some(key));
+        }
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%ff"), None, "not UTF-8");
     }
 }

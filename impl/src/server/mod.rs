@@ -28,8 +28,13 @@
 //! resend a write whose outcome it does not know (see [`crate::kv::session`]).
 
 mod api;
+#[cfg(test)]
+mod api_tests;
 pub mod client;
 pub mod http;
+mod http_io;
+#[cfg(test)]
+mod test_http;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -127,7 +132,9 @@ pub(crate) enum ProposeFailure {
     Superseded,
 }
 
-type Reply = SyncSender<Result<CommandResult, ProposeFailure>>;
+/// Where a proposal's answer goes: the API handler awaiting it on the
+/// client runtime (sending never blocks the Raft loop).
+type Reply = tokio::sync::oneshot::Sender<Result<CommandResult, ProposeFailure>>;
 
 pub(crate) enum Event {
     Peer(Message),
@@ -206,16 +213,6 @@ pub fn run(cfg: ServerConfig, shutdown: Arc<AtomicBool>) -> Result<(), ServerErr
         transport: Arc::new(transport),
         request_timeout: cfg.request_timeout,
     });
-    {
-        let shared = shared.clone();
-        std::thread::Builder::new()
-            .name("client-accept".into())
-            .spawn(move || api::client_accept_loop(client_listener, shared))
-            .map_err(|source| ServerError::Io {
-                what: "spawning the client listener".into(),
-                source,
-            })?;
-    }
     let trace = match &cfg.trace_file {
         Some(path) => Some(BufWriter::new(File::create(path).map_err(|source| {
             ServerError::Io {
@@ -225,6 +222,12 @@ pub fn run(cfg: ServerConfig, shutdown: Arc<AtomicBool>) -> Result<(), ServerErr
         })?)),
         None => None,
     };
+    let client_api = api::ClientApi::start(client_listener, shared.clone()).map_err(|source| {
+        ServerError::Io {
+            what: "starting the client API".into(),
+            source,
+        }
+    })?;
     tracing::info!(
         id = cfg.id,
         peer_addr = %my_raft_addr,
@@ -243,7 +246,12 @@ pub fn run(cfg: ServerConfig, shutdown: Arc<AtomicBool>) -> Result<(), ServerErr
         trace,
     };
     raft.reset_election_timer();
-    raft.run(rx, &shutdown)
+    let result = raft.run(rx, &shutdown);
+    // Answer the requests still waiting for a commit (dropping their
+    // replies), then close the client connections.
+    drop(raft);
+    client_api.shutdown();
+    result
 }
 
 struct RaftLoop {
@@ -345,7 +353,7 @@ impl RaftLoop {
                             ProposeError::NoLeader => None,
                         };
                         for reply in proposals.drain(..) {
-                            let _ = reply.try_send(Err(ProposeFailure::NotLeader { leader }));
+                            let _ = reply.send(Err(ProposeFailure::NotLeader { leader }));
                         }
                     }
                 }
@@ -426,7 +434,7 @@ impl RaftLoop {
                     Some(r) if term == entry.term => Ok(r),
                     _ => Err(ProposeFailure::Superseded),
                 };
-                let _ = reply.try_send(answer);
+                let _ = reply.send(answer);
             }
         }
     }

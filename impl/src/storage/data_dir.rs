@@ -38,6 +38,9 @@ pub const WAL_TMP_FILE: &str = "wal.log.tmp";
 
 /// An exclusive lock on a data directory, held until dropped (closing the
 /// file releases the `flock`).
+/// How long a held lock is retried before it is reported as held.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
 #[derive(Debug)]
 pub(super) struct DirLock {
     dir: PathBuf,
@@ -68,23 +71,40 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .map_err(io_err(&path))?;
-        // SAFETY: flock takes a plain fd and touches no memory; `file` owns
-        // that fd and stays open across the call.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
+        // A lock just released can still look held for a moment: a child
+        // this process forked keeps a copy of every fd (and so of the
+        // lock's open file) until it execs, which closes them. So a held
+        // lock is retried for a short while before it is reported.
+        let deadline = std::time::Instant::now() + LOCK_RETRY;
+        loop {
+            // SAFETY: flock takes a plain fd and touches no memory; `file`
+            // owns that fd and stays open across the call.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                break;
+            }
             let err = std::io::Error::last_os_error();
-            if err.kind() == ErrorKind::WouldBlock {
+            if err.kind() != ErrorKind::WouldBlock {
+                return Err(WalError::Io { path, source: err });
+            }
+            if std::time::Instant::now() >= deadline {
                 return Err(WalError::Locked {
                     dir: dir.to_path_buf(),
                     holder: holder_pid(&file),
                 });
             }
-            return Err(WalError::Io { path, source: err });
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
         Ok(DirLock {
             dir: dir.to_path_buf(),
             file,
         })
+    }
+
+    /// A second fd on the lock's open file, as a forked child holds one.
+    #[cfg(test)]
+    pub(super) fn fd_copy(&self) -> File {
+        self.file.try_clone().unwrap()
     }
 
     /// True if the directory was never initialised (see the module rules);

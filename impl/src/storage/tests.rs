@@ -435,3 +435,22 @@ fn reset_starts_a_refused_dir_over_as_a_fresh_node() {
     let err = reset(&dir.path().join("nope")).unwrap_err();
     assert!(err.to_string().contains("no such data directory"), "{err}");
 }
+
+/// A lock released while a copy of its fd lives on for a moment (a child
+/// forked by another thread, between fork and exec) is taken once the copy
+/// goes, not reported as held. The copy here is a dup of the lock file's fd
+/// (the same open file, as a forked child's is), closed 50 ms after the WAL.
+/// Without the retry the second open fails at once with `Locked`.
+#[test]
+fn a_lock_held_briefly_by_a_copy_of_its_fd_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = Wal::open(dir.path()).unwrap();
+    let copy = first._lock.fd_copy();
+    drop(first);
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(copy);
+    });
+    Wal::open(dir.path()).expect("the lock, once the copy is closed");
+    releaser.join().unwrap();
+}

@@ -103,10 +103,12 @@ fn crash_lesson_an_unsaved_vote_elects_two_leaders_in_one_term() {
                 src,
                 dst,
                 msg:
-                    raft_spec::message::Msg::RequestVoteResponse {
-                        term: 1,
-                        vote_granted: true,
-                    },
+                    raft_spec::message::Msg::RequestVoteResponse(
+                        raft_spec::message::RequestVoteResponse {
+                            term: 1,
+                            vote_granted: true,
+                        },
+                    ),
             } => Some((usize::from(*src), usize::from(*dst))),
             _ => None,
         })

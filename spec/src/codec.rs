@@ -9,7 +9,7 @@
 use crate::cluster::Cluster;
 use crate::flat::{FlatState, Packet, NETWORK_CAPACITY};
 use crate::ghost::{Committed, Flags, Ghost};
-use crate::message::Msg;
+use crate::message::{AppendEntries, AppendEntriesResponse, Msg, RequestVote, RequestVoteResponse};
 use crate::server::{Durable, Role, ServerState};
 use crate::types::{
     Entry, Log, PeerMap, ServerId, ServerSet, Value, LOG_CAPACITY, MAX_SERVERS, MAX_TERM_BOUND,
@@ -191,29 +191,29 @@ impl Writer {
     fn packet(&mut self, e: &Packet, count: u8) {
         self.put([e.src.0, e.dst.0, count]);
         match e.msg {
-            Msg::RequestVote {
+            Msg::RequestVote(RequestVote {
                 term,
                 last_log_index,
                 last_log_term,
-            } => self.put([0, term, last_log_index, last_log_term]),
-            Msg::RequestVoteResponse { term, vote_granted } => {
+            }) => self.put([0, term, last_log_index, last_log_term]),
+            Msg::RequestVoteResponse(RequestVoteResponse { term, vote_granted }) => {
                 self.put([1, term, u8::from(vote_granted)])
             }
-            Msg::AppendEntries {
+            Msg::AppendEntries(AppendEntries {
                 term,
                 prev_log_index,
                 prev_log_term,
                 entries,
                 leader_commit,
-            } => {
+            }) => {
                 self.put([2, term, prev_log_index, prev_log_term, leader_commit]);
                 self.log(&entries);
             }
-            Msg::AppendEntriesResponse {
+            Msg::AppendEntriesResponse(AppendEntriesResponse {
                 term,
                 success,
                 match_index,
-            } => self.put([3, term, u8::from(success), match_index]),
+            }) => self.put([3, term, u8::from(success), match_index]),
         }
     }
 }
@@ -327,31 +327,31 @@ impl Reader<'_> {
         let dst = ServerId(self.u8());
         let count = self.u8();
         let msg = match self.u8() {
-            0 => Msg::RequestVote {
+            0 => Msg::RequestVote(RequestVote {
                 term: self.u8(),
                 last_log_index: self.u8(),
                 last_log_term: self.u8(),
-            },
-            1 => Msg::RequestVoteResponse {
+            }),
+            1 => Msg::RequestVoteResponse(RequestVoteResponse {
                 term: self.u8(),
                 vote_granted: self.u8() == 1,
-            },
+            }),
             2 => {
                 let (term, prev_log_index, prev_log_term, leader_commit) =
                     (self.u8(), self.u8(), self.u8(), self.u8());
-                Msg::AppendEntries {
+                Msg::AppendEntries(AppendEntries {
                     term,
                     prev_log_index,
                     prev_log_term,
                     entries: self.log(),
                     leader_commit,
-                }
+                })
             }
-            _ => Msg::AppendEntriesResponse {
+            _ => Msg::AppendEntriesResponse(AppendEntriesResponse {
                 term: self.u8(),
                 success: self.u8() == 1,
                 match_index: self.u8(),
-            },
+            }),
         };
         (Packet { src, dst, msg }, count)
     }

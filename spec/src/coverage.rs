@@ -7,8 +7,9 @@
 //! branch they take through [`Effects::cover`](crate::server::Effects::cover):
 //! a no-op for stateright's `Out`, recorded by the flat model's step.
 //! docs/rules.md has one row per rule (its raft.tla operator, spec and
-//! implementation functions, a test, the catalogued bugs that break it);
-//! spec/tests/rules_doc.rs keeps the two in step.
+//! implementation functions, a test, the catalogued bugs that break it)
+//! and one per action (its one name, raft.tla's operator in snake_case, in
+//! the spec and raft-core); spec/tests/rules_doc.rs keeps the two in step.
 //!
 //! A catalogued bug changes the condition of one branch; a transition that
 //! takes the changed branch counts under the rule it replaces (under

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use raft_spec::ghost::{Committed, Flags};
-use raft_spec::message::Msg;
+use raft_spec::message::{AppendEntriesResponse, Msg};
 use raft_spec::properties::{self, State};
 use raft_spec::server::{Durable, Effects, RaftServer, Role, ServerState, Timer};
 use raft_spec::types::{Entry, Log, PeerMap, ServerId, Value};
@@ -239,11 +239,11 @@ impl Effects for Sent {
 /// not 255. Correct Raft keeps nextIndex at 1 throughout.
 #[test]
 fn next_index_below_one_is_reported_and_clamped_not_wrapped() {
-    let reject = Msg::AppendEntriesResponse {
+    let reject = Msg::AppendEntriesResponse(AppendEntriesResponse {
         term: 2,
         success: false,
         match_index: 0,
-    };
+    });
     let run = |bug: Option<Bug>| {
         let cfg = Config {
             bug,
@@ -275,7 +275,7 @@ fn next_index_below_one_is_reported_and_clamped_not_wrapped() {
         steps
     };
     let prev = |sent: &[(ServerId, Msg)]| match sent {
-        [(ServerId(1), Msg::AppendEntries { prev_log_index, .. })] => *prev_log_index,
+        [(ServerId(1), Msg::AppendEntries(ae))] => ae.prev_log_index,
         other => panic!("expected one AppendEntries to s1, sent {other:?}"),
     };
     let buggy = run(Some(Bug::NextIndexNoFloor));

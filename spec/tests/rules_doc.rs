@@ -1,6 +1,9 @@
 //! docs/rules.md cannot go stale: its rules are exactly the `Rule`
-//! variants, and every spec function, implementation function, test and
-//! catalogued bug it names exists.
+//! variants; every spec function, implementation function, test, script
+//! and catalogued bug it names exists; every Figure 2 receiver rule a row
+//! cites is marked (`[AppendEntries receiver 3]`) in both the spec and
+//! raft-core; and each action is one name, raft.tla's operator in
+//! snake_case, in both.
 
 use std::path::{Path, PathBuf};
 
@@ -49,10 +52,14 @@ fn defines_fn(source: &str, name: &str) -> bool {
     source.contains(&format!("fn {name}(")) || source.contains(&format!("fn {name}<"))
 }
 
-/// The table's rows, as cells (the header and separator skipped).
-fn rows(doc: &str) -> Vec<Vec<String>> {
+/// The rows of the table whose header starts `| {first} |`, as cells (the
+/// header and separator skipped).
+fn rows(doc: &str, first: &str) -> Vec<Vec<String>> {
+    let header = format!("| {first} |");
     doc.lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| rule ") && !l.starts_with("| ---"))
+        .skip_while(|l| !l.starts_with(&header))
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
         .map(|l| {
             l.trim_matches('|')
                 .split(" | ")
@@ -62,14 +69,50 @@ fn rows(doc: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The receiver-rule markers a source cell cites: "RequestVote receiver 2"
+/// gives `[RequestVote receiver 2]`, "AppendEntries receivers 3-4" gives
+/// receivers 3 and 4.
+fn receiver_markers(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for rpc in ["RequestVote", "AppendEntries"] {
+        for (at, _) in source.match_indices(&format!("{rpc} receiver")) {
+            let rest = source[at + rpc.len() + " receiver".len()..].trim_start_matches('s');
+            let numbers: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '-')
+                .collect();
+            let (from, to) = numbers.split_once('-').unwrap_or((&numbers, &numbers));
+            let (Ok(from), Ok(to)) = (from.parse::<u8>(), to.parse::<u8>()) else {
+                out.push(format!("[{rpc} receiver ?{numbers}]"));
+                continue;
+            };
+            out.extend((from..=to).map(|n| format!("[{rpc} receiver {n}]")));
+        }
+    }
+    out
+}
+
+/// raft.tla's `HandleRequestVoteRequest` as `handle_request_vote_request`.
+fn snake_case(operator: &str) -> String {
+    let mut out = String::new();
+    for c in operator.chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
 /// Problems with the doc, one line each.
 fn problems(doc: &str) -> Vec<String> {
     let spec = sources(&repo().join("spec/src"));
     let core = sources(&repo().join("impl/core/src"));
     let mut out = Vec::new();
-    let rows = rows(doc);
+    let rows = rows(doc, "rule");
     for row in &rows {
-        let [rule, tla, spec_fns, impl_fns, tests, bugs, _source] = &row[..] else {
+        let [rule, tla, spec_fns, impl_fns, tests, bugs, source] = &row[..] else {
             out.push(format!("a row without 7 cells: {row:?}"));
             continue;
         };
@@ -92,8 +135,16 @@ fn problems(doc: &str) -> Vec<String> {
             }
         }
         for t in names(tests) {
+            if t.starts_with("impl/sim/tests/testdata/") && t.ends_with(".txt") {
+                if !repo().join(&t).is_file() {
+                    out.push(format!("{rule}: no script {t}"));
+                }
+                continue;
+            }
             let Some((file, test)) = t.split_once("::") else {
-                out.push(format!("{rule}: test {t} is not FILE::NAME"));
+                out.push(format!(
+                    "{rule}: test {t} is not FILE::NAME nor impl/sim/tests/testdata/NAME.txt"
+                ));
                 continue;
             };
             let text = std::fs::read_to_string(repo().join(file)).unwrap_or_default();
@@ -106,10 +157,75 @@ fn problems(doc: &str) -> Vec<String> {
                 out.push(format!("{rule}: {b} is not a catalogued bug"));
             }
         }
+        for marker in receiver_markers(source) {
+            if !spec.contains(&marker) {
+                out.push(format!("{rule}: {marker} is not marked in spec/src"));
+            }
+            if !core.contains(&marker) {
+                out.push(format!("{rule}: {marker} is not marked in impl/core/src"));
+            }
+        }
     }
     for r in Rule::ALL {
         if !rows.iter().any(|row| row[0] == r.name()) {
             out.push(format!("{}: a Rule with no row", r.name()));
+        }
+    }
+    out.extend(action_problems(doc, &spec, &core));
+    out
+}
+
+/// The actions table: each action is raft.tla's operator in snake_case,
+/// defined under that name in the spec and (unless the network's) in
+/// raft-core, with the other functions and the rules it names existing;
+/// and every rule's operator has a row.
+fn action_problems(doc: &str, spec: &str, core: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let rows = rows(doc, "action");
+    for row in &rows {
+        let [action, tla, spec_fns, impl_fns, _trigger, rules] = &row[..] else {
+            out.push(format!("an action row without 6 cells: {row:?}"));
+            continue;
+        };
+        if *action != snake_case(tla) {
+            out.push(format!(
+                "{action}: not raft.tla's {tla} in snake_case ({})",
+                snake_case(tla)
+            ));
+        }
+        let (spec_fns, impl_fns) = (names(spec_fns), names(impl_fns));
+        for f in &spec_fns {
+            if !defines_fn(spec, f) {
+                out.push(format!("{action}: no `fn {f}` in spec/src"));
+            }
+        }
+        for f in &impl_fns {
+            if !defines_fn(core, f) {
+                out.push(format!("{action}: no `fn {f}` in impl/core/src"));
+            }
+        }
+        // The network's actions happen outside raft-core, and inside the
+        // flat model's step.
+        if !impl_fns.is_empty() {
+            for (side, fns) in [("spec", &spec_fns), ("implementation", &impl_fns)] {
+                if !fns.contains(action) {
+                    out.push(format!("{action}: the {side} does not name it `{action}`"));
+                }
+            }
+        }
+        for r in names(rules) {
+            if Rule::from_name(&r).is_none() {
+                out.push(format!("{action}: {r} is not a Rule"));
+            }
+        }
+    }
+    for r in Rule::ALL {
+        if !rows.iter().any(|row| row[1] == r.tla_operator()) {
+            out.push(format!(
+                "{}: its raft.tla operator {} has no action row",
+                r.name(),
+                r.tla_operator()
+            ));
         }
     }
     out
@@ -127,20 +243,40 @@ fn the_rules_doc_matches_the_rules_and_the_source() {
 }
 
 /// The check itself can fail: a renamed rule, a missing function, a missing
-/// row and an unknown bug are each reported.
+/// row, an unknown bug, a missing script, an unmarked receiver rule, an
+/// action not named after its operator or named differently in raft-core,
+/// and an operator with no action row are each reported.
 #[test]
 fn a_stale_doc_is_reported() {
     let doc = std::fs::read_to_string(repo().join("docs/rules.md")).unwrap();
     let stale = doc
         .replace("| grant-vote |", "| grant-a-vote |")
-        .replace("`adopt_term`", "`adopt_new_term`")
-        .replace("truncate-on-match, append", "truncate-on-mismatch, append");
+        .replace("| `update_term` |", "| `adopt_new_term` |")
+        .replace("truncate-on-match, append", "truncate-on-mismatch, append")
+        .replace("testdata/log_conflict.txt", "testdata/log_conflicts.txt")
+        .replace("AppendEntries receiver 5", "AppendEntries receiver 6")
+        .replace("| timeout | Timeout |", "| time_out | Timeout |")
+        .replace(
+            "| `handle_request_vote_response` | a Req",
+            "| `on_request_vote_response` | a Req",
+        )
+        .replace(
+            "| drop_message | DropMessage |",
+            "| drop_message | LoseMessage |",
+        );
     let problems = problems(&stale).join("\n");
     for want in [
         "grant-a-vote: not a Rule",
         "grant-vote: a Rule with no row",
         "no `fn adopt_new_term` in impl/core/src",
         "truncate-on-mismatch is not a catalogued bug",
+        "reject-append-log-mismatch: no script impl/sim/tests/testdata/log_conflicts.txt",
+        "advance-follower-commit: [AppendEntries receiver 6] is not marked in spec/src",
+        "advance-follower-commit: [AppendEntries receiver 6] is not marked in impl/core/src",
+        "time_out: not raft.tla's Timeout in snake_case (timeout)",
+        "handle_request_vote_response: no `fn on_request_vote_response` in impl/core/src",
+        "handle_request_vote_response: the implementation does not name it",
+        "drop-message: its raft.tla operator DropMessage has no action row",
     ] {
         assert!(problems.contains(want), "{want:?} not in:\n{problems}");
     }

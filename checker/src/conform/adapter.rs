@@ -24,7 +24,7 @@ use raft_core::{
     EntryKind, Message, MessageBody, NodeId, RaftNode, Ready, RequestVote, RequestVoteResponse,
     Role as ImplRole,
 };
-use raft_spec::message::Msg;
+use raft_spec::message::{self as spec_msg, Msg};
 use raft_spec::server::{Durable, Role, ServerState, Timer};
 use raft_spec::types::{Entry, Log, PeerMap, ServerId, ServerSet, Value, LOG_CAPACITY};
 use raft_spec::{Action, Config, State};
@@ -156,29 +156,29 @@ pub use crate::trace::Sent;
 /// A model message as the implementation receives it.
 pub fn impl_message(from: ServerId, to: ServerId, msg: &Msg) -> Message {
     let body = match *msg {
-        Msg::RequestVote {
+        Msg::RequestVote(spec_msg::RequestVote {
             term,
             last_log_index,
             last_log_term,
-        } => MessageBody::RequestVote(RequestVote {
+        }) => MessageBody::RequestVote(RequestVote {
             term: term.into(),
             candidate_id: node_id(from),
             last_log_index: last_log_index.into(),
             last_log_term: last_log_term.into(),
         }),
-        Msg::RequestVoteResponse { term, vote_granted } => {
+        Msg::RequestVoteResponse(spec_msg::RequestVoteResponse { term, vote_granted }) => {
             MessageBody::RequestVoteResponse(RequestVoteResponse {
                 term: term.into(),
                 vote_granted,
             })
         }
-        Msg::AppendEntries {
+        Msg::AppendEntries(spec_msg::AppendEntries {
             term,
             prev_log_index,
             prev_log_term,
             entries,
             leader_commit,
-        } => MessageBody::AppendEntries(AppendEntries {
+        }) => MessageBody::AppendEntries(AppendEntries {
             term: term.into(),
             leader_id: node_id(from),
             prev_log_index: prev_log_index.into(),
@@ -195,11 +195,11 @@ pub fn impl_message(from: ServerId, to: ServerId, msg: &Msg) -> Message {
                 .collect(),
             leader_commit: leader_commit.into(),
         }),
-        Msg::AppendEntriesResponse {
+        Msg::AppendEntriesResponse(spec_msg::AppendEntriesResponse {
             term,
             success,
             match_index,
-        } => MessageBody::AppendEntriesResponse(AppendEntriesResponse {
+        }) => MessageBody::AppendEntriesResponse(AppendEntriesResponse {
             term: term.into(),
             success,
             match_index: match_index.into(),
@@ -224,16 +224,18 @@ pub fn model_message(m: &Message, servers: u8) -> Result<Sent, String> {
                     m.from, rv.candidate_id
                 ));
             }
-            Msg::RequestVote {
+            Msg::RequestVote(spec_msg::RequestVote {
                 term: small(rv.term, "term")?,
                 last_log_index: small(rv.last_log_index, "last log index")?,
                 last_log_term: small(rv.last_log_term, "last log term")?,
-            }
+            })
         }
-        MessageBody::RequestVoteResponse(r) => Msg::RequestVoteResponse {
-            term: small(r.term, "term")?,
-            vote_granted: r.vote_granted,
-        },
+        MessageBody::RequestVoteResponse(r) => {
+            Msg::RequestVoteResponse(spec_msg::RequestVoteResponse {
+                term: small(r.term, "term")?,
+                vote_granted: r.vote_granted,
+            })
+        }
         MessageBody::AppendEntries(ae) => {
             if ae.leader_id != m.from {
                 return Err(format!(
@@ -241,19 +243,21 @@ pub fn model_message(m: &Message, servers: u8) -> Result<Sent, String> {
                     m.from, ae.leader_id
                 ));
             }
-            Msg::AppendEntries {
+            Msg::AppendEntries(spec_msg::AppendEntries {
                 term: small(ae.term, "term")?,
                 prev_log_index: small(ae.prev_log_index, "prev log index")?,
                 prev_log_term: small(ae.prev_log_term, "prev log term")?,
                 entries: model_log(&ae.entries, ae.prev_log_index + 1)?,
                 leader_commit: small(ae.leader_commit, "leader commit")?,
-            }
+            })
         }
-        MessageBody::AppendEntriesResponse(r) => Msg::AppendEntriesResponse {
-            term: small(r.term, "term")?,
-            success: r.success,
-            match_index: small(r.match_index, "match index")?,
-        },
+        MessageBody::AppendEntriesResponse(r) => {
+            Msg::AppendEntriesResponse(spec_msg::AppendEntriesResponse {
+                term: small(r.term, "term")?,
+                success: r.success,
+                match_index: small(r.match_index, "match index")?,
+            })
+        }
     };
     Ok(Sent { from, to, msg })
 }

@@ -1,13 +1,15 @@
 //! Figure 2, terms and elections: adopting a higher term, the election
-//! timeout, RequestVote and its response, and taking office.
+//! timeout, RequestVote and its response, and taking office. Each action is
+//! named after its raft.tla operator, as in the spec (`spec/src/server/`).
 
 use crate::node::{Progress, RaftNode};
 use crate::types::{EntryKind, MessageBody, NodeId, RequestVote, RequestVoteResponse, Role, Term};
 
 impl RaftNode {
-    /// "If RPC request or response contains term T > currentTerm: set
-    /// currentTerm = T, convert to follower" (and forget the old vote).
-    pub(crate) fn adopt_term(&mut self, term: Term) {
+    /// raft.tla's UpdateTerm: "If RPC request or response contains term T >
+    /// currentTerm: set currentTerm = T, convert to follower" (and forget
+    /// the old vote).
+    pub(crate) fn update_term(&mut self, term: Term) {
         self.term = term;
         self.voted_for = None;
         self.role = Role::Follower;
@@ -16,8 +18,9 @@ impl RaftNode {
         self.mark_hard_state_dirty();
     }
 
-    /// Followers and candidates start an election; leaders ignore the timer.
-    pub(crate) fn on_election_timeout(&mut self) {
+    /// raft.tla's Timeout: followers and candidates start an election;
+    /// leaders ignore the timer.
+    pub(crate) fn timeout(&mut self) {
         if self.role == Role::Leader {
             return;
         }
@@ -33,25 +36,36 @@ impl RaftNode {
         self.votes.clear();
         self.votes.insert(self.config.id);
         self.mark_hard_state_dirty();
-        let request = RequestVote {
-            term: self.term,
-            candidate_id: self.config.id,
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
-        };
         for i in 0..self.peers.len() {
-            let to = self.peers[i].id;
-            self.send(to, MessageBody::RequestVote(request.clone()));
+            self.request_vote(i);
         }
         if self.votes.len() >= self.quorum() {
             self.become_leader();
         }
     }
 
-    /// Grant iff the term is current, we have not voted for someone else, and
-    /// the candidate's log is at least as up to date as ours (§5.4.1).
-    pub(crate) fn on_request_vote(&mut self, from: NodeId, rv: RequestVote) {
-        let granted = rv.term == self.term
+    /// raft.tla's RequestVote: the candidate asks peer `i` for its vote.
+    pub(crate) fn request_vote(&mut self, i: usize) {
+        let request = RequestVote {
+            term: self.term,
+            candidate_id: self.config.id,
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+        };
+        let to = self.peers[i].id;
+        self.send(to, MessageBody::RequestVote(request));
+    }
+
+    /// raft.tla's HandleRequestVoteRequest: grant iff the term is current,
+    /// we have not voted for someone else, and the candidate's log is at
+    /// least as up to date as ours (§5.4.1).
+    pub(crate) fn handle_request_vote_request(&mut self, from: NodeId, rv: RequestVote) {
+        // A higher term was already taken (`update_term`), so this is
+        // [RequestVote receiver 1]: reply false if term < currentTerm.
+        let current = rv.term == self.term;
+        // [RequestVote receiver 2] Grant if votedFor is null or candidateId,
+        // and the candidate's log is at least as up-to-date as ours.
+        let granted = current
             && self.voted_for.unwrap_or(rv.candidate_id) == rv.candidate_id
             && self.log.is_up_to_date(rv.last_log_index, rv.last_log_term);
         if granted && self.voted_for.is_none() {
@@ -66,8 +80,9 @@ impl RaftNode {
         self.send(from, MessageBody::RequestVoteResponse(reply));
     }
 
-    /// Count a vote of the current term; a majority makes us leader.
-    pub(crate) fn on_request_vote_response(&mut self, from: NodeId, r: RequestVoteResponse) {
+    /// raft.tla's HandleRequestVoteResponse: count a vote of the current
+    /// term; a majority makes us leader.
+    pub(crate) fn handle_request_vote_response(&mut self, from: NodeId, r: RequestVoteResponse) {
         if self.role != Role::Candidate || r.term != self.term || !r.vote_granted {
             return;
         }
@@ -77,7 +92,7 @@ impl RaftNode {
         }
     }
 
-    /// Reset every peer's progress, append the term's no-op, and announce
+    /// raft.tla's BecomeLeader: reset every peer's progress, append the term's no-op, and announce
     /// ourselves with AppendEntries.
     pub(crate) fn become_leader(&mut self) {
         self.role = Role::Leader;

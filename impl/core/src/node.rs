@@ -176,7 +176,7 @@ impl RaftNode {
 
     /// The election timer fired (the runtime randomizes it).
     pub fn election_timeout(&mut self) -> Ready {
-        self.on_election_timeout();
+        self.timeout();
         self.take_ready()
     }
 
@@ -201,6 +201,16 @@ impl RaftNode {
         &mut self,
         payloads: impl IntoIterator<Item = Bytes>,
     ) -> Result<(Proposed, Ready), ProposeError> {
+        let first = self.client_request(payloads)?;
+        Ok((first, self.take_ready()))
+    }
+
+    /// raft.tla's ClientRequest: the leader appends the commands to its log
+    /// and replicates them.
+    fn client_request(
+        &mut self,
+        payloads: impl IntoIterator<Item = Bytes>,
+    ) -> Result<Proposed, ProposeError> {
         if self.role != Role::Leader {
             return Err(match self.leader_hint {
                 Some(leader) => ProposeError::NotLeader { leader },
@@ -216,19 +226,23 @@ impl RaftNode {
         }
         self.broadcast_append_entries();
         self.advance_commit_index();
-        Ok((first, self.take_ready()))
+        Ok(first)
     }
 
+    /// raft.tla's Receive: a higher term first (UpdateTerm), then the
+    /// message's handler.
     fn receive(&mut self, msg: Message) {
         let term = msg.body.term();
         if term > self.term {
-            self.adopt_term(term);
+            self.update_term(term);
         }
         match msg.body {
-            MessageBody::RequestVote(rv) => self.on_request_vote(msg.from, rv),
-            MessageBody::RequestVoteResponse(r) => self.on_request_vote_response(msg.from, r),
-            MessageBody::AppendEntries(ae) => self.on_append_entries(msg.from, ae),
-            MessageBody::AppendEntriesResponse(r) => self.on_append_entries_response(msg.from, r),
+            MessageBody::RequestVote(rv) => self.handle_request_vote_request(msg.from, rv),
+            MessageBody::RequestVoteResponse(r) => self.handle_request_vote_response(msg.from, r),
+            MessageBody::AppendEntries(ae) => self.handle_append_entries_request(msg.from, ae),
+            MessageBody::AppendEntriesResponse(r) => {
+                self.handle_append_entries_response(msg.from, r)
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! Figure 2, log replication: sending AppendEntries, the follower's
 //! consistency check and merge, the leader's progress tracking with fast
-//! backtracking, and advancing the commit index.
+//! backtracking, and advancing the commit index. Actions are named after
+//! raft.tla's operators, as in the spec (`spec/src/server/`).
 
 use crate::node::RaftNode;
 use crate::types::{
@@ -9,15 +10,16 @@ use crate::types::{
 use alloc::vec::Vec;
 
 impl RaftNode {
+    /// raft.tla's AppendEntries to every peer (a heartbeat, or new entries).
     pub(crate) fn broadcast_append_entries(&mut self) {
         for i in 0..self.peers.len() {
-            self.send_append_entries(i);
+            self.append_entries(i);
         }
     }
 
-    /// Send `log[next..=last]` (capped by the batching limits) to peer `i`.
+    /// raft.tla's AppendEntries: send `log[next..=last]` (capped by the batching limits) to peer `i`.
     /// `next` is not advanced here: it only moves when the peer answers.
-    pub(crate) fn send_append_entries(&mut self, i: usize) {
+    pub(crate) fn append_entries(&mut self, i: usize) {
         let next_index = self.peers[i].progress.next_index;
         // Invariant: nextIndex starts at 1 (or lastIndex + 1) and every
         // update keeps it above matchIndex.
@@ -58,13 +60,16 @@ impl RaftNode {
         max_entries
     }
 
-    pub(crate) fn on_append_entries(&mut self, from: NodeId, ae: AppendEntries) {
+    /// raft.tla's HandleAppendEntriesRequest: the AppendEntries receiver
+    /// (Figure 2, receiver rules 1-5).
+    pub(crate) fn handle_append_entries_request(&mut self, from: NodeId, ae: AppendEntries) {
         // Entries must sit at prevLogIndex + 1, + 2, ...: anything else is
         // not a message a leader sends, and appending it would corrupt the
         // log. Dropped (a reply could only make the sender retry it).
         let Some(proved) = contiguous_after(ae.prev_log_index, &ae.entries) else {
             return;
         };
+        // [AppendEntries receiver 1] Reply false if term < currentTerm.
         if ae.term < self.term {
             // A stale leader learns our term from the reply; it is no longer
             // leader, so a conflict hint would be meaningless: send 0.
@@ -81,6 +86,8 @@ impl RaftNode {
             Role::Follower => {}
         }
         self.leader_hint = Some(ae.leader_id);
+        // [AppendEntries receiver 2] Reply false if the log has no entry at
+        // prevLogIndex whose term matches prevLogTerm.
         if self.log.term_at(ae.prev_log_index) != Some(ae.prev_log_term) {
             let conflict_hint = ae
                 .prev_log_index
@@ -89,7 +96,10 @@ impl RaftNode {
             self.reply_append_entries(from, false, conflict_hint);
             return;
         }
+        // Receivers 3-4 (`merge_entries`).
         self.merge_entries(ae.entries);
+        // [AppendEntries receiver 5] If leaderCommit > commitIndex, set
+        // commitIndex = min(leaderCommit, index of last new entry).
         if ae.leader_commit.min(proved) > self.commit_index {
             self.commit_index = ae.leader_commit.min(proved);
         }
@@ -105,10 +115,15 @@ impl RaftNode {
             .position(|e| self.log.term_at(e.index) != Some(e.term));
         let Some(k) = first_new else { return };
         let start = entries[k].index;
+        // [AppendEntries receiver 3] If an existing entry conflicts with a
+        // new one (same index but different terms), delete the existing
+        // entry and all that follow it.
         if start <= self.log.last_index() {
             self.log.truncate_from(start);
             self.record_truncate(start);
         }
+        // [AppendEntries receiver 4] Append any new entries not already in
+        // the log.
         let rest = entries.split_off(k);
         self.record_append(&rest);
         for entry in rest {
@@ -125,7 +140,13 @@ impl RaftNode {
         self.send(to, MessageBody::AppendEntriesResponse(reply));
     }
 
-    pub(crate) fn on_append_entries_response(&mut self, from: NodeId, r: AppendEntriesResponse) {
+    /// raft.tla's HandleAppendEntriesResponse: the leader's progress
+    /// tracking, and the next batch or the retry.
+    pub(crate) fn handle_append_entries_response(
+        &mut self,
+        from: NodeId,
+        r: AppendEntriesResponse,
+    ) {
         if self.role != Role::Leader || r.term != self.term {
             return;
         }
@@ -156,7 +177,7 @@ impl RaftNode {
             // cut the last message short, or entries were appended since):
             // send the next batch now rather than at the next heartbeat.
             if next_index <= self.log.last_index() {
-                self.send_append_entries(i);
+                self.append_entries(i);
             }
         } else {
             // Fast backtracking: jump to just past the follower's hint, but
@@ -168,11 +189,11 @@ impl RaftNode {
                 .min(r.match_index.saturating_add(1));
             // match_index <= last_index (acknowledgements past it are ignored).
             progress.next_index = (progress.match_index + 1).max(backed_off);
-            self.send_append_entries(i);
+            self.append_entries(i);
         }
     }
 
-    /// Commit the largest N of the current term that a majority (counting
+    /// raft.tla's AdvanceCommitIndex: commit the largest N of the current term that a majority (counting
     /// the leader) has replicated. Log terms never decrease, so checking the
     /// quorum's N is enough.
     pub(crate) fn advance_commit_index(&mut self) {

@@ -162,7 +162,7 @@ impl FlatModel {
                 *next = *last;
                 next.set_crashed(i, false);
                 let mut effects = Apply::new(next, i, None);
-                let state = self.server.start(last.storage(i), &mut effects);
+                let state = self.server.restart(last.storage(i), &mut effects);
                 rules.0 |= effects.rules.0;
                 *next.server_mut(i) = state;
                 Stepped::Server(i)
@@ -252,7 +252,7 @@ impl Model for FlatModel {
         let n = self.cfg.servers as usize;
         let mut s = FlatState::empty(n, self.cfg.network.is_duplicating());
         for i in 0..n {
-            let server = self.server.start(&None, &mut Apply::new(&mut s, i, None));
+            let server = self.server.restart(&None, &mut Apply::new(&mut s, i, None));
             *s.server_mut(i) = server;
         }
         vec![s]

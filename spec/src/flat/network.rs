@@ -2,7 +2,7 @@
 
 use std::hash::{Hash, Hasher};
 
-use crate::message::Msg;
+use crate::message::{Msg, RequestVoteResponse};
 use crate::types::{ServerId, MAX_IN_FLIGHT_BOUND, MAX_SERVERS};
 
 /// One message on the wire: an envelope with its sender and receiver.
@@ -21,10 +21,10 @@ const UNUSED: (Packet, u8) = (
     Packet {
         src: ServerId(0),
         dst: ServerId(0),
-        msg: Msg::RequestVoteResponse {
+        msg: Msg::RequestVoteResponse(RequestVoteResponse {
             term: 0,
             vote_granted: false,
-        },
+        }),
     },
     0,
 );

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use super::{Effects, Outbox, RaftServer, RecordRange, Role, ServerState, Timer};
 use crate::bug::Bug;
 use crate::coverage::Rule;
-use crate::message::Msg;
+use crate::message::{Msg, RequestVote, RequestVoteResponse};
 use crate::types::{
     index_plus, next_term, Entry, Index, PeerMap, ServerId, ServerSet, Term, Value,
 };
@@ -17,8 +17,8 @@ impl RaftServer {
             .filter(move |s| *s != me)
     }
 
-    /// All servers: if an RPC carries term T > currentTerm, set currentTerm = T
-    /// and convert to follower (§5.1).
+    /// raft.tla's UpdateTerm. All servers: if an RPC carries term T >
+    /// currentTerm, set currentTerm = T and convert to follower (§5.1).
     pub(super) fn update_term(
         &self,
         state: &mut Cow<ServerState>,
@@ -53,9 +53,10 @@ impl RaftServer {
         s.match_index = PeerMap::default();
     }
 
-    /// Followers and candidates: on election timeout, start an election:
-    /// increment currentTerm, vote for self, request votes from all (§5.2).
-    pub(super) fn start_election(
+    /// raft.tla's Timeout. Followers and candidates: on election timeout,
+    /// start an election: increment currentTerm, vote for self, send
+    /// RequestVote to all other servers (§5.2).
+    pub(super) fn timeout(
         &self,
         state: &mut Cow<ServerState>,
         me: ServerId,
@@ -80,41 +81,41 @@ impl RaftServer {
             return;
         }
         for peer in self.peers(me) {
-            outbox.push((
-                peer,
-                Msg::RequestVote {
-                    term: s.term,
-                    last_log_index: s.log.last_index(),
-                    last_log_term: s.log.last_term(),
-                },
-            ));
+            outbox.push((peer, self.request_vote(s)));
         }
+    }
+
+    /// raft.tla's RequestVote: the request a candidate sends each peer.
+    pub(super) fn request_vote(&self, s: &ServerState) -> Msg {
+        Msg::RequestVote(RequestVote {
+            term: s.term,
+            last_log_index: s.log.last_index(),
+            last_log_term: s.log.last_term(),
+        })
     }
 
     pub(super) fn has_majority(&self, count: usize) -> bool {
         count >= self.cfg.majority()
     }
 
-    /// RequestVote receiver: reply false if term < currentTerm; grant if
-    /// votedFor is null or candidateId, and the candidate's log is at least as
-    /// up-to-date as ours.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn handle_request_vote(
+    /// raft.tla's HandleRequestVoteRequest: the RequestVote receiver.
+    pub(super) fn handle_request_vote_request(
         &self,
         state: &mut Cow<ServerState>,
         candidate: ServerId,
-        term: Term,
-        last_log_index: Index,
-        last_log_term: Term,
+        req: RequestVote,
         outbox: &mut Outbox,
         o: &mut impl Effects,
     ) {
         // The receiver has already taken a higher term (`update_term`).
-        let rule = if term < state.term {
+        // [RequestVote receiver 1] Reply false if term < currentTerm.
+        let rule = if req.term < state.term {
             Rule::RefuseVoteStaleTerm
+        // [RequestVote receiver 2] Grant if votedFor is null or candidateId,
+        // and the candidate's log is at least as up-to-date as ours.
         } else if !self.can_vote_for(state, candidate) {
             Rule::RefuseVoteAlreadyVoted
-        } else if !self.candidate_log_is_up_to_date(state, last_log_index, last_log_term) {
+        } else if !self.candidate_log_is_up_to_date(state, req.last_log_index, req.last_log_term) {
             Rule::RefuseVoteLogNotUpToDate
         } else {
             Rule::GrantVote
@@ -126,10 +127,10 @@ impl RaftServer {
         }
         outbox.push((
             candidate,
-            Msg::RequestVoteResponse {
+            Msg::RequestVoteResponse(RequestVoteResponse {
                 term: state.term,
                 vote_granted: grant,
-            },
+            }),
         ));
     }
 
@@ -155,22 +156,21 @@ impl RaftServer {
             || (last_log_term == state.log.last_term() && last_log_index >= state.log.last_index())
     }
 
-    /// Candidates: count votes from distinct servers of the current term;
-    /// with a majority, become leader (§5.2).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn handle_vote_response(
+    /// raft.tla's HandleRequestVoteResponse. Candidates: count votes from
+    /// distinct servers of the current term; with a majority, become leader
+    /// (§5.2).
+    pub(super) fn handle_request_vote_response(
         &self,
         state: &mut Cow<ServerState>,
         me: ServerId,
         voter: ServerId,
-        term: Term,
-        vote_granted: bool,
+        resp: RequestVoteResponse,
         outbox: &mut Outbox,
         o: &mut impl Effects,
     ) {
         // Bug::StaleVoteCounted: a vote from an older term is counted too.
-        let current = term == state.term || self.cfg.has_bug(Bug::StaleVoteCounted);
-        if state.role != Role::Candidate || !current || !vote_granted {
+        let current = resp.term == state.term || self.cfg.has_bug(Bug::StaleVoteCounted);
+        if state.role != Role::Candidate || !current || !resp.vote_granted {
             o.cover(Rule::IgnoreVoteResponse);
             return;
         }
@@ -195,9 +195,9 @@ impl RaftServer {
         }
     }
 
-    /// A new leader: nextIndex = last log index + 1 and matchIndex = 0 for each
-    /// peer, then a no-op of its own term so earlier entries can commit (§8),
-    /// then AppendEntries to every peer.
+    /// raft.tla's BecomeLeader: nextIndex = last log index + 1 and
+    /// matchIndex = 0 for each peer, then a no-op of its own term so earlier
+    /// entries can commit (§8), then AppendEntries to every peer.
     pub(super) fn become_leader(
         &self,
         s: &mut ServerState,
@@ -223,7 +223,7 @@ impl RaftServer {
         for v in 1..=self.cfg.values {
             o.set_timer(Timer::Propose(Value(v)));
         }
-        self.advance_leader_commit(s, o);
-        self.replicate_to_all(s, me, outbox);
+        self.advance_commit_index(s, o);
+        self.broadcast_append_entries(s, me, outbox);
     }
 }

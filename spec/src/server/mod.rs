@@ -1,5 +1,9 @@
 //! One Raft server as a stateright actor: the receiver rules of the Raft
-//! paper's Figure 2, each in one small function named after its rule.
+//! paper's Figure 2. Each action is one function named after its raft.tla
+//! operator in snake_case (`update_term`, `timeout`, `request_vote`,
+//! `handle_request_vote_request`, ...), as in raft-core; each receiver rule
+//! is marked `[RequestVote receiver N]` / `[AppendEntries receiver N]` where
+//! it is implemented, here and in raft-core (docs/rules.md).
 //!
 //! A step of the model is atomic: what a handler saves (`Effects::save`) and sends
 //! happen together. The persistence contract (save before send) is what the
@@ -234,9 +238,9 @@ impl Outbox {
 }
 
 impl RaftServer {
-    /// A server (re)starting from its storage (`None`: the very first
-    /// start).
-    pub fn start(&self, storage: &Option<Durable>, o: &mut impl Effects) -> ServerState {
+    /// raft.tla's Restart: a server (re)starting from its storage (`None`:
+    /// the very first start, from empty storage).
+    pub fn restart(&self, storage: &Option<Durable>, o: &mut impl Effects) -> ServerState {
         // Saving at the first start too means every recovery finds storage,
         // so the restart count (and with it the crash budget) is exact.
         let durable = match storage {
@@ -269,60 +273,23 @@ impl RaftServer {
             self.update_term(state, msg.term(), o);
         }
         match msg {
-            Msg::RequestVote {
-                term,
-                last_log_index,
-                last_log_term,
-            } => self.handle_request_vote(
-                state,
-                from,
-                term,
-                last_log_index,
-                last_log_term,
-                &mut outbox,
-                o,
-            ),
-            Msg::RequestVoteResponse { term, vote_granted } => {
-                self.handle_vote_response(state, me, from, term, vote_granted, &mut outbox, o)
+            Msg::RequestVote(req) => {
+                self.handle_request_vote_request(state, from, req, &mut outbox, o)
             }
-            Msg::AppendEntries {
-                term,
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-            } => self.handle_append_entries(
-                state,
-                me,
-                from,
-                AppendEntries {
-                    term,
-                    prev_log_index,
-                    prev_log_term,
-                    entries,
-                    leader_commit,
-                },
-                &mut outbox,
-                o,
-            ),
-            Msg::AppendEntriesResponse {
-                term,
-                success,
-                match_index,
-            } => self.handle_append_entries_response(
-                state,
-                from,
-                term,
-                success,
-                match_index,
-                &mut outbox,
-                o,
-            ),
+            Msg::RequestVoteResponse(resp) => {
+                self.handle_request_vote_response(state, me, from, resp, &mut outbox, o)
+            }
+            Msg::AppendEntries(req) => {
+                self.handle_append_entries_request(state, me, from, req, &mut outbox, o)
+            }
+            Msg::AppendEntriesResponse(resp) => {
+                self.handle_append_entries_response(state, from, resp, &mut outbox, o)
+            }
         }
         // Bug::VoteNotPersisted: the vote (and the term it was cast in) is
         // answered without being saved, so a crash forgets it.
         let skip_save =
-            self.cfg.has_bug(Bug::VoteNotPersisted) && matches!(msg, Msg::RequestVote { .. });
+            self.cfg.has_bug(Bug::VoteNotPersisted) && matches!(msg, Msg::RequestVote(_));
         if !skip_save {
             save_if_changed(&before, state, o);
         }
@@ -340,11 +307,11 @@ impl RaftServer {
         let before = state.durable();
         let mut outbox = Outbox::new();
         match timer {
-            Timer::Election => self.start_election(state, me, &mut outbox, o),
+            Timer::Election => self.timeout(state, me, &mut outbox, o),
             Timer::Heartbeat => {
                 if state.role == Role::Leader {
                     o.cover(Rule::Heartbeat);
-                    self.replicate_to_all(state, me, &mut outbox);
+                    self.broadcast_append_entries(state, me, &mut outbox);
                 }
                 o.set_timer(Timer::Heartbeat);
             }
@@ -366,7 +333,7 @@ impl Actor for RaftServer {
     type Random = ();
 
     fn on_start(&self, _id: Id, storage: &Option<Durable>, o: &mut Out<Self>) -> ServerState {
-        self.start(storage, o)
+        self.restart(storage, o)
     }
 
     fn on_msg(&self, id: Id, state: &mut Cow<ServerState>, src: Id, msg: Msg, o: &mut Out<Self>) {
@@ -376,15 +343,6 @@ impl Actor for RaftServer {
     fn on_timeout(&self, id: Id, state: &mut Cow<ServerState>, timer: &Timer, o: &mut Out<Self>) {
         self.fire(id.into(), state, *timer, o);
     }
-}
-
-/// The arguments of an AppendEntries, for the handler.
-pub(crate) struct AppendEntries {
-    term: Term,
-    prev_log_index: Index,
-    prev_log_term: Term,
-    entries: Log,
-    leader_commit: Index,
 }
 
 fn save_if_changed(before: &Durable, state: &ServerState, o: &mut impl Effects) {

@@ -3,14 +3,14 @@
 
 use std::borrow::Cow;
 
-use super::{AppendEntries, Effects, Outbox, RaftServer, RecordRange, Role, ServerState};
+use super::{Effects, Outbox, RaftServer, RecordRange, Role, ServerState};
 use crate::bug::Bug;
 use crate::coverage::Rule;
-use crate::message::Msg;
+use crate::message::{AppendEntries, AppendEntriesResponse, Msg};
 use crate::types::{index_minus, index_plus, Entry, Index, Log, ServerId, Term, Value};
 
 impl RaftServer {
-    /// Leaders: a client command is appended to the local log, then sent to
+    /// raft.tla's ClientRequest. Leaders: a client command is appended to the local log, then sent to
     /// every peer. A full log (the bound) refuses it.
     pub(super) fn client_request(
         &self,
@@ -29,34 +29,41 @@ impl RaftServer {
             term: s.term,
             value,
         });
-        self.advance_leader_commit(s, o);
-        self.replicate_to_all(s, me, outbox);
+        self.advance_commit_index(s, o);
+        self.broadcast_append_entries(s, me, outbox);
     }
 
-    pub(super) fn replicate_to_all(&self, s: &ServerState, me: ServerId, outbox: &mut Outbox) {
+    /// raft.tla's AppendEntries to every peer (a heartbeat, or new entries).
+    pub(super) fn broadcast_append_entries(
+        &self,
+        s: &ServerState,
+        me: ServerId,
+        outbox: &mut Outbox,
+    ) {
         for peer in self.peers(me) {
-            outbox.push((peer, self.append_entries_for(s, peer)));
+            outbox.push((peer, self.append_entries(s, peer)));
         }
     }
 
-    /// AppendEntries for one peer: the entries from its nextIndex on (at most
+    /// raft.tla's AppendEntries for one peer: the entries from its nextIndex on (at most
     /// a batch), after the entry at nextIndex - 1 it must already hold.
-    pub(super) fn append_entries_for(&self, s: &ServerState, peer: ServerId) -> Msg {
+    pub(super) fn append_entries(&self, s: &ServerState, peer: ServerId) -> Msg {
         let next = s.next_index.get(peer);
         // Clamped, not recorded: nextIndex >= 1 is itself checked in every
         // state ("indices in range"), so a state where this clamps is reported.
         let prev_log_index = index_minus(next, 1).value;
-        Msg::AppendEntries {
+        Msg::AppendEntries(AppendEntries {
             term: s.term,
             prev_log_index,
             prev_log_term: s.log.term_at(prev_log_index),
             entries: s.log.slice_from(next, self.cfg.max_batch),
             leader_commit: s.commit_index,
-        }
+        })
     }
 
-    /// AppendEntries receiver (Figure 2, rules 1-5).
-    pub(super) fn handle_append_entries(
+    /// raft.tla's HandleAppendEntriesRequest: the AppendEntries receiver
+    /// (Figure 2, receiver rules 1-5).
+    pub(super) fn handle_append_entries_request(
         &self,
         state: &mut Cow<ServerState>,
         me: ServerId,
@@ -68,14 +75,14 @@ impl RaftServer {
         let reply = |state: &ServerState, success: bool, match_index: Index| {
             (
                 leader,
-                Msg::AppendEntriesResponse {
+                Msg::AppendEntriesResponse(AppendEntriesResponse {
                     term: state.term,
                     success,
                     match_index,
-                },
+                }),
             )
         };
-        // 1. Reply false if term < currentTerm.
+        // [AppendEntries receiver 1] Reply false if term < currentTerm.
         if req.term < state.term {
             o.cover(Rule::RejectAppendStaleTerm);
             outbox.push(reply(state, false, 0));
@@ -92,8 +99,8 @@ impl RaftServer {
             }
             Role::Follower => {}
         }
-        // 2. Reply false if the log has no entry at prevLogIndex whose term
-        //    matches prevLogTerm.
+        // [AppendEntries receiver 2] Reply false if the log has no entry at
+        // prevLogIndex whose term matches prevLogTerm.
         if !self.log_matches_prev(state, req.prev_log_index, req.prev_log_term) {
             o.cover(Rule::RejectAppendLogMismatch);
             let hint = req
@@ -103,9 +110,10 @@ impl RaftServer {
             outbox.push(reply(state, false, hint));
             return;
         }
-        // 3-4. Delete conflicting entries, append new ones.
+        // Receivers 3-4 (`merge_entries`): delete conflicting entries,
+        // append new ones.
         self.merge_entries(state, req.prev_log_index, &req.entries, o);
-        // 5. Advance commitIndex.
+        // Receiver 5 (`advance_follower_commit`): advance commitIndex.
         let last_new = state.checked(index_plus(req.prev_log_index, req.entries.len()));
         self.advance_follower_commit(state, req.leader_commit, last_new, o);
         // Bug::AppendEntriesElects: accepting AppendEntries makes a leader.
@@ -115,7 +123,7 @@ impl RaftServer {
         outbox.push(reply(state, true, last_new));
     }
 
-    /// Rule 2: the entry at prevLogIndex exists and has term prevLogTerm.
+    /// Receiver rule 2: the entry at prevLogIndex exists and has term prevLogTerm.
     pub(super) fn log_matches_prev(
         &self,
         s: &ServerState,
@@ -129,9 +137,8 @@ impl RaftServer {
         self.cfg.has_bug(Bug::NoConsistencyCheck) || s.log.term_at(prev_log_index) == prev_log_term
     }
 
-    /// Rules 3-4: an existing entry that conflicts with a new one (same index,
-    /// different term) is deleted with all that follow it; entries already
-    /// present are kept, so a stale or reordered message never shortens the log.
+    /// Receiver rules 3-4; entries already present are kept, so a stale or
+    /// reordered message never shortens the log.
     pub(super) fn merge_entries(
         &self,
         state: &mut Cow<ServerState>,
@@ -164,6 +171,9 @@ impl RaftServer {
             let index = state.checked(index_plus(prev_log_index, 1 + k as Index));
             match state.log.get(index) {
                 Some(existing) if existing.term == entry.term => continue,
+                // [AppendEntries receiver 3] If an existing entry conflicts
+                // with a new one (same index but different terms), delete the
+                // existing entry and all that follow it.
                 Some(_) => {
                     truncated = true;
                     let s = state.to_mut();
@@ -171,6 +181,8 @@ impl RaftServer {
                     s.log.truncate(keep);
                     s.log.push(*entry);
                 }
+                // [AppendEntries receiver 4] Append any new entries not
+                // already in the log.
                 None => {
                     appended = true;
                     state.to_mut().log.push(*entry)
@@ -188,8 +200,9 @@ impl RaftServer {
         }
     }
 
-    /// Rule 5: if leaderCommit > commitIndex, commitIndex = min(leaderCommit,
-    /// index of last new entry). It never decreases.
+    /// [AppendEntries receiver 5] If leaderCommit > commitIndex, set
+    /// commitIndex = min(leaderCommit, index of last new entry). It never
+    /// decreases.
     pub(super) fn advance_follower_commit(
         &self,
         state: &mut Cow<ServerState>,
@@ -212,20 +225,22 @@ impl RaftServer {
         }
     }
 
-    /// Leaders: on success, matchIndex and nextIndex move forward (never back)
+    /// raft.tla's HandleAppendEntriesResponse. Leaders: on success, matchIndex and nextIndex move forward (never back)
     /// and a follower still behind gets its next batch; on failure, nextIndex
     /// backs off (to the follower's hint at most) and AppendEntries is retried.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn handle_append_entries_response(
         &self,
         state: &mut Cow<ServerState>,
         follower: ServerId,
-        term: Term,
-        success: bool,
-        match_index: Index,
+        resp: AppendEntriesResponse,
         outbox: &mut Outbox,
         o: &mut impl Effects,
     ) {
+        let AppendEntriesResponse {
+            term,
+            success,
+            match_index,
+        } = resp;
         if state.role != Role::Leader || term != state.term {
             o.cover(Rule::IgnoreAppendResponse);
             return;
@@ -248,12 +263,12 @@ impl RaftServer {
                 let s = state.to_mut();
                 s.match_index.set(follower, new_match);
                 s.next_index.set(follower, new_next);
-                self.advance_leader_commit(s, o);
+                self.advance_commit_index(s, o);
                 // A batch-limited follower still behind gets the next batch
                 // now rather than at the next heartbeat, as in production.
                 if new_next <= s.log.last_index() {
                     o.cover(Rule::SendNextBatch);
-                    outbox.push((follower, self.append_entries_for(s, follower)));
+                    outbox.push((follower, self.append_entries(s, follower)));
                 }
             } else {
                 o.cover(Rule::IgnoreAppendResponse);
@@ -272,13 +287,13 @@ impl RaftServer {
             if backed_off != next {
                 state.to_mut().next_index.set(follower, backed_off);
             }
-            outbox.push((follower, self.append_entries_for(state, follower)));
+            outbox.push((follower, self.append_entries(state, follower)));
         }
     }
 
-    /// Leaders: commitIndex = the largest N replicated on a majority (the
+    /// raft.tla's AdvanceCommitIndex. Leaders: commitIndex = the largest N replicated on a majority (the
     /// leader included) with log[N].term == currentTerm (§5.4.2).
-    pub(super) fn advance_leader_commit(&self, s: &mut ServerState, o: &mut impl Effects) {
+    pub(super) fn advance_commit_index(&self, s: &mut ServerState, o: &mut impl Effects) {
         let first = s.checked(index_plus(s.commit_index, 1));
         for n in (first..=s.log.last_index()).rev() {
             // Bug::CommitPreviousTerm: entries of earlier terms count too.

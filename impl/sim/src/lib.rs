@@ -8,14 +8,19 @@
 //! Raft paper; [`Cluster::heal_and_settle`] then checks that, once faults
 //! heal, a leader is elected and every acknowledged proposal is committed on
 //! every server. The same schedule (or seed) always replays the same run.
+//!
+//! [`MemNode`] is the one in-memory driver of a node and its storage; the
+//! simulator, the scripted tests and the conformance checker all use it.
 
 mod cluster;
+mod mem_node;
 mod network;
 mod rng;
 mod safety;
 mod schedule;
 
 pub use cluster::{Cluster, PlantedFault, SimConfig, SimStats};
+pub use mem_node::{MemNode, RestartError};
 pub use network::Network;
 pub use rng::SplitMix64;
 pub use safety::{SafetyChecker, Violation};

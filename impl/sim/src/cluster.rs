@@ -276,8 +276,18 @@ impl Cluster {
                     detail: format!("applied {} after {} (gap)", entry.index, self.applied[s]),
                 });
             }
+            // State Machine Safety is checked on commit prefixes; what is
+            // applied must be that prefix.
+            let logged = self.nodes[s]
+                .node()
+                .and_then(|n| n.log().get(entry.index as usize - 1));
+            if logged != Some(entry) {
+                return Err(Violation::Durability {
+                    node: id,
+                    detail: format!("applied {entry}, not its log's entry {:?}", logged),
+                });
+            }
             self.applied[s] = entry.index;
-            self.safety.on_apply(id, entry)?;
             if let EntryKind::Normal(payload) = &entry.kind {
                 self.acknowledged
                     .entry(payload.clone())
@@ -326,22 +336,17 @@ impl Cluster {
     }
 
     fn check(&mut self, id: NodeId) -> Result<(), Violation> {
-        if let Some(node) = self.nodes[slot(id)].node() {
-            self.safety.check_node(node)?;
-        }
-        self.safety
-            .check_leaders(self.nodes.iter().filter_map(MemNode::node))
+        self.safety.check_step(&self.nodes[slot(id)], &self.nodes)
     }
 
     /// Every safety check on every live node. A run that fails to settle
     /// runs this first: a broken property is the real finding, and the
     /// liveness failure only its symptom.
     fn check_all(&mut self) -> Result<(), Violation> {
-        for node in self.nodes.iter().filter_map(MemNode::node) {
-            self.safety.check_node(node)?;
+        for node in &self.nodes {
+            self.safety.check_step(node, &self.nodes)?;
         }
-        self.safety
-            .check_leaders(self.nodes.iter().filter_map(MemNode::node))
+        Ok(())
     }
 
     // ----- healing and liveness -----
@@ -488,10 +493,10 @@ mod tests {
         let violation = cluster.drain_network().unwrap_err();
         assert_eq!(
             violation,
-            Violation::Durability {
+            Violation::Safety(raft_spec::safety::Breach::IndexOutOfRange {
                 node: 3,
-                detail: "commit index 1 beyond last log index 0".to_string()
-            }
+                detail: "has commit index 1 beyond last log index 0".to_string()
+            })
         );
     }
 }

@@ -5,9 +5,9 @@
 //! keeps exactly what the node's acknowledged durable writes left in its
 //! [`DurableState`](raft_core::DurableState) and nothing else. After every
 //! [`Action`] the [`SafetyChecker`] checks the safety properties of the Raft
-//! paper, as the model defines them ([`raft_spec::safety`]); [`Cluster::heal_and_settle`] then checks that, once faults
-//! heal, a leader is elected and every acknowledged proposal is committed on
-//! every server. The same schedule (or seed) always replays the same run.
+//! paper, as the model defines them ([`raft_spec::safety`]);
+//! [`Cluster::heal_and_settle`] then checks that, once faults heal, a leader
+//! is elected and every acknowledged proposal is committed on every server. The same schedule (or seed) always replays the same run.
 //!
 //! [`MemNode`] is the one in-memory driver of a node and its storage; the
 //! simulator, the scripted tests and the conformance checker all use it.

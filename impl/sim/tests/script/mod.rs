@@ -20,16 +20,14 @@
 
 use std::fmt::Write;
 
-use raft_core::{
-    Bytes, Config, DurableState, DurableWrite, Message, NodeId, RaftNode, Ready, Role,
-};
+use raft_core::{Bytes, Config, DurableWrite, Message, NodeId, RaftNode, Ready, Role};
+use raft_sim::MemNode;
 
 #[derive(Default)]
 pub struct Script {
-    nodes: Vec<Option<RaftNode>>,
+    nodes: Vec<MemNode>,
     /// Nodes whose election timer fires before every delivery round.
     campaigners: Vec<NodeId>,
-    storage: Vec<DurableState>,
     batch: usize,
     in_flight: Vec<Message>,
     isolated: Option<NodeId>,
@@ -93,7 +91,7 @@ impl Script {
             "propose" => {
                 let n = id(words.next());
                 let value = words.next().expect("a value").to_string();
-                let Some(node) = self.nodes[n as usize - 1].as_mut() else {
+                let Some(node) = self.nodes[n as usize - 1].node_mut() else {
                     writeln!(self.out, "  {n} is crashed").unwrap();
                     return Ok(());
                 };
@@ -138,13 +136,13 @@ impl Script {
             "heal" => self.isolated = None,
             "crash" => {
                 let n = id(words.next());
-                self.nodes[n as usize - 1] = None;
+                self.nodes[n as usize - 1].crash();
             }
             "restart" => {
                 let n = id(words.next());
-                let durable = self.storage[n as usize - 1].clone();
-                self.nodes[n as usize - 1] =
-                    Some(RaftNode::restart(self.config(n), durable).expect("restart"));
+                self.nodes[n as usize - 1]
+                    .restart()
+                    .map_err(|e| format!("{n} cannot restart: {e}"))?;
             }
             "status" => self.status(),
             other => return Err(format!("unknown command {other:?}")),
@@ -183,9 +181,8 @@ impl Script {
         self.batch = batch
             .and_then(|b| b.strip_prefix("batch="))
             .map_or(usize::MAX, |k| k.parse().expect("batch=K"));
-        self.storage = vec![DurableState::default(); n];
         self.nodes = (1..=n as NodeId)
-            .map(|i| Some(RaftNode::new(self.config_for(i, n)).expect("config")))
+            .map(|i| MemNode::new(self.config_for(i, n)).expect("config"))
             .collect();
     }
 
@@ -193,12 +190,8 @@ impl Script {
         Config::new(id, 1..=n as NodeId).with_limits(self.batch, usize::MAX)
     }
 
-    fn config(&self, id: NodeId) -> Config {
-        self.config_for(id, self.nodes.len())
-    }
-
     fn with_node(&mut self, n: NodeId, input: impl FnOnce(&mut RaftNode) -> Ready) {
-        match self.nodes[n as usize - 1].as_mut() {
+        match self.nodes[n as usize - 1].node_mut() {
             Some(node) => {
                 let ready = input(node);
                 self.release(n, ready);
@@ -239,9 +232,8 @@ impl Script {
                 DurableWrite::Append { entries } => format!("append {}", entries_text(entries)),
             };
             writeln!(self.out, "  {n} persist {text}").unwrap();
-            self.storage[n as usize - 1].apply(write);
         }
-        let output = ready.persisted();
+        let output = self.nodes[n as usize - 1].persist(ready);
         for msg in output.messages {
             writeln!(self.out, "  {n} send {msg}").unwrap();
             self.in_flight.push(msg);
@@ -254,8 +246,8 @@ impl Script {
     fn status(&mut self) {
         for (i, node) in self.nodes.iter().enumerate() {
             let n = i + 1;
-            let Some(node) = node else {
-                let d = &self.storage[i];
+            let Some(node) = node.node() else {
+                let d = node.durable();
                 let log = entries_text(&d.log);
                 writeln!(
                     self.out,

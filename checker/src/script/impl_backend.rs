@@ -88,9 +88,7 @@ impl Backend for ImplBackend {
                 term: p.term,
                 effects: self.release(n, ready),
             }),
-            Err(ProposeError::NotLeader { .. } | ProposeError::NoLeader) => {
-                Ok(Proposal::NotLeader)
-            }
+            Err(ProposeError::NotLeader { .. } | ProposeError::NoLeader) => Ok(Proposal::NotLeader),
         }
     }
 

@@ -33,10 +33,12 @@ pub mod driver;
 pub mod file;
 pub mod impl_backend;
 pub mod spec_backend;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 
-use driver::Driver;
+use driver::{Backend, Driver};
 use file::ScriptFile;
 use impl_backend::ImplBackend;
 use spec_backend::SpecBackend;
@@ -64,7 +66,8 @@ impl Sides {
 
 /// A unified diff of two transcripts.
 fn diff(old: &[String], new: &[String], old_name: &str, new_name: &str) -> String {
-    let (old, new) = (old.join("\n") + "\n", new.join("\n") + "\n");
+    let text = |lines: &[String]| -> String { lines.iter().map(|l| format!("{l}\n")).collect() };
+    let (old, new) = (text(old), text(new));
     similar::TextDiff::from_lines(&old, &new)
         .unified_diff()
         .context_radius(3)
@@ -76,10 +79,27 @@ fn diff(old: &[String], new: &[String], old_name: &str, new_name: &str) -> Strin
 /// backends disagree or it differs from its expected output (unless
 /// `rewrite`). `name` labels the report (`path:line`).
 pub fn run(name: &str, text: &str, rewrite: bool) -> Result<Vec<Vec<String>>, String> {
+    run_on(
+        name,
+        text,
+        rewrite,
+        SpecBackend::default(),
+        ImplBackend::default(),
+    )
+}
+
+/// [`run`] over the given backends (tests plant faults in one).
+fn run_on(
+    name: &str,
+    text: &str,
+    rewrite: bool,
+    spec: impl Backend,
+    imp: impl Backend,
+) -> Result<Vec<Vec<String>>, String> {
     let file = ScriptFile::parse(text).map_err(|e| format!("{name}: {e}"))?;
     let sides = Sides::of(&file).map_err(|e| format!("{name}: {e}"))?;
-    let mut spec = Driver::new(SpecBackend::default());
-    let mut imp = Driver::new(ImplBackend::default());
+    let mut spec = Driver::new(spec);
+    let mut imp = Driver::new(imp);
     let mut outputs = Vec::new();
     for case in file.cases() {
         let at = format!("{name}:{}: `{}`", case.line, case.command);

@@ -92,8 +92,15 @@ fn problems(doc: &str) -> Vec<String> {
             }
         }
         for t in names(tests) {
+            // A script (checker/tests/testdata/NAME.txt) is a test by itself.
+            if t.ends_with(".txt") {
+                if !repo().join(&t).is_file() {
+                    out.push(format!("{rule}: no script {t}"));
+                }
+                continue;
+            }
             let Some((file, test)) = t.split_once("::") else {
-                out.push(format!("{rule}: test {t} is not FILE::NAME"));
+                out.push(format!("{rule}: test {t} is not FILE::NAME or a script FILE.txt"));
                 continue;
             };
             let text = std::fs::read_to_string(repo().join(file)).unwrap_or_default();
@@ -126,7 +133,7 @@ fn the_rules_doc_matches_the_rules_and_the_source() {
     );
 }
 
-/// The check itself can fail: a renamed rule, a missing function, a missing
+/// The check itself can fail: a renamed rule, a missing function or script, a missing
 /// row and an unknown bug are each reported.
 #[test]
 fn a_stale_doc_is_reported() {
@@ -134,13 +141,15 @@ fn a_stale_doc_is_reported() {
     let stale = doc
         .replace("| grant-vote |", "| grant-a-vote |")
         .replace("`adopt_term`", "`adopt_new_term`")
-        .replace("truncate-on-match, append", "truncate-on-mismatch, append");
+        .replace("truncate-on-match, append", "truncate-on-mismatch, append")
+        .replace("testdata/vote_rules.txt", "testdata/vote_rule.txt");
     let problems = problems(&stale).join("\n");
     for want in [
         "grant-a-vote: not a Rule",
         "grant-vote: a Rule with no row",
         "no `fn adopt_new_term` in impl/core/src",
         "truncate-on-mismatch is not a catalogued bug",
+        "refuse-vote-stale-term: no script checker/tests/testdata/vote_rule.txt",
     ] {
         assert!(problems.contains(want), "{want:?} not in:\n{problems}");
     }

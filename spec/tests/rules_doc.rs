@@ -100,7 +100,9 @@ fn problems(doc: &str) -> Vec<String> {
                 continue;
             }
             let Some((file, test)) = t.split_once("::") else {
-                out.push(format!("{rule}: test {t} is not FILE::NAME or a script FILE.txt"));
+                out.push(format!(
+                    "{rule}: test {t} is not FILE::NAME or a script FILE.txt"
+                ));
                 continue;
             };
             let text = std::fs::read_to_string(repo().join(file)).unwrap_or_default();

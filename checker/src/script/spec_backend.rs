@@ -196,7 +196,11 @@ impl Backend for SpecBackend {
     type Msg = Sent;
 
     fn start(&mut self, servers: usize, batch: Option<usize>) -> Result<(), String> {
-        let servers = u8::try_from(servers).map_err(|_| format!("{servers} servers"));
+        let most = *limits::SERVERS.end();
+        let servers = u8::try_from(servers)
+            .ok()
+            .filter(|&n| n <= most)
+            .ok_or_else(|| format!("the model has at most {most} servers, not {servers}"));
         let max_batch = *limits::BATCH.end();
         let batch = match batch {
             None => max_batch,

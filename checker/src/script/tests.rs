@@ -162,6 +162,16 @@ fn the_model_reports_the_bounds_it_cannot_go_past() {
 
     let mut spec = Driver::new(SpecBackend::default());
     assert_eq!(
+        spec.run("start 6"),
+        ["error: the model has at most 5 servers, not 6"]
+    );
+    assert_eq!(
+        spec.run("start 3 batch=256"),
+        ["error: the model's AppendEntries carries at most 255 entries, not 256"]
+    );
+
+    let mut spec = Driver::new(SpecBackend::default());
+    assert_eq!(
         last(&mut spec, &["start 1", "crash 1", "restart 1", "crash 1"]),
         "error: the model allows 1 crashes in a run, and they are spent"
     );

@@ -22,7 +22,8 @@ use stateright::actor::{ActorModelAction, Envelope};
 use stateright::Model;
 
 use super::driver::{Backend, Effects, Proposal, Status};
-use crate::conform::adapter::{entry_kind, impl_message, model_sent, node_id, Sent};
+use crate::conform::adapter::{entry_kind, impl_message, node_id};
+use crate::trace::{sent_by, Sent};
 
 #[derive(Default)]
 pub struct SpecBackend {
@@ -85,7 +86,7 @@ impl SpecBackend {
         let server = RaftServer {
             cfg: self.model().cfg.clone(),
         };
-        let sent = model_sent(&server, before, &action);
+        let sent = sent_by(&server, before, &action);
         let delivered = usize::from(matches!(action, ActorModelAction::Deliver { .. }));
         if next.network.len() + delivered != before.network.len() + sent.len() {
             return Err(format!(

@@ -259,3 +259,24 @@ fn a_file_may_run_on_one_side_only() {
         "terms.txt: `# only: both`: expected `# only: spec` or `# only: impl`"
     );
 }
+
+/// A new leader's no-op past the log's capacity: the model asserts it;
+/// the script reports it as an error rather than a panic.
+#[test]
+fn a_log_past_the_models_capacity_is_an_error() {
+    let mut spec = Driver::new(SpecBackend::default());
+    let mut commands = vec!["start 3", "campaign 1", "stabilize"];
+    commands.extend(["propose 1 a", "propose 1 b", "propose 1 c", "propose 1 d"]);
+    commands.extend(["propose 1 e", "stabilize", "campaign 2", "stabilize"]);
+    commands.extend(["campaign 3", "deliver"]);
+    let out = {
+        for c in &commands {
+            spec.run(c);
+        }
+        spec.run("deliver 1->3")
+    };
+    assert_eq!(
+        out.last().unwrap(),
+        "error: the model cannot take `s0 → s2 RequestVoteResponse(t3, granted)`: log capacity 7 exceeded: config validation must prevent this"
+    );
+}

@@ -8,6 +8,8 @@ use stateright::actor::Id;
 use stateright::{Rewrite, RewritePlan};
 
 use crate::cluster::Cluster;
+use crate::properties::At;
+use crate::safety::{self, History};
 use crate::server::{Role, ServerState};
 use crate::types::{Entry, Index, ServerId, ServerSet, Term, LOG_CAPACITY, MAX_TERM_BOUND};
 
@@ -83,34 +85,24 @@ impl Ghost {
         if old == new && !recovered {
             return;
         }
-        self.observe_server(ServerId(i as u8), old, new, recovered);
+        let servers = after.server_count() as u8;
+        self.observe_server(ServerId(i as u8), servers, old, new, recovered);
     }
 
     fn observe_server(
         &mut self,
         me: ServerId,
+        servers: u8,
         old: &ServerState,
         new: &ServerState,
         recovered: bool,
     ) {
-        if new.role == Role::Leader {
-            self.leaders[new.term as usize].insert(me);
-        }
-        for index in 1..=new.commit_index {
-            // A commit index past the log's capacity is reported by "indices
-            // in range"; the history just has no slot for it.
-            let Some(slot) = self.committed.get_mut(index as usize - 1) else {
-                break;
-            };
-            if slot.is_none() {
-                if let Some(entry) = new.log.get(index) {
-                    *slot = Some(Committed {
-                        entry,
-                        in_term: new.term,
-                    });
-                }
-            }
-        }
+        let view = |state| At {
+            id: me,
+            servers,
+            state,
+        };
+        safety::record(self, &view(new), 1);
         if recovered {
             let kept = old.log.entries().get(..old.commit_index as usize)
                 == new.log.entries().get(..old.commit_index as usize);
@@ -121,7 +113,7 @@ impl Ghost {
         }
         let same_leadership =
             old.role == Role::Leader && new.role == Role::Leader && old.term == new.term;
-        if same_leadership && !old.log.is_prefix_of(&new.log) {
+        if safety::leader_append_only(&view(old), &view(new)).is_err() {
             self.flags.0 |= Flags::LEADER_LOG_REWRITTEN;
         }
         if same_leadership
@@ -141,6 +133,51 @@ impl Ghost {
             if a != b && b != me {
                 self.flags.0 |= Flags::VOTE_MOVED;
             }
+        }
+    }
+}
+
+/// The model's history as the shared safety properties read it.
+impl History for Ghost {
+    type Id = ServerId;
+    type Entry = Entry;
+
+    fn leaders(&self) -> impl Iterator<Item = (u64, impl Iterator<Item = ServerId>)> {
+        self.leaders
+            .iter()
+            .enumerate()
+            .map(|(term, set)| (term as u64, set.iter()))
+    }
+
+    fn committed_at(&self, index: u64) -> Option<(&Entry, u64)> {
+        let slot = usize::try_from(index).ok()?.checked_sub(1)?;
+        let c = self.committed.get(slot)?.as_ref()?;
+        Some((&c.entry, c.in_term.into()))
+    }
+
+    fn committed(&self) -> impl Iterator<Item = (u64, &Entry, u64)> {
+        self.committed.iter().enumerate().filter_map(|(i, c)| {
+            c.as_ref()
+                .map(|c| (i as u64 + 1, &c.entry, c.in_term.into()))
+        })
+    }
+
+    fn add_leader(&mut self, term: u64, id: ServerId) {
+        self.leaders[term as usize].insert(id);
+    }
+
+    fn add_committed(&mut self, index: u64, entry: &Entry, in_term: u64) -> bool {
+        // A commit index past the log's capacity is reported by "indices in
+        // range"; the history just has no slot for it.
+        match self.committed.get_mut(index as usize - 1) {
+            Some(slot) => {
+                *slot = Some(Committed {
+                    entry: *entry,
+                    in_term: in_term as Term,
+                });
+                true
+            }
+            None => false,
         }
     }
 }

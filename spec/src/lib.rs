@@ -22,6 +22,7 @@ pub mod message;
 pub mod model;
 pub mod properties;
 pub mod render;
+pub mod safety;
 pub mod server;
 pub mod symmetry;
 pub mod types;

@@ -1,14 +1,17 @@
 //! Raft's safety properties (the paper's Figure 3) plus monotonicity rules,
 //! and the "sometimes" properties that prove the interesting states are
-//! reached, so that no safety property can hold vacuously.
+//! reached, so that no safety property can hold vacuously. The safety
+//! predicates themselves are [`crate::safety`]'s, shared with the
+//! simulator; this module applies them to every server of a model state.
 
 use stateright::{Expectation, Model, Property};
 
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::ghost::Flags;
+use crate::safety::{self, ServerView};
 use crate::server::{Role, ServerState};
-use crate::types::ServerId;
+use crate::types::{Entry, ServerId};
 
 pub use crate::model::State;
 
@@ -89,78 +92,103 @@ pub fn is_safety<M: Model>(p: &Property<M>) -> bool {
     matches!(p.expectation, Expectation::Always)
 }
 
+/// Server `i` of a model state as the safety properties read it.
+#[derive(Clone, Copy)]
+pub struct At<'a> {
+    pub id: ServerId,
+    /// Servers in the cluster (a leader has progress for each other one).
+    pub servers: u8,
+    pub state: &'a ServerState,
+}
+
+impl<'a> At<'a> {
+    pub fn new(s: &'a impl Cluster, i: usize) -> Self {
+        At {
+            id: ServerId(i as u8),
+            servers: s.server_count() as u8,
+            state: s.server(i),
+        }
+    }
+}
+
+impl ServerView for At<'_> {
+    type Id = ServerId;
+    type Entry = Entry;
+
+    fn id(&self) -> ServerId {
+        self.id
+    }
+    fn term(&self) -> u64 {
+        self.state.term.into()
+    }
+    fn is_leader(&self) -> bool {
+        self.state.role == Role::Leader
+    }
+    fn commit_index(&self) -> u64 {
+        self.state.commit_index.into()
+    }
+    fn log(&self) -> &[Entry] {
+        self.state.log.entries()
+    }
+    fn entry_term(entry: &Entry) -> u64 {
+        entry.term.into()
+    }
+    fn progress(&self) -> impl Iterator<Item = (ServerId, u64, u64)> {
+        let peers = if self.is_leader() { self.servers } else { 0 };
+        (0..peers).map(ServerId).filter(|p| *p != self.id).map(|p| {
+            (
+                p,
+                self.state.next_index.get(p).into(),
+                self.state.match_index.get(p).into(),
+            )
+        })
+    }
+    fn arithmetic_out_of_range(&self) -> bool {
+        self.state.out_of_range
+    }
+}
+
+fn all_servers(s: &impl Cluster) -> impl Iterator<Item = At<'_>> {
+    (0..s.server_count()).map(move |i| At::new(s, i))
+}
+
+fn running_servers(s: &impl Cluster) -> impl Iterator<Item = At<'_>> {
+    (0..s.server_count())
+        .filter(|&i| !s.is_crashed(i))
+        .map(move |i| At::new(s, i))
+}
+
 /// At most one leader can be elected in a given term, ever (§5.2).
 pub fn election_safety(s: &impl Cluster) -> bool {
-    s.ghost().leaders.iter().all(|l| l.len() <= 1)
+    safety::election_safety(s.ghost()).is_ok()
 }
 
 /// If two logs contain an entry with the same index and term, the logs are
 /// identical in all entries up through that index (§5.3).
 pub fn log_matching(s: &impl Cluster) -> bool {
-    s.servers().enumerate().all(|(i, a)| {
-        s.servers().skip(i + 1).all(|b| {
-            let shared = a.log.len().min(b.log.len());
-            // The last index where the terms agree decides the whole prefix.
-            match (1..=shared)
-                .rev()
-                .find(|&n| a.log.term_at(n) == b.log.term_at(n))
-            {
-                Some(n) => a.log.entries()[..n as usize] == b.log.entries()[..n as usize],
-                None => true,
-            }
-        })
+    all_servers(s).enumerate().all(|(i, a)| {
+        all_servers(s)
+            .skip(i + 1)
+            .all(|b| safety::log_matching(&a, &b).is_ok())
     })
 }
 
-/// If an entry is committed in a term, it is in the log of every leader of a
-/// later term (§5.4).
+/// If an entry is committed in a term, it is in the log of every running
+/// leader of a later term (§5.4).
 pub fn leader_completeness(s: &impl Cluster) -> bool {
-    s.running()
-        .filter(|a| a.role == Role::Leader)
-        .all(|leader| {
-            s.ghost()
-                .committed_entries()
-                .filter(|(_, c)| c.in_term < leader.term)
-                .all(|(index, c)| leader.log.get(index) == Some(c.entry))
-        })
+    running_servers(s).all(|a| safety::leader_completeness(&a, s.ghost()).is_ok())
 }
 
-/// No two servers ever apply different entries at the same index (§5.4.3):
-/// every server's committed prefix agrees with the entries committed first.
+/// No two servers ever apply different entries at the same index (§5.4.3).
 pub fn state_machine_safety(s: &impl Cluster) -> bool {
-    s.servers().all(|a| {
-        (1..=a.commit_index)
-            .all(|index| s.ghost().committed_at(index).map(|c| c.entry) == a.log.get(index))
-    })
+    all_servers(s).all(|a| safety::state_machine_safety(&a, s.ghost()).is_ok())
 }
 
 /// Every index a server keeps is in its range, and no index or term
 /// arithmetic of a server left its range (a result that would have wrapped
-/// is clamped and flagged instead, see `types::Checked`): commitIndex <= the
-/// log's length, and a leader has, for every peer, 1 <= nextIndex <=
-/// lastIndex + 1 and matchIndex < nextIndex (so matchIndex <= lastIndex).
-/// A follower's conflict hint is min(prevLogIndex - 1, lastIndex) by
-/// construction; the leader's arithmetic on it is checked where it lands.
+/// is clamped and flagged instead, see `types::Checked`). A follower's
+/// conflict hint is min(prevLogIndex - 1, lastIndex) by construction; the
+/// leader's arithmetic on it is checked where it lands.
 pub fn indices_in_range(s: &impl Cluster) -> bool {
-    let n = s.server_count();
-    s.servers()
-        .enumerate()
-        .all(|(me, a)| server_indices_in_range(a, ServerId(me as u8), n))
-}
-
-fn server_indices_in_range(a: &ServerState, me: ServerId, servers: usize) -> bool {
-    if a.out_of_range || a.commit_index > a.log.len() {
-        return false;
-    }
-    if a.role != Role::Leader {
-        return true;
-    }
-    let last = a.log.last_index();
-    (0..servers as u8)
-        .map(ServerId)
-        .filter(|p| *p != me)
-        .all(|p| {
-            let (next, matched) = (a.next_index.get(p), a.match_index.get(p));
-            next >= 1 && u16::from(next) <= u16::from(last) + 1 && matched < next
-        })
+    all_servers(s).all(|a| safety::indices_in_range(&a).is_ok())
 }

@@ -295,10 +295,17 @@ impl ServerSet {
         self.0 == 0
     }
 
+    /// Members in ascending order (one step per member: the safety
+    /// properties walk leader sets in every state).
     pub fn iter(self) -> impl Iterator<Item = ServerId> {
-        (0..8u8)
-            .filter(move |i| self.0 & (1 << i) != 0)
-            .map(ServerId)
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            let i = bits.trailing_zeros();
+            (bits != 0).then(|| {
+                bits &= bits - 1;
+                ServerId(i as u8)
+            })
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 //! [`ConformModel`] wraps [`RaftModel`]. Its `next_state` computes the spec
 //! successor and takes the same action on the implementation, then compares
 //! the acting server's abstract state, its storage and the messages it sent
-//! ([`adapter::compare_step`]). A divergent transition leads to a state
+//! ([`compare_step`]). A divergent transition leads to a state
 //! marked divergent, which violates the always-property `conforms`, so the
 //! engine stops and rebuilds the shortest behaviour to it.
 //!
@@ -41,9 +41,14 @@ use raft_spec::server::{RaftServer, ServerState};
 use raft_spec::types::ServerId;
 use raft_spec::{Action, Config, RaftModel, State};
 
-use super::adapter::{self, acting_server, ImplServer};
+use raft_sim::MemNode;
+
+use super::abstraction::abstract_state;
+use super::adapter::fresh_server;
+use super::compare::{compare_server, compare_step};
 use super::divergence::{Divergence, Mismatch};
 use super::perturb::Perturbation;
+use super::step::{acting_server, impl_step, model_sent};
 use raftcheck_engine::{self as engine, Options, Progress, StepInPlace, StopWhen};
 
 /// The name of the conformance property.
@@ -84,7 +89,7 @@ struct Derivation {
 
 /// An implementation server and how it was reached.
 struct Reached {
-    server: ImplServer,
+    server: MemNode,
     path: Option<Arc<Derivation>>,
 }
 
@@ -112,10 +117,10 @@ impl ConformModel {
         for init in cm.model.init_states() {
             for (i, s) in init.actor_states.iter().enumerate() {
                 let id = ServerId(i as u8);
-                let fresh = ImplServer::fresh(&cfg, id).map_err(anyhow::Error::msg)?;
-                let node = fresh.node.as_ref().expect("a fresh node runs");
-                let abs = adapter::abstract_state(node, cfg.servers).map_err(anyhow::Error::msg)?;
-                if let Some(m) = adapter::compare_server(id, s, &abs, cfg.servers) {
+                let fresh = fresh_server(&cfg, id).map_err(anyhow::Error::msg)?;
+                let node = fresh.node().expect("a fresh node runs");
+                let abs = abstract_state(node, cfg.servers).map_err(anyhow::Error::msg)?;
+                if let Some(m) = compare_server(id, s, &abs, cfg.servers) {
                     anyhow::bail!(
                         "a fresh implementation node is not the model's initial state: {} model {} implementation {}",
                         m.field, m.model, m.implementation
@@ -159,9 +164,9 @@ impl ConformModel {
             Some(r) => r,
             None => self.renamed(&key)?,
         };
-        let step = adapter::impl_step(self.cfg(), action, &before.server, self.perturbation)?;
-        let sent = adapter::model_sent(&self.server, last, action);
-        if let Some(m) = adapter::compare_step(self.cfg(), next, Some(s), &step, &sent) {
+        let step = impl_step(self.cfg(), action, &before.server, self.perturbation)?;
+        let sent = model_sent(&self.server, last, action);
+        if let Some(m) = compare_step(self.cfg(), next, Some(s), &step, &sent) {
             return Err(m);
         }
         if let Some(after) = step.server {
@@ -216,11 +221,10 @@ impl ConformModel {
             }
             actions.reverse();
             let me = ServerId(*j);
-            let mut server =
-                ImplServer::fresh(self.cfg(), me).map_err(|e| Mismatch::harness(&e))?;
+            let mut server = fresh_server(self.cfg(), me).map_err(|e| Mismatch::harness(&e))?;
             let mut path = None;
             for a in actions {
-                let step = adapter::impl_step(self.cfg(), &a, &server, self.perturbation)?;
+                let step = impl_step(self.cfg(), &a, &server, self.perturbation)?;
                 server = step
                     .server
                     .ok_or_else(|| Mismatch::harness("a replayed step lost its server"))?;
@@ -229,10 +233,10 @@ impl ConformModel {
                     before: path,
                 }));
             }
-            if let Some(node) = &server.node {
-                let abs = adapter::abstract_state(node, n as u8)
+            if let Some(node) = server.node() {
+                let abs = abstract_state(node, n as u8)
                     .map_err(|e| Mismatch::new(format!("{me}.state"), "a model state", e))?;
-                if let Some(m) = adapter::compare_server(me, state, &abs, n as u8) {
+                if let Some(m) = compare_server(me, state, &abs, n as u8) {
                     return Err(Mismatch {
                         field: format!(
                             "{} (symmetry: the same steps with servers renamed end elsewhere)",

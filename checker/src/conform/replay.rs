@@ -20,10 +20,13 @@ use raft_spec::server::RaftServer;
 use raft_spec::types::ServerId;
 use raft_spec::{Bug, Config, RaftModel, State};
 
-use super::adapter::{self, acting_server, ImplServer};
+use super::abstraction::abstract_state;
+use super::adapter::fresh_server;
 use super::cli::Format;
+use super::compare::{compare_server, compare_step};
 use super::divergence::{Divergence, Mismatch};
 use super::perturb::Perturbation;
+use super::step::{acting_server, impl_step, model_sent};
 use crate::check::Behaviour;
 use crate::trace::{Outcome, Trace};
 
@@ -65,7 +68,7 @@ pub fn replay_behaviour(
     let server = RaftServer { cfg: cfg.clone() };
     let (init, steps) = behaviour;
     let mut impls = (0..cfg.servers)
-        .map(|i| ImplServer::fresh(cfg, ServerId(i)))
+        .map(|i| fresh_server(cfg, ServerId(i)))
         .collect::<Result<Vec<_>, _>>()?;
     let diverge = |step: usize, action: String, mismatch: Mismatch| {
         Some(Divergence {
@@ -76,10 +79,10 @@ pub fn replay_behaviour(
         })
     };
     for (i, imp) in impls.iter().enumerate() {
-        let node = imp.node.as_ref().expect("a fresh node runs");
+        let node = imp.node().expect("a fresh node runs");
         let s = ServerId(i as u8);
-        let m = match adapter::abstract_state(node, cfg.servers) {
-            Ok(abs) => adapter::compare_server(s, &init.actor_states[i], &abs, cfg.servers),
+        let m = match abstract_state(node, cfg.servers) {
+            Ok(abs) => compare_server(s, &init.actor_states[i], &abs, cfg.servers),
             Err(e) => Some(Mismatch::new(format!("{s}.state"), "a model state", e)),
         };
         if let Some(m) = m {
@@ -98,12 +101,12 @@ pub fn replay_behaviour(
                 continue;
             }
         };
-        let step = match adapter::impl_step(cfg, action, &before, perturbation) {
+        let step = match impl_step(cfg, action, &before, perturbation) {
             Ok(step) => step,
             Err(m) => return Ok(diverge(k + 1, describe(), m)),
         };
-        let sent = adapter::model_sent(&server, last, action);
-        if let Some(m) = adapter::compare_step(cfg, next, acting, &step, &sent) {
+        let sent = model_sent(&server, last, action);
+        if let Some(m) = compare_step(cfg, next, acting, &step, &sent) {
             return Ok(diverge(k + 1, describe(), m));
         }
         if let (Some(s), Some(after)) = (acting, step.server) {
@@ -134,8 +137,8 @@ pub fn wrong_rule_step(cfg: &Config, behaviour: &Behaviour) -> Option<usize> {
                 c.actor_states != next.actor_states
                     || c.actor_storages != next.actor_storages
                     || c.crashed != next.crashed
-                    || adapter::model_sent(&correct_server, last, action)
-                        != adapter::model_sent(&buggy_server, last, action)
+                    || model_sent(&correct_server, last, action)
+                        != model_sent(&buggy_server, last, action)
             }
         };
         if differs {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 use stateright::Model;
 
+use raft_sim::SplitMix64;
 use raft_spec::{Action, Config, RaftModel};
 
 use super::replay;
@@ -15,33 +16,12 @@ use crate::bounds::BoundsArgs;
 use crate::check::Behaviour;
 use crate::trace::{Outcome, Trace, TraceAction};
 
-/// A small, seedable generator (splitmix64): walks are reproducible from
-/// their seed on every platform.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
-
 /// One random walk of exactly `depth` steps: at each step, a uniformly
 /// chosen enabled action whose successor stays within the bounds. A walk
 /// that gets stuck (nothing enabled) is restarted; `None` after 1000 tries.
-pub fn random_walk(model: &RaftModel, depth: usize, rng: &mut Rng) -> Option<Behaviour> {
+/// The simulator's generator: walks are reproducible from their seed on
+/// every platform.
+pub fn random_walk(model: &RaftModel, depth: usize, rng: &mut SplitMix64) -> Option<Behaviour> {
     let init = model.init_states().into_iter().next()?;
     let mut actions: Vec<Action> = Vec::new();
     'attempt: for _ in 0..1000 {
@@ -61,7 +41,7 @@ pub fn random_walk(model: &RaftModel, depth: usize, rng: &mut Rng) -> Option<Beh
             if choices.is_empty() {
                 continue 'attempt;
             }
-            let (a, next) = choices[rng.below(choices.len())].clone();
+            let (a, next) = choices[rng.below(choices.len() as u64) as usize].clone();
             steps.push((a, next.clone()));
             state = next;
         }
@@ -103,7 +83,7 @@ pub struct TracesArgs {
 /// The trace of walk `seed`.
 pub fn walk_trace(cfg: &Config, depth: usize, seed: u64) -> anyhow::Result<(Trace, Behaviour)> {
     let model = RaftModel::new(cfg.clone())?;
-    let mut rng = Rng::new(seed);
+    let mut rng = SplitMix64::new(seed);
     let behaviour = random_walk(&model, depth, &mut rng).ok_or_else(|| {
         anyhow::anyhow!("no walk of {depth} steps within these bounds (1000 tries, seed {seed})")
     })?;

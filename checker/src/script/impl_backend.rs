@@ -1,47 +1,36 @@
-//! The implementation's backend: raft-core nodes in memory. Each `Ready`'s
-//! writes go to the node's storage before its messages are released (the
-//! persistence contract); a crash keeps only that storage.
+//! The implementation's backend: raft-core nodes, each driven by raft-sim's
+//! [`MemNode`] (each `Ready`'s writes go to its in-memory storage before
+//! its messages are released; a crash keeps only that storage).
 
-use raft_core::{Bytes, Config, DurableState, Message, NodeId, ProposeError, RaftNode, Ready};
+use raft_core::{Bytes, Config, Message, NodeId, ProposeError, RaftNode, Ready};
+use raft_sim::MemNode;
 
 use super::driver::{Backend, Effects, Proposal, Status};
-
-/// One node: running (or down) and the storage its writes built.
-struct MemNode {
-    node: Option<RaftNode>,
-    storage: DurableState,
-}
 
 #[derive(Default)]
 pub struct ImplBackend {
     nodes: Vec<MemNode>,
-    batch: usize,
 }
 
 impl ImplBackend {
-    fn config(&self, n: NodeId) -> Config {
-        Config::new(n, 1..=self.nodes.len() as NodeId).with_limits(self.batch, usize::MAX)
-    }
-
     fn slot(&mut self, n: NodeId) -> &mut MemNode {
         &mut self.nodes[n as usize - 1]
     }
 
     fn running(&mut self, n: NodeId) -> Result<&mut RaftNode, String> {
         self.slot(n)
-            .node
-            .as_mut()
+            .node_mut()
             .ok_or_else(|| format!("node {n} is crashed"))
     }
 
-    /// Persists a `Ready` into `n`'s storage, then releases the rest.
+    /// Persists a `Ready` into `n`'s storage, then releases the rest; the
+    /// writes are kept for the transcript.
     fn release(&mut self, n: NodeId, ready: Ready) -> Effects<Message> {
-        let (writes, unpersisted) = ready.into_writes();
-        let slot = self.slot(n);
-        for w in &writes {
-            slot.storage.apply(w);
-        }
-        let output = unpersisted.persisted();
+        let mut writes = Vec::new();
+        let output = self.slot(n).persist_with(ready, |durable, w| {
+            durable.apply(w);
+            writes.push(w.clone());
+        });
         Effects {
             writes,
             sent: output.messages,
@@ -54,17 +43,15 @@ impl Backend for ImplBackend {
     type Msg = Message;
 
     fn start(&mut self, servers: usize, batch: Option<usize>) -> Result<(), String> {
-        self.batch = batch.unwrap_or(usize::MAX);
-        self.nodes = (0..servers)
-            .map(|_| MemNode {
-                node: None,
-                storage: DurableState::default(),
+        let batch = batch.unwrap_or(usize::MAX);
+        let ids = 1..=servers as NodeId;
+        self.nodes = ids
+            .clone()
+            .map(|n| {
+                MemNode::new(Config::new(n, ids.clone()).with_limits(batch, usize::MAX))
+                    .map_err(|e| e.to_string())
             })
-            .collect();
-        for n in 1..=servers as NodeId {
-            let node = RaftNode::new(self.config(n)).map_err(|e| e.to_string())?;
-            self.slot(n).node = Some(node);
-        }
+            .collect::<Result<_, _>>()?;
         Ok(())
     }
 
@@ -103,25 +90,23 @@ impl Backend for ImplBackend {
     }
 
     fn crash(&mut self, n: NodeId) -> Result<(), String> {
-        self.slot(n).node = None;
+        self.slot(n).crash();
         Ok(())
     }
 
     fn restart(&mut self, n: NodeId) -> Result<(), String> {
-        let durable = self.slot(n).storage.clone();
-        let node = RaftNode::restart(self.config(n), durable).map_err(|e| e.to_string())?;
-        self.slot(n).node = Some(node);
+        self.slot(n).restart().map_err(|e| e.to_string())?;
         Ok(())
     }
 
     fn is_crashed(&self, n: NodeId) -> bool {
-        self.nodes[n as usize - 1].node.is_none()
+        self.nodes[n as usize - 1].is_crashed()
     }
 
     fn status(&self, n: NodeId) -> Result<Status, String> {
         let slot = &self.nodes[n as usize - 1];
-        let Some(node) = &slot.node else {
-            let d = &slot.storage;
+        let Some(node) = slot.node() else {
+            let d = slot.durable();
             return Ok(Status::Crashed {
                 term: d.term,
                 vote: d.voted_for,

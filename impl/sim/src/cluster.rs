@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use super::mem_node::MemNode;
 use super::network::Network;
 use super::safety::{SafetyChecker, Violation};
 use raft_core::{
@@ -49,9 +50,8 @@ impl SimConfig {
 #[derive(Debug)]
 pub struct Cluster {
     config: SimConfig,
-    nodes: Vec<Option<RaftNode>>,
-    /// What each node's acknowledged durable writes left on "disk".
-    storage: Vec<DurableState>,
+    /// Each node with the storage its acknowledged durable writes built.
+    nodes: Vec<MemNode>,
     /// Per node: the last index its state machine applied (volatile).
     applied: Vec<LogIndex>,
     pub network: Network,
@@ -78,7 +78,6 @@ impl Cluster {
         let n = config.nodes;
         let mut cluster = Cluster {
             nodes: Vec::with_capacity(n),
-            storage: vec![DurableState::default(); n],
             applied: vec![0; n],
             network: Network::default(),
             safety: SafetyChecker::default(),
@@ -89,8 +88,8 @@ impl Cluster {
             config,
         };
         for slot in 0..n {
-            let node = RaftNode::new(cluster.node_config(slot)).expect("valid sim config");
-            cluster.nodes.push(Some(node));
+            let node = MemNode::new(cluster.node_config(slot)).expect("valid sim config");
+            cluster.nodes.push(node);
         }
         cluster
     }
@@ -109,15 +108,15 @@ impl Cluster {
     }
 
     pub fn node(&self, id: NodeId) -> Option<&RaftNode> {
-        self.nodes.get(slot(id))?.as_ref()
+        self.nodes.get(slot(id))?.node()
     }
 
     pub fn live_nodes(&self) -> impl Iterator<Item = &RaftNode> {
-        self.nodes.iter().flatten()
+        self.nodes.iter().filter_map(MemNode::node)
     }
 
     pub fn storage(&self, id: NodeId) -> &DurableState {
-        &self.storage[slot(id)]
+        self.nodes[slot(id)].durable()
     }
 
     pub fn stats(&self) -> SimStats {
@@ -145,7 +144,7 @@ impl Cluster {
 
     pub fn election_timeout(&mut self, id: NodeId) -> Result<(), Violation> {
         self.log(|| format!("election-timeout {id}"));
-        let Some(node) = self.nodes[slot(id)].as_mut() else {
+        let Some(node) = self.nodes[slot(id)].node_mut() else {
             return Ok(());
         };
         let ready = node.election_timeout();
@@ -154,7 +153,7 @@ impl Cluster {
 
     pub fn heartbeat_timeout(&mut self, id: NodeId) -> Result<(), Violation> {
         self.log(|| format!("heartbeat-timeout {id}"));
-        let Some(node) = self.nodes[slot(id)].as_mut() else {
+        let Some(node) = self.nodes[slot(id)].node_mut() else {
             return Ok(());
         };
         let ready = node.heartbeat_timeout();
@@ -166,7 +165,7 @@ impl Cluster {
         self.next_proposal += 1;
         let payload = Bytes::from(format!("v{}", self.next_proposal));
         self.log(|| format!("propose {id} {payload:?}"));
-        let Some(node) = self.nodes[slot(id)].as_mut() else {
+        let Some(node) = self.nodes[slot(id)].node_mut() else {
             return Ok(());
         };
         match node.propose(payload) {
@@ -200,7 +199,7 @@ impl Cluster {
         if matches!(&msg.body, MessageBody::AppendEntriesResponse(r) if !r.success) {
             self.stats.rejected_appends += 1;
         }
-        let Some(node) = self.nodes[slot(to)].as_mut() else {
+        let Some(node) = self.nodes[slot(to)].node_mut() else {
             return Ok(());
         };
         let rejection = matches!(&msg.body, MessageBody::AppendEntriesResponse(r) if !r.success);
@@ -210,7 +209,7 @@ impl Cluster {
             node.inject_unfloored_next_index(from);
         }
         if crash_before_persist {
-            drop(ready);
+            self.nodes[slot(to)].crash_before_persisting(ready);
             self.crash(to);
             return Ok(());
         }
@@ -221,54 +220,50 @@ impl Cluster {
     pub fn crash(&mut self, id: NodeId) {
         self.log(|| format!("crash {id}"));
         self.stats.crashes += 1;
-        self.nodes[slot(id)] = None;
+        self.nodes[slot(id)].crash();
         self.applied[slot(id)] = 0;
     }
 
     pub fn restart(&mut self, id: NodeId) -> Result<(), Violation> {
-        if self.nodes[slot(id)].is_some() {
+        if !self.is_crashed(id) {
             return Ok(());
         }
         self.log(|| format!("restart {id}"));
-        let durable = self.storage[slot(id)].clone();
-        let node = RaftNode::restart(self.node_config(slot(id)), durable).map_err(|e| {
-            Violation::Durability {
+        self.nodes[slot(id)]
+            .restart()
+            .map_err(|e| Violation::Durability {
                 node: id,
                 detail: format!("cannot be restarted from: {e}"),
-            }
-        })?;
+            })?;
         self.safety.on_restart(id);
-        self.nodes[slot(id)] = Some(node);
         self.check(id)
     }
 
     pub fn is_crashed(&self, id: NodeId) -> bool {
-        self.nodes[slot(id)].is_none()
+        self.nodes[slot(id)].is_crashed()
     }
 
     /// Persist a Ready's writes to the node's storage, then release its
     /// messages to the network and its committed entries to the state machine.
     fn persist_and_release(&mut self, id: NodeId, ready: Ready) -> Result<(), Violation> {
         let s = slot(id);
-        let (writes, unpersisted) = ready.into_writes();
-        for write in &writes {
+        let leader = self.nodes[s]
+            .node()
+            .is_some_and(|n| n.role() == Role::Leader);
+        for write in ready.durable_writes() {
             match write {
                 DurableWrite::TruncateFrom { .. } => self.stats.truncations += 1,
                 // Only a leader taking office appends a no-op of its own.
                 DurableWrite::Append { entries }
-                    if self.nodes[s]
-                        .as_ref()
-                        .is_some_and(|n| n.role() == Role::Leader)
-                        && entries.iter().any(|e| e.kind == EntryKind::Noop) =>
+                    if leader && entries.iter().any(|e| e.kind == EntryKind::Noop) =>
                 {
                     self.stats.elections_won += 1
                 }
                 _ => {}
             }
-            self.storage[s].apply(write);
         }
+        let output = self.nodes[s].persist(ready);
         self.check_storage_matches(id)?;
-        let output = unpersisted.persisted();
         for mut msg in output.messages {
             self.plant_fault(&mut msg);
             self.log(|| format!("  send {msg}"));
@@ -281,8 +276,18 @@ impl Cluster {
                     detail: format!("applied {} after {} (gap)", entry.index, self.applied[s]),
                 });
             }
+            // State Machine Safety is checked on commit prefixes; what is
+            // applied must be that prefix.
+            let logged = self.nodes[s]
+                .node()
+                .and_then(|n| n.log().get(entry.index as usize - 1));
+            if logged != Some(entry) {
+                return Err(Violation::Durability {
+                    node: id,
+                    detail: format!("applied {entry}, not its log's entry {:?}", logged),
+                });
+            }
             self.applied[s] = entry.index;
-            self.safety.on_apply(id, entry)?;
             if let EntryKind::Normal(payload) = &entry.kind {
                 self.acknowledged
                     .entry(payload.clone())
@@ -305,8 +310,8 @@ impl Cluster {
     }
 
     fn check_storage_matches(&self, id: NodeId) -> Result<(), Violation> {
-        let node = self.nodes[slot(id)].as_ref().expect("live node");
-        let disk = &self.storage[slot(id)];
+        let node = self.nodes[slot(id)].node().expect("live node");
+        let disk = self.nodes[slot(id)].durable();
         let detail = if disk.term != node.term() || disk.voted_for != node.voted_for() {
             Some(format!(
                 "has term {} vote {:?}, node has term {} vote {:?}",
@@ -331,20 +336,17 @@ impl Cluster {
     }
 
     fn check(&mut self, id: NodeId) -> Result<(), Violation> {
-        if let Some(node) = self.nodes[slot(id)].as_ref() {
-            self.safety.check_node(node)?;
-        }
-        self.safety.check_leaders(self.nodes.iter().flatten())
+        self.safety.check_step(&self.nodes[slot(id)], &self.nodes)
     }
 
     /// Every safety check on every live node. A run that fails to settle
     /// runs this first: a broken property is the real finding, and the
     /// liveness failure only its symptom.
     fn check_all(&mut self) -> Result<(), Violation> {
-        for node in self.nodes.iter().flatten() {
-            self.safety.check_node(node)?;
+        for node in &self.nodes {
+            self.safety.check_step(node, &self.nodes)?;
         }
-        self.safety.check_leaders(self.nodes.iter().flatten())
+        Ok(())
     }
 
     // ----- healing and liveness -----
@@ -487,14 +489,14 @@ mod tests {
         cluster.election_timeout(1).unwrap();
         // Node 3 is cut off and never acts; its commit index is corrupted
         // behind every step's back.
-        cluster.nodes[2].as_mut().unwrap().inject_commit_index(1);
+        cluster.nodes[2].node_mut().unwrap().inject_commit_index(1);
         let violation = cluster.drain_network().unwrap_err();
         assert_eq!(
             violation,
-            Violation::Durability {
+            Violation::Safety(raft_spec::safety::Breach::IndexOutOfRange {
                 node: 3,
-                detail: "commit index 1 beyond last log index 0".to_string()
-            }
+                detail: "has commit index 1 beyond last log index 0".to_string()
+            })
         );
     }
 }

@@ -1,4 +1,6 @@
-//! A tiny seeded PRNG so runs replay exactly, with no dependency.
+//! A tiny seeded PRNG so runs replay exactly, with no dependency: the
+//! simulator's schedules (`RAFT_SIM_SEED`) and the checker's random walks
+//! (`raftcheck traces --seed`) both draw from it.
 
 /// SplitMix64: fast, full-period, and good enough for schedule choices.
 #[derive(Clone, Debug)]

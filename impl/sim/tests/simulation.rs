@@ -8,7 +8,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use raft_sim::{
-    random_schedule, run_schedule, Action, PlantedFault, SimConfig, SimStats, Violation,
+    random_schedule, run_schedule, Action, Breach, PlantedFault, SimConfig, SimStats, Violation,
 };
 
 fn action() -> impl Strategy<Value = Action> {
@@ -147,7 +147,7 @@ fn planted_double_vote_is_caught_by_election_safety() {
     assert!(
         caught
             .iter()
-            .any(|(_, v)| matches!(v, Violation::ElectionSafety { .. })),
+            .any(|(_, v)| matches!(v, Violation::Safety(Breach::ElectionSafety { .. }))),
         "expected an Election Safety violation, got {caught:?}"
     );
     // And the smallest direct case: two candidates in term 1, both "granted".
@@ -167,7 +167,10 @@ fn planted_double_vote_is_caught_by_election_safety() {
     ];
     let failure = run_schedule(config, &actions, true).expect_err("double vote must be caught");
     assert!(
-        matches!(failure.violation, Violation::ElectionSafety { term: 1, .. }),
+        matches!(
+            failure.violation,
+            Violation::Safety(Breach::ElectionSafety { term: 1, .. })
+        ),
         "{failure}"
     );
     // The same schedule without the fault is safe.
@@ -264,7 +267,7 @@ fn planted_unfloored_next_index_is_reported_as_an_index_violation() {
         .collect();
     let index = failures
         .iter()
-        .find(|v| matches!(v, Violation::IndexOutOfRange { .. }))
+        .find(|v| matches!(v, Violation::Safety(Breach::IndexOutOfRange { .. })))
         .unwrap_or_else(|| panic!("no index violation in 300 schedules: {failures:?}"));
     let text = index.to_string();
     assert!(text.starts_with("indices in range: node "), "{text}");

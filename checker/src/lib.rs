@@ -13,5 +13,6 @@ pub mod explore;
 pub mod files;
 pub mod gate;
 pub mod markup;
+pub mod script;
 pub mod show;
 pub mod trace;

@@ -135,7 +135,8 @@ fn problems(doc: &str) -> Vec<String> {
             }
         }
         for t in names(tests) {
-            if t.starts_with("impl/sim/tests/testdata/") && t.ends_with(".txt") {
+            // A script (checker/tests/testdata/NAME.txt) is a test by itself.
+            if t.ends_with(".txt") {
                 if !repo().join(&t).is_file() {
                     out.push(format!("{rule}: no script {t}"));
                 }
@@ -143,7 +144,7 @@ fn problems(doc: &str) -> Vec<String> {
             }
             let Some((file, test)) = t.split_once("::") else {
                 out.push(format!(
-                    "{rule}: test {t} is not FILE::NAME nor impl/sim/tests/testdata/NAME.txt"
+                    "{rule}: test {t} is not FILE::NAME or a script FILE.txt"
                 ));
                 continue;
             };
@@ -270,7 +271,7 @@ fn a_stale_doc_is_reported() {
         "grant-vote: a Rule with no row",
         "no `fn adopt_new_term` in impl/core/src",
         "truncate-on-mismatch is not a catalogued bug",
-        "reject-append-log-mismatch: no script impl/sim/tests/testdata/log_conflicts.txt",
+        "reject-append-log-mismatch: no script checker/tests/testdata/log_conflicts.txt",
         "advance-follower-commit: [AppendEntries receiver 6] is not marked in spec/src",
         "advance-follower-commit: [AppendEntries receiver 6] is not marked in impl/core/src",
         "time_out: not raft.tla's Timeout in snake_case (timeout)",

@@ -6,7 +6,6 @@ use raft_spec::Config;
 use crate::trace::Outcome;
 
 // `raftcheck traces`' arguments (conform/walk.rs) still name the bounds here.
-pub use crate::cli::BoundsArgs;
 
 /// The command-line flags that reproduce `cfg` exactly.
 pub fn flags_for(cfg: &Config) -> String {

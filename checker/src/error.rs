@@ -66,6 +66,34 @@ pub enum Error {
     },
     #[error("explorer: {0}")]
     Serve(std::io::Error),
+    /// An implementation node with no counterpart in the model (the
+    /// conformance adapter says why).
+    #[error("{0}")]
+    Abstraction(String),
+    /// A fresh implementation node that is not the model's initial state.
+    #[error("a fresh implementation node is not the model's initial state: {field} model {model} implementation {implementation}")]
+    FreshNode {
+        field: String,
+        model: String,
+        implementation: String,
+    },
+    /// A loaded trace that its own model does not produce.
+    #[error("{file}: the trace is not a behaviour of its model: {error}")]
+    NotABehaviour { file: String, error: ReplayError },
+    #[error("cannot rebuild the path to the divergence")]
+    NoPath,
+    #[error("no trace files (*.json) in {}", .0.display())]
+    NoTraceFiles(PathBuf),
+    #[error("no walk of {depth} steps within these bounds (1000 tries, seed {seed})")]
+    NoWalk { depth: usize, seed: u64 },
+}
+
+impl From<crate::conform::replay::ReplayStartError> for Error {
+    fn from(e: crate::conform::replay::ReplayStartError) -> Self {
+        match e {
+            crate::conform::replay::ReplayStartError::Abstraction(why) => Error::Abstraction(why),
+        }
+    }
 }
 
 impl From<ReplayError> for Error {

@@ -50,7 +50,7 @@ enum Command {
     /// Drive fresh implementation nodes along a trace file.
     Replay(cli::ReplayArgs),
     /// Write random walks over the model as trace files.
-    Traces(raftcheck::conform::walk::TracesArgs),
+    Traces(cli::TracesArgs),
     /// The CI gate: model check, bug catalogue, conformance, replay and the
     /// state-space guard, with one exit code (and Markdown / JUnit reports).
     Gate(cli::GateArgs),
@@ -79,7 +79,7 @@ fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS),
         Command::Conform(args) => cli::conform::run_conform(&args),
         Command::Replay(args) => cli::conform::run_replay(&args),
-        Command::Traces(args) => raftcheck::conform::walk::run(&args),
+        Command::Traces(args) => cli::traces::run(&args),
         Command::Gate(args) => cli::gate::run(&args, command_line()),
     };
     match result {

@@ -378,21 +378,13 @@ proptest! {
 // ---------------------------------------------------------------------------
 // Monte Carlo: independent servers alternating exponential up and down times.
 
-/// SplitMix64: a tiny, seeded, statistically good generator.
-struct SplitMix64(u64);
+/// The simulator's seeded generator, with the two draws this needs.
+struct Rng(raft_sim::SplitMix64);
 
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
+impl Rng {
     /// Uniform in (0, 1].
     fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+        ((self.0.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
     }
 
     fn exponential(&mut self, mean: f64) -> f64 {
@@ -409,7 +401,7 @@ struct Simulation {
 }
 
 fn simulate(n: usize, mtbf: f64, mttr: f64, hours: f64, batches: usize, seed: u64) -> Simulation {
-    let mut rng = SplitMix64(seed);
+    let mut rng = Rng(raft_sim::SplitMix64::new(seed));
     let a = mtbf / (mtbf + mttr);
     let q = n / 2 + 1;
     // Start in the stationary distribution: up with probability a, and

@@ -65,7 +65,9 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 /// with no property failed in the states it explored.
 pub const EXIT_INCOMPLETE: u8 = 3;
 
+mod bench;
 mod status;
+pub use bench::bench;
 pub use status::Status;
 
 /// A behaviour: the initial state, then each action with the state after it.
@@ -553,54 +555,4 @@ pub fn save_counterexample(
 
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
-}
-
-/// `raftcheck check --bench`: each profile in a fresh process (so peak memory
-/// is the profile's own), as a table of throughput and memory per state.
-pub fn bench(profiles: &[raft_spec::Profile], threads: usize) -> crate::error::Result<String> {
-    use crate::error::Error::Child;
-    let exe = std::env::current_exe().map_err(|e| Child {
-        what: "cannot find this program's own path".into(),
-        error: e.to_string(),
-    })?;
-    let mut out = String::from(
-        "profile  unique states  transitions  seconds  unique states/s  peak MiB  bytes/state\n",
-    );
-    for profile in profiles {
-        let output = std::process::Command::new(&exe)
-            .args([
-                "check",
-                "--profile",
-                profile.name(),
-                "--format",
-                "json",
-                "--quiet",
-            ])
-            .args(["--threads", &threads.to_string()])
-            .output()
-            .map_err(|e| Child {
-                what: format!("cannot run {}", exe.display()),
-                error: e.to_string(),
-            })?;
-        let report: serde_json::Value =
-            serde_json::from_slice(&output.stdout).map_err(|e| Child {
-                what: format!("profile {profile}: unreadable report"),
-                error: e.to_string(),
-            })?;
-        let num = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
-        out.push_str(&format!(
-            "{:<8} {:>14} {:>12} {:>8.1} {:>16} {:>9.0} {:>12.0}\n",
-            profile.name(),
-            grouped(num("unique_states") as u64),
-            grouped(num("transitions") as u64),
-            num("seconds"),
-            grouped(num("unique_states_per_second") as u64),
-            num("peak_memory_bytes") / (1 << 20) as f64,
-            num("bytes_per_unique_state"),
-        ));
-    }
-    out.push_str(&format!(
-        "reproduce: raftcheck check --bench --threads {threads} (each profile: raftcheck check --profile NAME --format json)\n"
-    ));
-    Ok(out)
 }

@@ -12,6 +12,7 @@ pub mod conform;
 pub mod explore;
 pub mod gate;
 pub mod show;
+pub mod traces;
 mod values;
 
 pub use availability::AvailabilityArgs;
@@ -22,6 +23,7 @@ pub use conform::{ConformArgs, ReplayArgs};
 pub use explore::ExploreArgs;
 pub use gate::GateArgs;
 pub use show::ShowArgs;
+pub use traces::TracesArgs;
 
 /// How a subcommand reports on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -49,6 +49,7 @@ use super::compare::{compare_server, compare_step};
 use super::divergence::{Divergence, Mismatch};
 use super::perturb::Perturbation;
 use super::step::{acting_server, impl_step, model_sent};
+use crate::error::{Error, Result};
 use raftcheck_engine::{self as engine, Options, Progress, StepInPlace, StopWhen};
 
 /// The name of the conformance property.
@@ -105,7 +106,7 @@ pub struct ConformModel {
 impl ConformModel {
     /// Builds the product and checks the initial states: a fresh node must
     /// abstract to the model's initial server state.
-    pub fn new(cfg: Config, perturbation: Option<Perturbation>) -> anyhow::Result<Self> {
+    pub fn new(cfg: Config, perturbation: Option<Perturbation>) -> Result<Self> {
         let model = RaftModel::new(cfg.clone())?;
         let cm = ConformModel {
             server: RaftServer { cfg: cfg.clone() },
@@ -117,14 +118,15 @@ impl ConformModel {
         for init in cm.model.init_states() {
             for (i, s) in init.actor_states.iter().enumerate() {
                 let id = ServerId(i as u8);
-                let fresh = fresh_server(&cfg, id).map_err(anyhow::Error::msg)?;
+                let fresh = fresh_server(&cfg, id).map_err(Error::Abstraction)?;
                 let node = fresh.node().expect("a fresh node runs");
-                let abs = abstract_state(node, cfg.servers).map_err(anyhow::Error::msg)?;
+                let abs = abstract_state(node, cfg.servers).map_err(Error::Abstraction)?;
                 if let Some(m) = compare_server(id, s, &abs, cfg.servers) {
-                    anyhow::bail!(
-                        "a fresh implementation node is not the model's initial state: {} model {} implementation {}",
-                        m.field, m.model, m.implementation
-                    );
+                    return Err(Error::FreshNode {
+                        field: m.field,
+                        model: m.model,
+                        implementation: m.implementation,
+                    });
                 }
                 cm.impls.insert(
                     (i as u8, init.crashed[i], **s),
@@ -350,7 +352,7 @@ pub struct ExhaustiveRun {
 }
 
 /// Runs the product exploration.
-pub fn run(cfg: &Config, opts: &ExhaustiveOptions) -> anyhow::Result<ExhaustiveRun> {
+pub fn run(cfg: &Config, opts: &ExhaustiveOptions) -> Result<ExhaustiveRun> {
     let cm = ConformModel::new(cfg.clone(), opts.perturbation)?;
     let progress = Progress::default();
     let exploration = std::thread::scope(|scope| {
@@ -385,7 +387,7 @@ pub fn run(cfg: &Config, opts: &ExhaustiveOptions) -> anyhow::Result<ExhaustiveR
                 None,
                 d.fingerprint,
             )
-            .ok_or_else(|| anyhow::anyhow!("cannot rebuild the path to the divergence"))?;
+            .ok_or(Error::NoPath)?;
         let (action, last) = steps.last().expect("a divergence is after a step");
         let mismatch = last
             .divergence

@@ -162,15 +162,14 @@ pub fn replay_trace(
     trace: &Trace,
     file: Option<&Path>,
     perturbation: Option<Perturbation>,
-) -> anyhow::Result<ReplayReport> {
-    let (_, behaviour) = trace.replay().map_err(|e| {
-        anyhow::anyhow!(
-            "{}: the trace is not a behaviour of its model: {e}",
-            file.map_or("trace".into(), |p| p.display().to_string())
-        )
-    })?;
-    let mut divergence =
-        replay_behaviour(&trace.config, &behaviour, perturbation).map_err(anyhow::Error::msg)?;
+) -> crate::error::Result<ReplayReport> {
+    let (_, behaviour) = trace
+        .replay()
+        .map_err(|error| crate::error::Error::NotABehaviour {
+            file: file.map_or("trace".into(), |p| p.display().to_string()),
+            error,
+        })?;
+    let mut divergence = replay_behaviour(&trace.config, &behaviour, perturbation)?;
     let wrong_rule_fires_at = wrong_rule_step(&trace.config, &behaviour);
     if let Some(d) = &mut divergence {
         // Only a divergence where the wrong rule fires is its refusal; any
@@ -258,7 +257,7 @@ pub fn save_behaviour(
     cfg: &Config,
     behaviour: &Behaviour,
     _divergence: &Divergence,
-) -> anyhow::Result<()> {
+) -> crate::error::Result<()> {
     let trace = Trace::from_behaviour(
         cfg,
         cfg.bug,
@@ -266,7 +265,5 @@ pub fn save_behaviour(
         Outcome::Violates,
         behaviour,
     )?;
-    std::fs::write(path, trace.to_json())
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    Ok(())
+    crate::files::write(path, trace.to_json())
 }

@@ -79,10 +79,10 @@ impl TracesReport {
 pub fn check_traces_dir(
     dir: &Path,
     perturbation: Option<Perturbation>,
-) -> anyhow::Result<TracesReport> {
+) -> crate::error::Result<TracesReport> {
     let files = crate::files::json_files(dir)?;
     if files.is_empty() {
-        anyhow::bail!("no trace files (*.json) in {}", dir.display());
+        return Err(crate::error::Error::NoTraceFiles(dir.to_path_buf()));
     }
     let mut report = TracesReport {
         dir: dir.to_path_buf(),
@@ -93,7 +93,7 @@ pub fn check_traces_dir(
     };
     for file in files {
         let replayed = Trace::load(&file)
-            .map_err(anyhow::Error::from)
+            .map_err(crate::error::Error::from)
             .and_then(|trace| replay::replay_trace(&trace, Some(&file), perturbation));
         match replayed {
             Ok(r) => {

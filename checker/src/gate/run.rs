@@ -10,12 +10,13 @@ use raft_spec::coverage::CoverageStatus;
 use super::{Case, CaseStatus, GateConfig, GateReport, GateRun, Part};
 use crate::check::{self, CheckOptions, Strategy};
 use crate::conform::{exhaustive, replay};
+use crate::error::{Error, Result};
 use crate::trace::{Outcome, Trace};
 use crate::{bounds, bugs, files, show};
 use raftcheck_engine::StopWhen;
 
 /// Runs the gate's parts in order and collects one report.
-pub fn run(gc: &GateConfig) -> anyhow::Result<GateReport> {
+pub fn run(gc: &GateConfig) -> Result<GateReport> {
     let start = Instant::now();
     let mut cases = Vec::new();
     for part in &gc.parts {
@@ -55,7 +56,7 @@ pub(super) fn slug(s: &str) -> String {
         .collect()
 }
 
-fn model_check(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+fn model_check(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> Result<()> {
     let cfg = &run.config;
     let opts = CheckOptions {
         strategy: Strategy::Bfs,
@@ -150,7 +151,7 @@ fn coverage_cases(run: &GateRun, what: &str, r: &check::CheckReport, cases: &mut
     }
 }
 
-fn bug_catalogue(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+fn bug_catalogue(gc: &GateConfig, cases: &mut Vec<Case>) -> Result<()> {
     for bug in Bug::ALL {
         if gc.known_gaps.contains(&bug) {
             let mut case = Case::new(
@@ -195,7 +196,7 @@ fn bug_catalogue(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn conformance(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+fn conformance(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> Result<()> {
     let cfg = &run.config;
     let conformed = exhaustive::run(
         cfg,
@@ -232,18 +233,17 @@ fn conformance(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> anyhow:
         };
         let counted = check::run(cfg, &opts)?;
         if r.complete && counted.report.transitions != r.model_transitions {
-            anyhow::bail!(
+            return Err(Error::Mismatch(format!(
                 "conformance took {} transitions and the check at its bounds {}: its rule coverage cannot be counted",
-                r.model_transitions,
-                counted.report.transitions
-            );
+                r.model_transitions, counted.report.transitions
+            )));
         }
         coverage_cases(run, "conformance: ", &counted.report, cases);
     }
     Ok(())
 }
 
-fn replay_counterexamples(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+fn replay_counterexamples(gc: &GateConfig, cases: &mut Vec<Case>) -> Result<()> {
     let dir = gc.counterexamples.display().to_string();
     let files = match files::json_files(&gc.counterexamples) {
         Ok(files) => files,
@@ -291,25 +291,25 @@ fn replay_counterexamples(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Res
 }
 
 /// Reads `"unique_states": N` from the reviewed insta snapshot.
-pub fn snapshot_unique_states(path: &Path) -> anyhow::Result<u64> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read the state-space snapshot {}: {e}",
-            path.display()
-        )
-    })?;
+pub fn snapshot_unique_states(path: &Path) -> Result<u64> {
+    let snapshot = |detail| Error::Snapshot {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(files::error("read the state-space snapshot", path))?;
     let body = text
         .splitn(3, "---")
         .nth(2)
-        .ok_or_else(|| anyhow::anyhow!("{}: not an insta snapshot", path.display()))?;
+        .ok_or_else(|| snapshot("not an insta snapshot".into()))?;
     let json: serde_json::Value = serde_json::from_str(body.trim())
-        .map_err(|e| anyhow::anyhow!("{}: unreadable snapshot body: {e}", path.display()))?;
+        .map_err(|e| snapshot(format!("unreadable snapshot body: {e}")))?;
     json["unique_states"]
         .as_u64()
-        .ok_or_else(|| anyhow::anyhow!("{}: no unique_states in the snapshot", path.display()))
+        .ok_or_else(|| snapshot("no unique_states in the snapshot".into()))
 }
 
-fn state_space_guard(gc: &GateConfig, cases: &mut Vec<Case>) -> anyhow::Result<()> {
+fn state_space_guard(gc: &GateConfig, cases: &mut Vec<Case>) -> Result<()> {
     let expected = snapshot_unique_states(&gc.snapshot)?;
     let opts = CheckOptions {
         threads: gc.threads,

@@ -8,10 +8,10 @@ use stateright::actor::Id;
 use stateright::{Rewrite, RewritePlan};
 
 use crate::cluster::Cluster;
-use crate::properties::At;
 use crate::safety::{self, History};
 use crate::server::{Role, ServerState};
 use crate::types::{Entry, Index, ServerId, ServerSet, Term, LOG_CAPACITY, MAX_TERM_BOUND};
+use crate::view::At;
 
 /// An entry some server has committed, with the term of the server that
 /// committed it first (Leader Completeness speaks of later terms).

@@ -22,10 +22,12 @@ pub mod message;
 pub mod model;
 pub mod properties;
 pub mod render;
-pub mod safety;
+/// The safety predicates (crate `raft-safety`), shared with the simulator.
+pub use raft_safety as safety;
 pub mod server;
 pub mod symmetry;
 pub mod types;
+pub mod view;
 
 pub use bug::Bug;
 pub use config::{Config, ConfigError, NetworkKind, Profile};

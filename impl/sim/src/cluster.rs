@@ -493,7 +493,7 @@ mod tests {
         let violation = cluster.drain_network().unwrap_err();
         assert_eq!(
             violation,
-            Violation::Safety(raft_spec::safety::Breach::IndexOutOfRange {
+            Violation::Safety(raft_safety::Breach::IndexOutOfRange {
                 node: 3,
                 detail: "has commit index 1 beyond last log index 0".to_string()
             })

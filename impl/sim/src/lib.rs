@@ -5,7 +5,7 @@
 //! keeps exactly what the node's acknowledged durable writes left in its
 //! [`DurableState`](raft_core::DurableState) and nothing else. After every
 //! [`Action`] the [`SafetyChecker`] checks the safety properties of the Raft
-//! paper, as the model defines them ([`raft_spec::safety`]);
+//! paper, as the model defines them ([`raft_safety`]);
 //! [`Cluster::heal_and_settle`] then checks that, once faults heal, a leader
 //! is elected and every acknowledged proposal is committed on every server. The same schedule (or seed) always replays the same run.
 //!
@@ -22,7 +22,7 @@ mod schedule;
 pub use cluster::{Cluster, PlantedFault, SimConfig, SimStats};
 pub use mem_node::{MemNode, RestartError};
 pub use network::Network;
-pub use raft_spec::safety::Breach;
+pub use raft_safety::Breach;
 pub use rng::SplitMix64;
 pub use safety::{SafetyChecker, Violation};
 pub use schedule::{random_schedule, run_schedule, Action, Failure};

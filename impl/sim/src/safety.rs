@@ -1,6 +1,6 @@
 //! The safety properties of the Raft paper (Figure 3, plus indices in
 //! range), checked after every simulator step. The definitions are the
-//! model's own ([`raft_spec::safety`]); this module gives them the
+//! model's own ([`raft_safety`]); this module gives them the
 //! simulator's nodes ([`MemNode`] as a [`ServerView`]) and history, and
 //! applies them to the node a step changed.
 
@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 
 use raft_core::{Entry, LogIndex, NodeId, Role, Term};
-use raft_spec::safety::{self, Breach, History, ServerView};
+use raft_safety::{self as safety, Breach, History, ServerView};
 
 use crate::MemNode;
 

@@ -5,15 +5,16 @@
 //! server's term, role, log, commit index and a leader's progress) and
 //! [`History`] (who led each term, and the first entry committed at each
 //! index: what the properties about the past need). The model implements
-//! them for its server states and ghost history ([`crate::properties`]
+//! them for its server states and ghost history (`raft_spec::properties`
 //! checks every state with them); `raft-sim` implements them for its nodes
 //! and checks every step with them. Properties are per server (or per pair
 //! of servers) so a checker can apply them to just the servers a step
 //! changed; the model's cluster-wide forms apply them to all.
 //!
-//! They live here rather than in a crate of their own because the model is
-//! their reference: the simulator depends on `raft-spec` for them, and
-//! nothing in the model depends on the simulator.
+//! They are a crate of their own, with no dependency but `thiserror`, so
+//! the simulator can check them without depending on the model (and the
+//! model checker under it): `raft-spec` and `raft-sim` both depend on this
+//! crate, and on nothing of each other.
 
 use std::fmt::{Debug, Display};
 

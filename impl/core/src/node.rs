@@ -370,7 +370,9 @@ impl RaftNode {
     }
 
     /// Plants a bug for the simulator's self-test (feature
-    /// `fault-injection`, off in raftkv's build): lowers `peer`'s nextIndex
+    /// `fault-injection`, which only raft-sim asks for: off in `cargo build
+    /// -p raftkv` and `cargo install`, though a workspace-wide build unifies
+    /// features and so has it on everywhere): lowers `peer`'s nextIndex
     /// by one with no floor, as a leader with the `next-index-no-floor` bug
     /// does on a rejection.
     #[cfg(feature = "fault-injection")]
@@ -386,6 +388,20 @@ impl RaftNode {
     #[cfg(feature = "fault-injection")]
     pub fn inject_commit_index(&mut self, index: LogIndex) {
         self.commit_index = index;
+    }
+
+    /// Replaces the log behind the core's back (feature `fault-injection`),
+    /// for the simulator's checks that they see a log no step produced.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_log(&mut self, entries: Vec<Entry>) {
+        self.log = RaftLog::from_entries(entries);
+    }
+
+    /// Sets the role behind the core's back (feature `fault-injection`),
+    /// peers' progress untouched: e.g. a second leader of a term.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_role(&mut self, role: Role) {
+        self.role = role;
     }
 
     /// The voters that granted this candidate their vote; `None` unless

@@ -9,7 +9,7 @@ use super::mem_node::MemNode;
 use super::network::Network;
 use super::safety::{SafetyChecker, Violation};
 use raft_core::{
-    Config, DurableState, DurableWrite, EntryKind, LogIndex, Message, MessageBody, NodeId,
+    Config, DurableState, DurableWrite, Entry, EntryKind, LogIndex, Message, MessageBody, NodeId,
     RaftNode, Ready, Role, Term,
 };
 
@@ -269,23 +269,36 @@ impl Cluster {
             self.log(|| format!("  send {msg}"));
             self.network.send(msg);
         }
-        for entry in &output.committed {
-            if entry.index != self.applied[s] + 1 {
-                return Err(Violation::Durability {
-                    node: id,
-                    detail: format!("applied {} after {} (gap)", entry.index, self.applied[s]),
-                });
-            }
-            // State Machine Safety is checked on commit prefixes; what is
-            // applied must be that prefix.
-            let logged = self.nodes[s]
-                .node()
-                .and_then(|n| n.log().get(entry.index as usize - 1));
-            if logged != Some(entry) {
-                return Err(Violation::Durability {
-                    node: id,
-                    detail: format!("applied {entry}, not its log's entry {:?}", logged),
-                });
+        self.apply(id, &output.committed)?;
+        self.check(id)
+    }
+
+    /// Hands `committed` to node `id`'s state machine. What is applied must
+    /// be the next indices, the node's log's entries there, and within its
+    /// commit index: the committed prefix that State Machine Safety holds
+    /// to the first entry committed at each index, across nodes.
+    fn apply(&mut self, id: NodeId, committed: &[Entry]) -> Result<(), Violation> {
+        let s = slot(id);
+        let commit_index = self.nodes[s].node().map_or(0, |n| n.commit_index());
+        for entry in committed {
+            let broken = if entry.index != self.applied[s] + 1 {
+                Some(format!(
+                    "applied {} after {} (gap)",
+                    entry.index, self.applied[s]
+                ))
+            } else if entry.index > commit_index {
+                Some(format!(
+                    "applied {entry} beyond its commit index {commit_index}"
+                ))
+            } else {
+                let logged = self.nodes[s]
+                    .node()
+                    .and_then(|n| n.log().get(entry.index as usize - 1));
+                (logged != Some(entry))
+                    .then(|| format!("applied {entry}, not its log's entry {logged:?}"))
+            };
+            if let Some(detail) = broken {
+                return Err(Violation::Apply { node: id, detail });
             }
             self.applied[s] = entry.index;
             if let EntryKind::Normal(payload) = &entry.kind {
@@ -294,7 +307,7 @@ impl Cluster {
                     .or_insert((entry.index, entry.term));
             }
         }
-        self.check(id)
+        Ok(())
     }
 
     fn plant_fault(&self, msg: &mut Message) {
@@ -500,3 +513,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod safety_tests;

@@ -1,15 +1,19 @@
 //! The safety properties of the Raft paper (Figure 3, plus indices in
-//! range), checked after every simulator step. The definitions are the
-//! model's own ([`raft_safety`]); this module gives them the
+//! range), checked after every simulator step. The definitions are shared
+//! with the model ([`raft_safety`]); this module gives them the
 //! simulator's nodes ([`MemNode`] as a [`ServerView`]) and history, and
-//! applies them to the node a step changed.
+//! applies them to the node a step changed. Two checks are stronger than
+//! the model's: Log Matching also against every entry ever seen
+//! ([`EntriesSeen`]), and Leader Completeness for entries committed in the
+//! leader's own term too. (The cluster holds applied entries to the
+//! committed prefix these checks cover.)
 
 use std::collections::{BTreeMap, HashMap};
 
 use thiserror::Error;
 
 use raft_core::{Entry, LogIndex, NodeId, Role, Term};
-use raft_safety::{self as safety, Breach, History, ServerView};
+use raft_safety::{self as safety, Breach, EntriesSeen, History, ServerView};
 
 use crate::MemNode;
 
@@ -21,6 +25,10 @@ pub enum Violation {
     Safety(#[from] Breach<NodeId>),
     #[error("persistence contract: node {node}'s storage {detail} after its Ready was persisted")]
     Durability { node: NodeId, detail: String },
+    /// A state machine was handed an entry out of order, not its log's, or
+    /// beyond its commit index.
+    #[error("state machine: node {node} {detail}")]
+    Apply { node: NodeId, detail: String },
     #[error("liveness: {0}")]
     Liveness(String),
 }
@@ -134,6 +142,8 @@ impl History for SimHistory {
 #[derive(Debug, Default)]
 pub struct SafetyChecker {
     history: SimHistory,
+    /// Every (index, term) ever in a log (Log Matching over history).
+    seen: EntriesSeen<NodeId, Entry>,
     /// Per live leader: its state when last checked (Leader Append-Only).
     led: HashMap<NodeId, Led>,
     /// Per node: the commit index already recorded in the history.
@@ -143,8 +153,10 @@ pub struct SafetyChecker {
 impl SafetyChecker {
     /// Checks every property after a step that changed `node` (one of
     /// `nodes`, the whole cluster): the properties of `node` alone, of
-    /// `node` paired with each other node, and Leader Completeness for
-    /// every leader (the step may have committed an entry).
+    /// `node` against every entry ever seen and paired with each other
+    /// node (Log Matching), and Leader Completeness, entries committed in
+    /// the leader's own term included, for every leader (the step may have
+    /// committed an entry).
     pub fn check_step(&mut self, node: &MemNode, nodes: &[MemNode]) -> Result<(), Violation> {
         let id = node.id();
         safety::indices_in_range(node)?;
@@ -165,12 +177,13 @@ impl SafetyChecker {
         } else {
             self.led.remove(&id);
         }
+        self.seen.log_matching(node)?;
         for other in nodes.iter().filter(|n| n.id() != id) {
             safety::log_matching(node, other)?;
         }
         safety::state_machine_safety(node, &self.history)?;
         for leader in nodes {
-            safety::leader_completeness(leader, &self.history)?;
+            safety::leader_completeness_through_own_term(leader, &self.history)?;
         }
         Ok(())
     }

@@ -170,8 +170,11 @@ mod tests {
 
     /// Every message a Ready releases is already backed by storage: a
     /// granted vote by the durable vote and term, a successful append by
-    /// the durable log. A driver that released messages before writing
-    /// (or wrote only on the next input) fails this.
+    /// the durable log. Releasing before writing cannot be written at all
+    /// (a Ready yields its messages only once its writes are taken and
+    /// declared persisted); what this shows is that `persist` applies every
+    /// write, correctly, before it returns: a driver that dropped,
+    /// deferred or misapplied a write fails it.
     #[test]
     fn writes_are_durable_before_messages_are_released() {
         let mut voter = three(2);

@@ -5,7 +5,8 @@
 //! keeps exactly what the node's acknowledged durable writes left in its
 //! [`DurableState`](raft_core::DurableState) and nothing else. After every
 //! [`Action`] the [`SafetyChecker`] checks the safety properties of the Raft
-//! paper, as the model defines them ([`raft_safety`]);
+//! paper, as the model defines them ([`raft_safety`]; Log Matching and Leader
+//! Completeness in stronger forms, see [`SafetyChecker`]);
 //! [`Cluster::heal_and_settle`] then checks that, once faults heal, a leader
 //! is elected and every acknowledged proposal is committed on every server. The same schedule (or seed) always replays the same run.
 //!

@@ -6,15 +6,17 @@
 use std::collections::VecDeque;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use raft_core::{Bytes, Config, DurableState, Message, NodeId, RaftNode, Ready, Role};
+use raft_core::{Bytes, Config, Message, NodeId, Ready, Role};
+// The one in-memory node driver (a dev-dependency: raft-sim depends on
+// raft-core, which cargo allows for benches and tests).
+use raft_sim::MemNode;
 
 const NODES: u64 = 3;
 const BATCH: usize = 4096;
 const PAYLOAD: usize = 16;
 
 struct Bench {
-    nodes: Vec<RaftNode>,
-    storage: Vec<DurableState>,
+    nodes: Vec<MemNode>,
     network: VecDeque<Message>,
     committed_at_leader: u64,
     next_value: u64,
@@ -23,32 +25,30 @@ struct Bench {
 impl Bench {
     fn new() -> Self {
         let nodes = (1..=NODES)
-            .map(|id| {
-                RaftNode::new(Config::new(id, 1..=NODES).with_limits(BATCH, 1 << 20)).unwrap()
-            })
+            .map(|id| MemNode::new(Config::new(id, 1..=NODES).with_limits(BATCH, 1 << 20)).unwrap())
             .collect();
         let mut bench = Bench {
             nodes,
-            storage: vec![DurableState::default(); NODES as usize],
             network: VecDeque::new(),
             committed_at_leader: 0,
             next_value: 0,
         };
-        let ready = bench.nodes[0].election_timeout();
+        let ready = bench.node(1).election_timeout();
         bench.release(1, ready);
         bench.drain();
-        assert_eq!(bench.nodes[0].role(), Role::Leader);
+        assert_eq!(bench.node(1).role(), Role::Leader);
         bench
+    }
+
+    fn node(&mut self, id: NodeId) -> &mut raft_core::RaftNode {
+        self.nodes[id as usize - 1]
+            .node_mut()
+            .expect("no node crashes")
     }
 
     /// Persist to the in-memory "disk", then send and apply.
     fn release(&mut self, id: NodeId, ready: Ready) {
-        let (writes, rest) = ready.into_writes();
-        let disk = &mut self.storage[id as usize - 1];
-        for write in &writes {
-            disk.apply(write);
-        }
-        let output = rest.persisted();
+        let output = self.nodes[id as usize - 1].persist(ready);
         self.network.extend(output.messages);
         if id == 1 {
             self.committed_at_leader += output.committed.len() as u64;
@@ -58,7 +58,7 @@ impl Bench {
     fn drain(&mut self) {
         while let Some(msg) = self.network.pop_front() {
             let to = msg.to;
-            let ready = self.nodes[to as usize - 1].step(msg);
+            let ready = self.node(to).step(msg);
             self.release(to, ready);
         }
     }
@@ -75,7 +75,7 @@ impl Bench {
         }
         let buffer = Bytes::from(buffer);
         let payloads = (0..BATCH).map(|i| buffer.slice(i * PAYLOAD..(i + 1) * PAYLOAD));
-        let (_, ready) = self.nodes[0].propose_batch(payloads).unwrap();
+        let (_, ready) = self.node(1).propose_batch(payloads).unwrap();
         self.release(1, ready);
         self.drain();
     }

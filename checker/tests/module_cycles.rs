@@ -31,13 +31,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Cycles another change is removing right now, as the set of modules in the
-/// cycle (`crate: a, b, c`). A listed cycle is not an error; a cycle with any
-/// other set of modules is. Remove an entry once its cycle is gone.
+/// Edges another change is removing right now, as `crate: from -> to`
+/// (modules at the crate root). They are left out of the graph; any cycle
+/// without them is an error. Remove an entry once its edge is gone.
 const PENDING: &[&str] = &[
-    // spec/src/safety.rs moves into its own crate (spec/safety), which
-    // breaks this one.
-    "spec/src: ghost, properties, safety",
+    // ghost.rs and properties.rs use each other (ghost::Flags, properties::At);
+    // that cycle goes with spec/src/safety.rs's move into its own crate.
+    "spec/src: ghost -> properties",
+    "spec/src: properties -> ghost",
 ];
 
 type Module = Vec<String>;
@@ -418,7 +419,7 @@ fn module_of(rel: &Path, has_lib: bool) -> Option<Module> {
 
 /// The cycles among the modules of one crate, given its files (path relative
 /// to `src/`, contents).
-fn cycles(files: &[(PathBuf, String)]) -> Vec<Cycle> {
+fn cycles(files: &[(PathBuf, String)], pending: &[(&str, &str)]) -> Vec<Cycle> {
     let has_lib = files.iter().any(|(p, _)| p == Path::new("lib.rs"));
     let mut read = Vec::new();
     let mut test_modules: BTreeSet<Module> = BTreeSet::new();
@@ -513,6 +514,10 @@ fn cycles(files: &[(PathBuf, String)]) -> Vec<Cycle> {
             let common = f.module.iter().zip(&to).take_while(|(a, b)| a == b).count();
             if common == f.module.len() || common == to.len() {
                 continue; // an ancestor or a descendant
+            }
+            let edge = (f.module[common].as_str(), to[common].as_str());
+            if common == 0 && pending.contains(&edge) {
+                continue;
             }
             levels
                 .entry(f.module[..common].to_vec())
@@ -692,10 +697,13 @@ fn no_module_import_cycles_in_the_workspace() {
             .expect("under the root")
             .to_string_lossy()
             .into_owned();
-        for cycle in cycles(&rust_files(&src)) {
-            if !PENDING.contains(&cycle.name(&krate).as_str()) {
-                failures.push_str(&report(&krate, &cycle));
-            }
+        let pending: Vec<(&str, &str)> = PENDING
+            .iter()
+            .filter_map(|p| p.strip_prefix(krate.as_str())?.strip_prefix(": "))
+            .filter_map(|edge| edge.split_once(" -> "))
+            .collect();
+        for cycle in cycles(&rust_files(&src), &pending) {
+            failures.push_str(&report(&krate, &cycle));
         }
     }
     assert!(
@@ -709,7 +717,7 @@ fn planted(files: &[(&str, &str)]) -> Vec<String> {
         .iter()
         .map(|(p, s)| (PathBuf::from(p), s.to_string()))
         .collect();
-    cycles(&files).iter().map(|c| c.name("k")).collect()
+    cycles(&files, &[]).iter().map(|c| c.name("k")).collect()
 }
 
 #[test]
@@ -724,7 +732,7 @@ fn a_planted_cycle_is_found_with_its_lines() {
         .iter()
         .map(|(p, s)| (PathBuf::from(p), s.to_string()))
         .collect();
-    let found = cycles(&vec);
+    let found = cycles(&vec, &[]);
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].name("k"), "k: a, b, c");
     let text = report("k", &found[0]);

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use stateright::{Rewrite, RewritePlan};
 
-use crate::cluster::Cluster;
 use crate::properties::At;
 use crate::safety::{self, History};
 use crate::server::{Role, ServerState};
+use crate::servers::Servers as Cluster;
 use crate::types::{Entry, Index, ServerId, ServerSet, Term, LOG_CAPACITY, MAX_TERM_BOUND};
 
 /// An entry some server has committed, with the term of the server that

@@ -12,6 +12,7 @@
 //! step by spec/tests/flat.rs.
 
 pub mod bug;
+pub mod catalogue;
 pub mod cluster;
 pub mod codec;
 pub mod config;
@@ -24,6 +25,8 @@ pub mod properties;
 pub mod render;
 pub mod safety;
 pub mod server;
+pub mod servers;
+pub mod state;
 pub mod symmetry;
 pub mod types;
 

@@ -13,7 +13,7 @@ use crate::safety::{self, ServerView};
 use crate::server::{Role, ServerState};
 use crate::types::{Entry, ServerId};
 
-pub use crate::model::State;
+pub use crate::state::State;
 
 pub const ELECTION_SAFETY: &str = "election safety";
 pub const LEADER_APPEND_ONLY: &str = "leader append-only";

@@ -133,9 +133,8 @@ fn blank_comments_and_strings(src: &str) -> String {
                 i += 1;
                 continue;
             }
-            let close: Vec<u8> = std::iter::once(b'"')
-                .chain(std::iter::repeat(b'#').take(hashes))
-                .collect();
+            let mut close = vec![b'"'];
+            close.resize(1 + hashes, b'#');
             let start = i + 2 + hashes;
             let end = b[start..]
                 .windows(close.len())
@@ -486,7 +485,7 @@ fn cycles(files: &[(PathBuf, String)], pending: &[(&str, &str)]) -> Vec<Cycle> {
         for _ in 0..8 {
             let depth = (0..=path.len())
                 .rev()
-                .find(|&n| modules.contains(&path[..n].to_vec()))
+                .find(|&n| modules.contains(&path[..n]))
                 .unwrap_or(0);
             let module = path[..depth].to_vec();
             let Some(next) = path.get(depth) else {

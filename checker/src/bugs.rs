@@ -12,10 +12,12 @@ use stateright::{Expectation, Model};
 
 use raft_spec::{Bug, Config, RaftModel};
 
+use crate::behaviour::Behaviour;
 use crate::bounds::reproduce_command;
-use crate::check::{self, Behaviour, CheckOptions, CheckRun, Status, Strategy};
+use crate::check::{self, CheckOptions, CheckRun, Status, Strategy};
 use crate::error::{Error, Result};
 use crate::files;
+use crate::markup;
 use crate::trace::{Outcome, Trace};
 use raftcheck_engine::StopWhen;
 
@@ -375,7 +377,7 @@ pub fn render_table(results: &[BugResult]) -> String {
             r.bug,
             r.property,
             depth,
-            check::grouped(r.states),
+            markup::grouped(r.states),
             r.seconds,
             verdict(r)
         ));
@@ -418,7 +420,7 @@ pub fn run_catalogue(o: &CatalogueOptions) -> Result<Vec<BugResult>> {
             eprintln!(
                 "{at}: {}; {} states in {:.1} s",
                 verdict(r),
-                check::grouped(r.states),
+                markup::grouped(r.states),
                 r.seconds
             );
         }

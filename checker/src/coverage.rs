@@ -5,7 +5,7 @@
 use raft_spec::coverage::{self, CoverageStatus, RuleCoverage};
 use raft_spec::Config;
 
-use crate::check::grouped;
+use crate::markup::grouped;
 use raftcheck_engine::RuleCounts;
 
 /// The coverage table of a run, from the engine's counts (`None`: the

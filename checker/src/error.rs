@@ -88,14 +88,6 @@ pub enum Error {
     NoWalk { depth: usize, seed: u64 },
 }
 
-impl From<crate::conform::replay::ReplayStartError> for Error {
-    fn from(e: crate::conform::replay::ReplayStartError) -> Self {
-        match e {
-            crate::conform::replay::ReplayStartError::Abstraction(why) => Error::Abstraction(why),
-        }
-    }
-}
-
 impl From<ReplayError> for Error {
     fn from(error: ReplayError) -> Self {
         Error::Replay { file: None, error }

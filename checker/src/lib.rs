@@ -2,6 +2,7 @@
 //! production implementation conforms to it.
 
 pub mod availability;
+pub mod behaviour;
 pub mod bounds;
 pub mod bugs;
 pub mod check;

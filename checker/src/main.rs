@@ -3,58 +3,9 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use raftcheck::check;
-use raftcheck::cli::{self, command_line};
-
-#[derive(Parser)]
-#[command(
-    name = "raftcheck",
-    version,
-    about = "Model-check Raft and check an implementation conforms to the model",
-    long_about = "Model-check Raft and check an implementation conforms to the model.\n\n\
-        `raftcheck check` explores every reachable state of a small Raft cluster within \
-        bounds (servers, terms, log length, crashes, messages in flight) and proves that \
-        Raft's safety properties hold there: Election Safety, Leader Append-Only, Log \
-        Matching, Leader Completeness, State Machine Safety. It also proves the interesting \
-        states are reached (a leader is elected, a value is committed, ...), so a property \
-        cannot hold vacuously. A violation prints the shortest counterexample, step by step."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Exhaustively check the Raft spec within bounds.
-    #[command(
-        after_help = "Exit codes: 0 every safety property holds and every sometimes \
-        property is reached; 1 a property failed (a violation, or a sometimes property not \
-        reached in a complete run); 2 bad input; 3 incomplete (the timeout or the memory \
-        budget stopped the run, with no violation in the states explored)."
-    )]
-    Check(cli::CheckArgs),
-    /// Quorum availability of an n-server single-leader cluster.
-    Availability(cli::AvailabilityArgs),
-    /// Run the bug catalogue: every known wrong rule must be caught, with a
-    /// shortest counterexample.
-    Bugs(cli::BugsArgs),
-    /// Print a saved trace as steps, or as a Mermaid sequence diagram.
-    Show(cli::ShowArgs),
-    /// Serve the explorer page for a saved trace: every state of its path with each property's verdict.
-    Explore(cli::ExploreArgs),
-    /// Check the production implementation takes every transition of the
-    /// model (or replays trace files) without diverging.
-    Conform(cli::ConformArgs),
-    /// Drive fresh implementation nodes along a trace file.
-    Replay(cli::ReplayArgs),
-    /// Write random walks over the model as trace files.
-    Traces(cli::TracesArgs),
-    /// The CI gate: model check, bug catalogue, conformance, replay and the
-    /// state-space guard, with one exit code (and Markdown / JUnit reports).
-    Gate(cli::GateArgs),
-}
+use raftcheck::cli::{self, command_line, Cli, Command};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()

@@ -1,4 +1,5 @@
-//! Escaping text for HTML and XML (the explorer page, the gate's JUnit).
+//! Text for reports: escaping for HTML and XML (the explorer page, the
+//! gate's JUnit) and numbers people read.
 
 /// `s` as HTML or XML character data or an attribute value: the five
 /// special characters escaped, and control characters other than newline
@@ -15,4 +16,17 @@ pub fn escape(s: &str) -> String {
             c => c.to_string(),
         })
         .collect()
+}
+
+/// Thousands separators, for reports people read.
+pub fn grouped(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -3,6 +3,7 @@
 
 use raft_spec::{Bug, Config, NetworkKind, Profile};
 use raftcheck::check::{self, CheckOptions, Strategy};
+use raftcheck::markup;
 use raftcheck_engine::{StopReason, StopWhen};
 
 fn options(stop_when: StopWhen) -> CheckOptions {
@@ -282,7 +283,7 @@ fn an_unreached_sometimes_property_names_the_bounds() {
         check::property_verdict(r, p),
         format!(
             "not reached in all {} states: the bounds (max-term={}, in-flight={}) may be too small",
-            check::grouped(r.unique_states),
+            markup::grouped(r.unique_states),
             cfg.max_term,
             cfg.max_in_flight
         )

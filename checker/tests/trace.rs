@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use raft_spec::{properties as prop, Bug, RaftModel};
-use raftcheck::check::{self, Behaviour, CheckOptions};
+use raftcheck::behaviour::Behaviour;
+use raftcheck::check::{self, CheckOptions};
 use raftcheck::trace::{
     first_discovery, follow_explorer_path, Outcome, ReplayError, Trace, TraceAction, TraceError,
 };

@@ -9,25 +9,10 @@ use stateright::actor::ActorModelState;
 use crate::config::Config;
 use crate::ghost::Ghost;
 use crate::server::{RaftServer, ServerState};
+use crate::servers::Servers;
 
-pub trait Cluster {
-    fn server_count(&self) -> usize;
-    /// Server `i`'s state (a crashed server keeps the state it crashed in).
-    fn server(&self, i: usize) -> &ServerState;
-    fn is_crashed(&self, i: usize) -> bool;
+pub trait Cluster: Servers {
     fn ghost(&self) -> &Ghost;
-    /// Messages in flight (each copy counts on a network that does not
-    /// duplicate).
-    fn in_flight(&self) -> usize;
-
-    /// Crashes so far in the run: recoveries plus servers down now.
-    fn crashes(&self) -> usize {
-        let restarts: usize = self.servers().map(|s| s.restarts as usize).sum();
-        restarts
-            + (0..self.server_count())
-                .filter(|&i| self.is_crashed(i))
-                .count()
-    }
 
     /// Whether the state is within the bounds, so that it is explored
     /// further (states beyond them are still checked).
@@ -36,20 +21,9 @@ pub trait Cluster {
             && self.in_flight() <= cfg.max_in_flight as usize
             && self.crashes() <= cfg.max_crashes as usize
     }
-
-    fn servers(&self) -> impl Iterator<Item = &ServerState> {
-        (0..self.server_count()).map(|i| self.server(i))
-    }
-
-    /// The servers that are up.
-    fn running(&self) -> impl Iterator<Item = &ServerState> {
-        (0..self.server_count())
-            .filter(|&i| !self.is_crashed(i))
-            .map(|i| self.server(i))
-    }
 }
 
-impl Cluster for ActorModelState<RaftServer, Ghost> {
+impl Servers for ActorModelState<RaftServer, Ghost> {
     fn server_count(&self) -> usize {
         self.actor_states.len()
     }
@@ -62,11 +36,13 @@ impl Cluster for ActorModelState<RaftServer, Ghost> {
         self.crashed[i]
     }
 
-    fn ghost(&self) -> &Ghost {
-        &self.history
-    }
-
     fn in_flight(&self) -> usize {
         self.network.len()
+    }
+}
+
+impl Cluster for ActorModelState<RaftServer, Ghost> {
+    fn ghost(&self) -> &Ghost {
+        &self.history
     }
 }

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use stateright::{Rewrite, RewritePlan};
 
-use crate::cluster::Cluster;
 use crate::safety::{self, History};
 use crate::server::{Role, ServerState};
+use crate::servers::Servers;
 use crate::types::{Entry, Index, ServerId, ServerSet, Term, LOG_CAPACITY, MAX_TERM_BOUND};
 use crate::view::At;
 
@@ -71,7 +71,7 @@ impl Ghost {
     /// Updates the history for one step, given every server's state before
     /// and after it. A server whose state did not change is skipped: its
     /// update would repeat the one made when it reached that state.
-    pub fn observe(&mut self, before: &impl Cluster, after: &impl Cluster) {
+    pub fn observe(&mut self, before: &impl Servers, after: &impl Servers) {
         for i in 0..after.server_count() {
             self.observe_one(i, before, after);
         }
@@ -79,7 +79,7 @@ impl Ghost {
 
     /// [`observe`](Self::observe) for server `i` alone: all of it for a
     /// step known to change no other server.
-    pub fn observe_one(&mut self, i: usize, before: &impl Cluster, after: &impl Cluster) {
+    pub fn observe_one(&mut self, i: usize, before: &impl Servers, after: &impl Servers) {
         let (old, new) = (before.server(i), after.server(i));
         let recovered = before.is_crashed(i) && !after.is_crashed(i);
         if old == new && !recovered {

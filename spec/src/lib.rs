@@ -12,6 +12,7 @@
 //! step by spec/tests/flat.rs.
 
 pub mod bug;
+pub mod catalogue;
 pub mod cluster;
 pub mod codec;
 pub mod config;
@@ -25,6 +26,8 @@ pub mod render;
 /// The safety predicates (crate `raft-safety`), shared with the simulator.
 pub use raft_safety as safety;
 pub mod server;
+pub mod servers;
+pub mod state;
 pub mod symmetry;
 pub mod types;
 pub mod view;

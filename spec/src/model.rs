@@ -2,9 +2,7 @@
 //! ghost history, bound crashes over a run, consume messages a server ignores,
 //! and carry the properties.
 
-use stateright::actor::{
-    ActorModel, ActorModelAction, ActorModelState, Envelope, LossyNetwork, Network,
-};
+use stateright::actor::{ActorModel, ActorModelAction, Envelope, LossyNetwork, Network};
 use stateright::{Model, Property};
 
 use crate::cluster::Cluster;
@@ -13,9 +11,10 @@ use crate::ghost::Ghost;
 use crate::message::Msg;
 use crate::properties;
 use crate::server::{RaftServer, Timer};
+use crate::servers::Servers;
 use crate::types::ServerId;
 
-pub type State = ActorModelState<RaftServer, Ghost>;
+pub use crate::state::State;
 pub type Action = ActorModelAction<Msg, Timer, ()>;
 
 /// Raft under the bounds of a [`Config`].

@@ -12,7 +12,7 @@ use crate::ghost::Flags;
 use crate::safety;
 use crate::view::At;
 
-pub use crate::model::State;
+pub use crate::state::State;
 
 pub const ELECTION_SAFETY: &str = "election safety";
 pub const LEADER_APPEND_ONLY: &str = "leader append-only";

@@ -1,7 +1,7 @@
 //! Human-readable renderings of model states.
 
-use crate::model::State;
 use crate::server::Role;
+use crate::state::State;
 use crate::types::ServerId;
 
 /// One line per server: role, term, vote, log, commit.

@@ -2,9 +2,9 @@
 //! ([`crate::safety`]) read it. Both [`crate::ghost`] (recording history) and
 //! [`crate::properties`] (checking states) use it; it depends on neither.
 
-use crate::cluster::Cluster;
 use crate::safety::ServerView;
 use crate::server::{Role, ServerState};
+use crate::servers::Servers;
 use crate::types::{Entry, ServerId};
 
 /// Server `i` of a model state as the safety properties read it.
@@ -17,7 +17,7 @@ pub struct At<'a> {
 }
 
 impl<'a> At<'a> {
-    pub fn new(s: &'a impl Cluster, i: usize) -> Self {
+    pub fn new(s: &'a impl Servers, i: usize) -> Self {
         At {
             id: ServerId(i as u8),
             servers: s.server_count() as u8,

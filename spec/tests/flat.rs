@@ -7,8 +7,8 @@
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
-use raft_spec::cluster::Cluster;
 use raft_spec::flat::{FlatModel, FlatState};
+use raft_spec::servers::Servers;
 use raft_spec::{codec, Bug, Config, NetworkKind, Profile, RaftModel};
 use stateright::Model;
 

@@ -6,11 +6,6 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use serde::Serialize;
-use stateright::{Expectation, Model};
-
-use crate::fingerprint::Fingerprint;
-use crate::search::{Search, Stored};
-use crate::StopWhen;
 
 /// Why a run ended before exploring every state within the bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -77,102 +72,60 @@ impl Limits {
     }
 }
 
-impl<S> Stored<S> {
-    /// The heap block behind the box, as a typical allocator sizes it (an
-    /// 8-byte header, rounded up to 16, at least 32).
-    fn heap_bytes(&self) -> u64 {
-        let len = match self {
-            Stored::State(_) => std::mem::size_of::<S>(),
-            Stored::Bytes(b) => b.len(),
-        };
-        (len + 8).next_multiple_of(16).max(32) as u64
-    }
-}
-
-impl<M: Model> Search<'_, M> {
-    /// Whether the discoveries so far end the search (at a level's end).
-    pub(super) fn should_stop(&self, stop: StopWhen) -> Option<StopReason> {
-        let found = self.discoveries.lock().expect("discoveries lock");
-        let violation = || {
-            self.properties
-                .iter()
-                .any(|p| p.expectation == Expectation::Always && found.contains_key(p.name))
-        };
-        match stop {
-            StopWhen::Exhausted => None,
-            StopWhen::AnyViolation | StopWhen::ViolationOf(_) => {
-                violation().then_some(StopReason::Violation)
-            }
-            StopWhen::Discovered(name) => found.contains_key(name).then(|| {
-                if violation() {
-                    StopReason::Violation
-                } else {
-                    StopReason::Discovery
-                }
-            }),
-        }
+impl Limits {
+    /// Records why the search stops (the first reason wins).
+    pub(super) fn set_reason(&self, reason: StopReason) {
+        let _ = self.reason.set(reason);
     }
 
-    pub(super) fn stop(&self, reason: StopReason) {
-        let _ = self.limits.reason.set(reason);
-        self.stopping.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether the time or the memory budget is spent (then stops the
-    /// search). Once per chunk: a clock read, and with a budget a few dozen
+    /// Whether the time or the memory budget is spent, given the visited
+    /// set's bytes. Once per chunk: a clock read, and with a budget a few
     /// relaxed loads.
-    pub(super) fn over_limit(&self) -> bool {
-        let reason = if self.limits.deadline.is_some_and(|d| Instant::now() >= d) {
-            StopReason::Timeout
+    pub(super) fn over(&self, visited_bytes: impl FnOnce() -> u64) -> Option<StopReason> {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some(StopReason::Timeout)
         } else if self
-            .limits
             .memory_budget
-            .is_some_and(|b| self.bytes_needed() > b)
+            .is_some_and(|b| self.bytes_needed(visited_bytes()) > b)
         {
-            StopReason::MemoryBudget
+            Some(StopReason::MemoryBudget)
         } else {
-            return false;
-        };
-        self.stop(reason);
-        true
+            None
+        }
     }
 
     /// The search's memory, estimated: the visited set (with a doubling
     /// that is due) and the queued states of this level and the next.
-    fn bytes_needed(&self) -> u64 {
-        let unique = self.progress.unique.load(Ordering::Relaxed);
-        self.visited.bytes_for(unique)
-            + self.limits.current_bytes.load(Ordering::Relaxed)
-            + self.limits.queued_heap.load(Ordering::Relaxed)
-            + self.limits.queued_lists.load(Ordering::Relaxed)
+    fn bytes_needed(&self, visited_bytes: u64) -> u64 {
+        visited_bytes
+            + self.current_bytes.load(Ordering::Relaxed)
+            + self.queued_heap.load(Ordering::Relaxed)
+            + self.queued_lists.load(Ordering::Relaxed)
     }
 
     /// A level starts: the queued states, gathered into one list of
     /// `list_bytes`, become the level being expanded.
     pub(super) fn start_level(&self, list_bytes: usize) {
-        if self.limits.memory_budget.is_none() {
+        if self.memory_budget.is_none() {
             return;
         }
         // The threads' own lists were freed once gathered.
-        self.limits.queued_lists.store(0, Ordering::Relaxed);
-        let heap = self.limits.queued_heap.swap(0, Ordering::Relaxed);
-        self.limits
-            .current_bytes
+        self.queued_lists.store(0, Ordering::Relaxed);
+        let heap = self.queued_heap.swap(0, Ordering::Relaxed);
+        self.current_bytes
             .store(list_bytes as u64 + heap, Ordering::Relaxed);
     }
 
-    /// Adds a chunk's newly queued states to the next level's estimate;
-    /// `grown` is how many entries the thread's list grew by.
-    pub(super) fn count_queued(&self, new: &[(Fingerprint, Stored<M::State>)], grown: usize) {
-        if self.limits.memory_budget.is_none() {
-            return;
-        }
-        let heap: u64 = new.iter().map(|(_, s)| s.heap_bytes()).sum();
-        let list = grown * std::mem::size_of::<(Fingerprint, Stored<M::State>)>();
-        self.limits.queued_heap.fetch_add(heap, Ordering::Relaxed);
-        self.limits
-            .queued_lists
-            .fetch_add(list as u64, Ordering::Relaxed);
+    /// Whether queued states are counted at all (only with a budget).
+    pub(super) fn counts_queued(&self) -> bool {
+        self.memory_budget.is_some()
+    }
+
+    /// Adds a chunk's newly queued states to the next level's estimate: the
+    /// states' heap blocks and the bytes the thread's list grew by.
+    pub(super) fn count_queued(&self, heap: u64, list: u64) {
+        self.queued_heap.fetch_add(heap, Ordering::Relaxed);
+        self.queued_lists.fetch_add(list, Ordering::Relaxed);
     }
 }
 
@@ -180,7 +133,7 @@ impl<M: Model> Search<'_, M> {
 mod tests {
     use std::time::Duration;
 
-    use stateright::Property;
+    use stateright::{Model, Property};
 
     use super::super::{explore, Options, Progress, StepInPlace, StopWhen, CHUNK};
     use super::*;

@@ -13,7 +13,7 @@ use crate::coverage;
 use crate::fingerprint::{fingerprint, fingerprint_bytes, Fingerprint};
 use crate::limits::{Limits, StopReason};
 use crate::visited::Visited;
-use crate::{Codec, Discovery, Progress, StepInPlace, Symmetry};
+use crate::{Codec, Discovery, Progress, StepInPlace, StopWhen, Symmetry};
 
 /// A state's fingerprint: of its encoding when there is a codec (`buf` is
 /// left holding the encoding), else of its `Hash`.
@@ -263,5 +263,81 @@ where
                     });
             }
         }
+    }
+}
+
+impl<S> Stored<S> {
+    /// The heap block behind the box, as a typical allocator sizes it (an
+    /// 8-byte header, rounded up to 16, at least 32).
+    fn heap_bytes(&self) -> u64 {
+        let len = match self {
+            Stored::State(_) => std::mem::size_of::<S>(),
+            Stored::Bytes(b) => b.len(),
+        };
+        (len + 8).next_multiple_of(16).max(32) as u64
+    }
+}
+
+/// When the search stops: its discoveries, and its limits.
+impl<M: Model> Search<'_, M> {
+    /// Whether the discoveries so far end the search (at a level's end).
+    pub(crate) fn should_stop(&self, stop: StopWhen) -> Option<StopReason> {
+        let found = self.discoveries.lock().expect("discoveries lock");
+        let violation = || {
+            self.properties
+                .iter()
+                .any(|p| p.expectation == Expectation::Always && found.contains_key(p.name))
+        };
+        match stop {
+            StopWhen::Exhausted => None,
+            StopWhen::AnyViolation | StopWhen::ViolationOf(_) => {
+                violation().then_some(StopReason::Violation)
+            }
+            StopWhen::Discovered(name) => found.contains_key(name).then(|| {
+                if violation() {
+                    StopReason::Violation
+                } else {
+                    StopReason::Discovery
+                }
+            }),
+        }
+    }
+
+    pub(crate) fn stop(&self, reason: StopReason) {
+        self.limits.set_reason(reason);
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the time or the memory budget is spent (then stops the
+    /// search).
+    pub(crate) fn over_limit(&self) -> bool {
+        let visited = || {
+            let unique = self.progress.unique.load(Ordering::Relaxed);
+            self.visited.bytes_for(unique)
+        };
+        match self.limits.over(visited) {
+            Some(reason) => {
+                self.stop(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A level starts: the queued states, gathered into one list of
+    /// `list_bytes`, become the level being expanded.
+    pub(crate) fn start_level(&self, list_bytes: usize) {
+        self.limits.start_level(list_bytes);
+    }
+
+    /// Adds a chunk's newly queued states to the next level's estimate;
+    /// `grown` is how many entries the thread's list grew by.
+    pub(crate) fn count_queued(&self, new: &[(Fingerprint, Stored<M::State>)], grown: usize) {
+        if !self.limits.counts_queued() {
+            return;
+        }
+        let heap: u64 = new.iter().map(|(_, s)| s.heap_bytes()).sum();
+        let list = grown * std::mem::size_of::<(Fingerprint, Stored<M::State>)>();
+        self.limits.count_queued(heap, list as u64);
     }
 }

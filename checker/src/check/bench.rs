@@ -1,7 +1,7 @@
 //! `raftcheck check --bench`: throughput and memory per state of each
 //! profile, each measured in a fresh process.
 
-use super::grouped;
+use crate::markup::grouped;
 
 /// `raftcheck check --bench`: each profile in a fresh process (so peak memory
 /// is the profile's own), as a table of throughput and memory per state.

@@ -7,8 +7,10 @@ use serde::Serialize;
 use stateright::{Checker, Expectation, Model};
 
 use raft_spec::flat::{FlatModel, FlatState};
-use raft_spec::{Action, Config, RaftModel, State};
+use raft_spec::{Action, Config, RaftModel};
 
+use crate::behaviour::Behaviour;
+use crate::markup::grouped;
 use raftcheck_engine::progress;
 use raftcheck_engine::{self as engine, LevelCut, Options, Progress, StopReason, StopWhen};
 
@@ -69,9 +71,6 @@ mod bench;
 mod status;
 pub use bench::bench;
 pub use status::Status;
-
-/// A behaviour: the initial state, then each action with the state after it.
-pub type Behaviour = engine::Behaviour<State, Action>;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PropertyStatus {
@@ -366,19 +365,6 @@ fn run_stateright(
         rules: None,
     };
     (outcome, behaviours)
-}
-
-/// Thousands separators, for reports people read.
-pub fn grouped(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The report as text.

@@ -348,7 +348,7 @@ impl ExhaustiveReport {
 /// that ends with the divergent step.
 pub struct ExhaustiveRun {
     pub report: ExhaustiveReport,
-    pub behaviour: Option<crate::check::Behaviour>,
+    pub behaviour: Option<crate::behaviour::Behaviour>,
 }
 
 /// Runs the product exploration.
@@ -423,7 +423,7 @@ pub fn run(cfg: &Config, opts: &ExhaustiveOptions) -> Result<ExhaustiveRun> {
 
 /// The report as text.
 pub fn render_text(r: &ExhaustiveReport) -> String {
-    use crate::check::grouped;
+    use crate::markup::grouped;
     let mut out = format!("raftcheck conform: {}\n", r.config.summary());
     if let Some(p) = r.perturbation {
         out.push_str(&format!(

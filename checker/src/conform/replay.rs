@@ -25,7 +25,7 @@ use super::compare::{compare_server, compare_step};
 use super::divergence::{Divergence, Mismatch};
 use super::perturb::Perturbation;
 use super::step::{acting_server, impl_step, model_sent};
-use crate::check::Behaviour;
+use crate::behaviour::Behaviour;
 use crate::trace::{Outcome, Trace};
 
 /// The outcome of replaying one trace.
@@ -56,28 +56,21 @@ impl ReplayReport {
     }
 }
 
-/// Why a behaviour cannot be driven on the implementation at all (as
-/// opposed to a divergence, which is a finding).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReplayStartError {
-    /// A node's state has no counterpart in the model (the adapter says why).
-    #[error("{0}")]
-    Abstraction(String),
-}
-
 /// Drives fresh implementation nodes along a behaviour of the model `cfg`.
-/// Returns the first divergence, if any (step 0: the initial state).
+/// Returns the first divergence, if any (step 0: the initial state); an
+/// error if the behaviour cannot be driven at all (a fresh node with no
+/// counterpart in the model), which is not a finding.
 pub fn replay_behaviour(
     cfg: &Config,
     behaviour: &Behaviour,
     perturbation: Option<Perturbation>,
-) -> Result<Option<Divergence>, ReplayStartError> {
+) -> crate::error::Result<Option<Divergence>> {
     let server = RaftServer { cfg: cfg.clone() };
     let (init, steps) = behaviour;
     let mut impls = (0..cfg.servers)
         .map(|i| fresh_server(cfg, ServerId(i)))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(ReplayStartError::Abstraction)?;
+        .map_err(crate::error::Error::Abstraction)?;
     let diverge = |step: usize, action: String, mismatch: Mismatch| {
         Some(Divergence {
             step,

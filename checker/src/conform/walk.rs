@@ -7,7 +7,7 @@ use stateright::Model;
 use raft_sim::SplitMix64;
 use raft_spec::{Action, Config, RaftModel};
 
-use crate::check::Behaviour;
+use crate::behaviour::Behaviour;
 use crate::error::{Error, Result};
 use crate::trace::{Outcome, Trace, TraceAction};
 

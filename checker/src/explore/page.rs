@@ -6,7 +6,7 @@ use stateright::Model;
 
 use raft_spec::{RaftModel, State};
 
-use crate::check::Behaviour;
+use crate::behaviour::Behaviour;
 use crate::markup;
 use crate::trace::{verdicts, Outcome, PropertyVerdict, Trace};
 

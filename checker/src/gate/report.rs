@@ -3,7 +3,7 @@
 
 use super::run::slug;
 use super::{Case, CaseStatus, GateReport, Part};
-use crate::{check, markup};
+use crate::markup;
 
 /// The report as text: one line per case, failures in full.
 pub fn render_text(r: &GateReport) -> String {
@@ -103,7 +103,7 @@ pub fn render_markdown(r: &GateReport) -> String {
                 md_cell(&c.name),
                 icon(c),
                 md_cell(&c.detail),
-                c.states.map_or(String::new(), check::grouped),
+                c.states.map_or(String::new(), markup::grouped),
                 c.seconds
             )
         };

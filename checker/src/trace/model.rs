@@ -13,7 +13,7 @@ use raft_spec::types::ServerId;
 use raft_spec::{Action, Bug, Config, ConfigError, RaftModel, State};
 
 use super::{Outcome, Sent, ServerView, Step, Trace, TraceAction, TRACE_VERSION};
-use crate::check::Behaviour;
+use crate::behaviour::Behaviour;
 
 /// Why a trace is not a behaviour of a model.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,7 +8,7 @@ use stateright::{Expectation, Model};
 use raft_spec::{RaftModel, State};
 
 use super::{Outcome, ReplayError, Trace};
-use crate::check::Behaviour;
+use crate::behaviour::Behaviour;
 
 /// One property of the model, evaluated in one state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

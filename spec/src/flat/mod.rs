@@ -28,8 +28,9 @@ pub use network::{FlatNetwork, Packet, NETWORK_CAPACITY};
 
 use crate::cluster::Cluster;
 use crate::ghost::Ghost;
-use crate::model::State;
 use crate::server::{Durable, ServerState, Timer};
+use crate::servers::Servers;
+use crate::state::State;
 use crate::types::{ServerId, Value, MAX_SERVERS};
 
 /// A whole model state: servers, their storage and timers, who is down, the
@@ -259,15 +260,7 @@ impl From<&Envelope<crate::message::Msg>> for Packet {
     }
 }
 
-/// Hashes the state's encoding, which (being one-to-one) separates exactly
-/// what `Eq` does.
-impl Hash for FlatState {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write(&crate::codec::encode(self));
-    }
-}
-
-impl Cluster for FlatState {
+impl Servers for FlatState {
     fn server_count(&self) -> usize {
         self.n as usize
     }
@@ -280,11 +273,13 @@ impl Cluster for FlatState {
         self.crashed & (1 << i) != 0
     }
 
-    fn ghost(&self) -> &Ghost {
-        &self.ghost
-    }
-
     fn in_flight(&self) -> usize {
         self.network.in_flight()
+    }
+}
+
+impl Cluster for FlatState {
+    fn ghost(&self) -> &Ghost {
+        &self.ghost
     }
 }

@@ -16,6 +16,7 @@ use crate::message::Msg;
 use crate::model::Action;
 use crate::properties;
 use crate::server::{Durable, Effects, RaftServer, Timer};
+use crate::servers::Servers;
 use crate::types::ServerId;
 
 /// Raft under the bounds of a [`Config`], over flat states. Same actions,

@@ -5,9 +5,9 @@
 //! The client is hyper's HTTP/1.1 client connection
 //! (`hyper::client::conn::http1`) behind a blocking API: the CLI, the
 //! bench's worker threads and the tests are plain threads. hyper rather
-//! than a blocking client crate because hyper says whether a failed request
-//! left the client at all ([`hyper::client::conn::TrySendError`]), and
-//! [`RequestError`] must tell "not sent" from "maybe applied" (see there).
+//! than a blocking client crate because its I/O is ours: [`Socket`] counts
+//! the bytes written, so [`RequestError`] can tell "not sent" (no byte
+//! left) from "maybe applied" (see there).
 //! hyper needs no runtime for HTTP/1.1, so there is none: [`block_on`]
 //! polls the connection and waits on its one socket with poll(2), which
 //! costs the bench's client threads about what the hand-written client it
@@ -20,7 +20,7 @@ use std::future::Future;
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::pin::Pin;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -77,14 +77,14 @@ pub fn percent_encode(s: &str) -> String {
 /// writes that carry a client session; see `server::CLIENT_ID_HEADER`).
 #[derive(Debug, Error)]
 pub enum RequestError {
-    /// No complete request reached the server (the connect failed, or the
-    /// request could not be written in full), so it cannot have been
-    /// applied: safe to send again, here or elsewhere.
+    /// No byte of the request reached the socket (the connect failed, or
+    /// the connection broke before any was written), so it cannot have
+    /// been applied: safe to send again, here or elsewhere.
     #[error("{addr}: request not sent ({io}); it was not applied, safe to retry")]
     NotSent { addr: String, io: io::Error },
-    /// The request was sent but no complete response came back (the
-    /// connection broke or timed out): the server may or may not have
-    /// applied it.
+    /// Some or all of the request was written but no complete response
+    /// came back (the connection broke or timed out): the server may or
+    /// may not have applied it.
     #[error("{addr}: request sent but no response ({io}); it may or may not have taken effect")]
     OutcomeUnknown { addr: String, io: io::Error },
 }
@@ -100,7 +100,7 @@ impl RequestError {
         self.io().kind()
     }
 
-    /// Did (possibly) the server receive the whole request?
+    /// Did any of the request (possibly) reach the server?
     pub fn was_sent(&self) -> bool {
         matches!(self, RequestError::OutcomeUnknown { .. })
     }
@@ -205,6 +205,18 @@ impl HttpClient {
         if self.conn.as_ref().is_some_and(|c| !c.usable()) {
             self.conn = None;
         }
+        self.send_retrying(method, path, headers, body)
+    }
+
+    /// [`HttpClient::request_with`] after its check of a kept-alive
+    /// connection (which a test needs to get past).
+    fn send_retrying(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<ClientResponse, RequestError> {
         let reused = self.conn.is_some();
         match self.try_request(method, path, headers, body) {
             Err(e) if reused && !e.is_timeout() && (!e.was_sent() || method == "GET") => {
@@ -302,10 +314,7 @@ fn connect(addr: &str, timeout: Duration) -> io::Result<Conn> {
     };
     stream.set_nodelay(true)?;
     stream.set_nonblocking(true)?;
-    let readiness = Arc::new(Readiness {
-        readable: AtomicBool::new(true),
-        write_blocked: AtomicBool::new(false),
-    });
+    let readiness = Arc::new(Readiness::new());
     let probe = Probe {
         stream: stream.try_clone()?,
         readiness: readiness.clone(),
@@ -342,25 +351,21 @@ fn exchange(
         driver,
         probe,
     } = conn;
-    let sent = std::cell::Cell::new(false);
+    // Sent once any byte of it reached the socket: hyper may have taken
+    // the request and failed to write any of it (a kept-alive connection
+    // the server reset meanwhile), and then it cannot have been received.
+    let written = &probe.readiness.written;
+    let before = written.load(Ordering::Relaxed);
     let work = async {
         sender.ready().await.map_err(hyper_io)?;
-        sent.set(true);
-        let resp = sender.try_send_request(req).await.map_err(|mut e| {
-            // hyper hands the request back if no byte of it was written.
-            if e.take_message().is_some() {
-                sent.set(false);
-            }
-            hyper_io(e.into_error())
-        })?;
+        let resp = sender.send_request(req).await.map_err(hyper_io)?;
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.map_err(hyper_io)?.to_bytes();
         Ok::<_, io::Error>((parts, body))
     };
     let (parts, body) = match block_on(probe, deadline, drive(driver, work)) {
         Ok(Ok(answer)) => answer,
-        Ok(Err(io)) => return Err((sent.get(), io)),
-        Err(io) => return Err((sent.get(), io)),
+        Ok(Err(io)) | Err(io) => return Err((written.load(Ordering::Relaxed) > before, io)),
     };
     let closing = parts
         .headers
@@ -469,6 +474,7 @@ mod tests {
                     if matches!(action, Action::Stall) {
                         std::thread::sleep(Duration::from_secs(5));
                     }
+
                     if !matches!(action, Action::Answer) {
                         break;
                     }
@@ -522,6 +528,49 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100)); // the FIN arrives
         assert_eq!(http.request("PUT", "/x", b"{}").unwrap().status, 200);
         assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_write_none_of_which_left_on_a_reset_connection_is_sent_again() {
+        // Answers the first request, resets that connection when told,
+        // then answers on the next connection.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (reset, when) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let mut requests = 0;
+            for (i, stream) in listener.incoming().take(2).enumerate() {
+                let stream = stream.unwrap();
+                let mut r = BufReader::new(stream.try_clone().unwrap());
+                read_request(&mut r).unwrap();
+                requests += 1;
+                write_response(&mut &stream, 200, b"{}", false).unwrap();
+                if i == 0 {
+                    when.recv().unwrap();
+                    // A zero linger turns the close into a reset.
+                    socket2::SockRef::from(&stream)
+                        .set_linger(Some(Duration::ZERO))
+                        .unwrap();
+                }
+            }
+            requests
+        });
+        let mut http = client(&addr);
+        http.request("PUT", "/x", b"{}").unwrap();
+        reset.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(100)); // the RST arrives
+                                                        // As if the reset came just after `usable()` looked, and the last
+                                                        // read had blocked (so hyper writes before it reads the reset): the
+                                                        // write fails before any byte leaves, so the PUT goes on a new
+                                                        // connection.
+        let conn = http.conn.as_ref().expect("kept alive");
+        conn.probe
+            .readiness
+            .readable
+            .store(false, Ordering::Relaxed);
+        let resp = http.send_retrying("PUT", "/x", &[], b"{}");
+        assert_eq!(resp.unwrap().status, 200);
+        assert_eq!(server.join().unwrap(), 2, "the second PUT once, resent");
     }
 
     #[test]

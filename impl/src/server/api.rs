@@ -2,16 +2,18 @@
 //! on a current-thread tokio runtime of its own. Followers redirect writes and
 //! linearizable reads to the leader; the leader turns each request into a
 //! command for the Raft loop (a plain thread, see [`super`]) and answers
-//! once it is committed and applied. Handlers never block a runtime
-//! thread: a proposal's answer comes back on a tokio oneshot, and only a
-//! full event queue (the Raft loop far behind) is waited on with
-//! `spawn_blocking`.
+//! once it is committed and applied. Handlers never wait on the runtime
+//! thread for more than a few field copies: a proposal's answer comes back
+//! on a tokio oneshot; the status lock is only held to copy a few fields;
+//! the Raft loop holds the kv lock for one entry at a time, and a stale
+//! read that finds it held waits for it with `spawn_blocking`, as does a
+//! proposal that finds the event queue full (the Raft loop far behind).
 
 use std::convert::Infallible;
 use std::io;
 use std::net::TcpListener;
 use std::sync::mpsc::TrySendError;
-use std::sync::Arc;
+use std::sync::{Arc, TryLockError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,18 +22,22 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use tokio::sync::{oneshot, Notify};
 
 use super::http::{percent_decode, MAX_BODY, MAX_HEADERS};
 use super::{Event, ProposeFailure, Shared, CLIENT_ID_HEADER, SEQ_HEADER};
-use crate::kv::{ClientId, Command, CommandResult};
-use raft_core::NodeId;
+use crate::kv::{ClientId, Command, CommandResult, KvStore};
+use raft_core::{LogIndex, NodeId};
 
 /// How long a shutdown waits for in-flight requests to be answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How long a client may take to send a request's head (hyper's default;
+/// it needs a timer to apply): a client that sends half a head, or opens a
+/// connection and sends nothing, does not hold it for ever.
+pub(super) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The running client API (see [`ClientApi::start`]).
 pub(super) struct ClientApi {
@@ -40,8 +46,14 @@ pub(super) struct ClientApi {
 }
 
 impl ClientApi {
-    /// Serve the client API on `listener` from a thread of its own.
-    pub(super) fn start(listener: TcpListener, shared: Arc<Shared>) -> io::Result<ClientApi> {
+    /// Serve the client API on `listener` from a thread of its own,
+    /// closing connections that take longer than `header_read_timeout` to
+    /// send a request's head ([`HEADER_READ_TIMEOUT`] but in tests).
+    pub(super) fn start(
+        listener: TcpListener,
+        shared: Arc<Shared>,
+        header_read_timeout: Duration,
+    ) -> io::Result<ClientApi> {
         listener.set_nonblocking(true)?;
         // One thread serves every connection: HTTP is a sliver of a
         // request's cost next to the Raft loop's, and on few cores this
@@ -57,7 +69,9 @@ impl ClientApi {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("client-accept".into())
-                .spawn(move || runtime.block_on(accept_loop(listener, shared, stop)))?
+                .spawn(move || {
+                    runtime.block_on(accept_loop(listener, shared, stop, header_read_timeout))
+                })?
         };
         Ok(ClientApi { stop, thread })
     }
@@ -70,7 +84,12 @@ impl ClientApi {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Arc<Notify>) {
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stop: Arc<Notify>,
+    header_read_timeout: Duration,
+) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -79,7 +98,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Arc<Notif
         }
     };
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.max_headers(MAX_HEADERS);
+    http.max_headers(MAX_HEADERS)
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
     let graceful = GracefulShutdown::new();
     loop {
         let stream = tokio::select! {
@@ -211,7 +232,7 @@ fn session_of(req: &Parts) -> Result<Option<(ClientId, u64)>, HttpAnswer> {
     }
 }
 
-async fn handle(shared: &Shared, req: &Parts, body: &[u8]) -> HttpAnswer {
+async fn handle(shared: &Arc<Shared>, req: &Parts, body: &[u8]) -> HttpAnswer {
     let path = req.uri.path();
     let query = req.uri.query().unwrap_or("");
     if path == "/v1/status" {
@@ -256,12 +277,13 @@ async fn handle(shared: &Shared, req: &Parts, body: &[u8]) -> HttpAnswer {
                 Some(v) => return error(400, format!("?stale= must be true or false, not {v:?}")),
             };
             if stale {
-                let kv = shared.kv.lock().expect("kv lock");
-                let value = kv.get(&key).cloned();
+                let Some((value, applied)) = read_local(shared, &key).await else {
+                    return error(503, "the node is shutting down");
+                };
                 let status = if value.is_some() { 200 } else { 404 };
                 return (
                     status,
-                    json!({ "key": key, "value": value, "applied_index": kv.applied(), "stale": true }),
+                    json!({ "key": key, "value": value, "applied_index": applied, "stale": true }),
                     None,
                 );
             }
@@ -358,6 +380,23 @@ async fn handle(shared: &Shared, req: &Parts, body: &[u8]) -> HttpAnswer {
             "leadership changed while the command was in flight; the outcome is unknown",
         ),
     }
+}
+
+/// A local read of `key`: its value and the applied index. If the Raft
+/// loop holds the kv lock (applying an entry, perhaps with a large value),
+/// wait for it off the runtime so other connections go on; `None` if the
+/// runtime is shutting down meanwhile.
+async fn read_local(shared: &Arc<Shared>, key: &str) -> Option<(Option<String>, LogIndex)> {
+    let read = |kv: &KvStore, key: &str| (kv.get(key).cloned(), kv.applied());
+    match shared.kv.try_lock() {
+        Ok(kv) => return Some(read(&kv, key)),
+        Err(TryLockError::Poisoned(_)) => panic!("kv lock poisoned"),
+        Err(TryLockError::WouldBlock) => {}
+    }
+    let (shared, key) = (shared.clone(), key.to_string());
+    tokio::task::spawn_blocking(move || read(&shared.kv.lock().expect("kv lock"), &key))
+        .await
+        .ok()
 }
 
 fn redirect(leader: Option<NodeId>, addr: Option<String>, req: &Parts) -> HttpAnswer {

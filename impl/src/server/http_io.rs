@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
@@ -27,7 +27,7 @@ pub(super) struct Socket {
 impl hyper::rt::Read for Socket {
     fn poll_read(
         self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let me = self.get_mut();
@@ -47,21 +47,35 @@ impl hyper::rt::Read for Socket {
                 me.readiness.readable.store(false, Ordering::Relaxed);
                 Poll::Pending
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Poll::Pending,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                // Not waiting on the socket: poll again at once.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
             Err(e) => Poll::Ready(Err(e)),
         }
     }
 }
 
 impl Socket {
-    fn wrote(&self, r: io::Result<usize>) -> Poll<io::Result<usize>> {
+    fn wrote(&self, cx: &Context<'_>, r: io::Result<usize>) -> Poll<io::Result<usize>> {
         match r {
+            Ok(n) => {
+                self.readiness
+                    .written
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                Poll::Ready(Ok(n))
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.readiness.write_blocked.store(true, Ordering::Relaxed);
                 Poll::Pending
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Poll::Pending,
-            r => Poll::Ready(r),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                // Nothing to wait for in poll(2): poll again at once.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e)),
         }
     }
 }
@@ -69,20 +83,20 @@ impl Socket {
 impl hyper::rt::Write for Socket {
     fn poll_write(
         self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let r = (&self.stream).write(buf);
-        self.wrote(r)
+        self.wrote(cx, r)
     }
 
     fn poll_write_vectored(
         self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let r = (&self.stream).write_vectored(bufs);
-        self.wrote(r)
+        self.wrote(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -178,4 +192,46 @@ pub(super) struct Readiness {
     pub(super) readable: AtomicBool,
     /// A write would have blocked: wait for writability too.
     pub(super) write_blocked: AtomicBool,
+    /// Bytes written to the socket so far: a request none of whose bytes
+    /// were written cannot have reached the server.
+    pub(super) written: AtomicU64,
+}
+
+impl Readiness {
+    pub(super) fn new() -> Readiness {
+        Readiness {
+            readable: AtomicBool::new(true),
+            write_blocked: AtomicBool::new(false),
+            written: AtomicU64::new(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn an_interrupted_read_or_write_asks_to_be_polled_again() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let socket = Socket {
+            stream,
+            readiness: Arc::new(Readiness::new()),
+            scratch: Vec::new(),
+        };
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        let cx = Context::from_waker(&waker);
+        let interrupted = io::Error::from(io::ErrorKind::Interrupted);
+        assert!(socket.wrote(&cx, Err(interrupted)).is_pending());
+        assert!(
+            flag.0.load(Ordering::Acquire),
+            "woken: block_on polls again"
+        );
+        assert!(!socket.readiness.write_blocked.load(Ordering::Relaxed));
+        assert!(matches!(socket.wrote(&cx, Ok(5)), Poll::Ready(Ok(5))));
+        assert_eq!(socket.readiness.written.load(Ordering::Relaxed), 5);
+    }
 }

@@ -222,12 +222,13 @@ pub fn run(cfg: ServerConfig, shutdown: Arc<AtomicBool>) -> Result<(), ServerErr
         })?)),
         None => None,
     };
-    let client_api = api::ClientApi::start(client_listener, shared.clone()).map_err(|source| {
-        ServerError::Io {
-            what: "starting the client API".into(),
-            source,
-        }
-    })?;
+    let client_api =
+        api::ClientApi::start(client_listener, shared.clone(), api::HEADER_READ_TIMEOUT).map_err(
+            |source| ServerError::Io {
+                what: "starting the client API".into(),
+                source,
+            },
+        )?;
     tracing::info!(
         id = cfg.id,
         peer_addr = %my_raft_addr,
@@ -411,23 +412,31 @@ impl RaftLoop {
         }
     }
 
+    /// Apply committed entries and answer their waiters. The kv lock is
+    /// taken per entry, not per batch (which may be thousands of entries):
+    /// a stale read waits for at most one command's apply (see `api.rs`).
     fn apply(&mut self, committed: Vec<raft_core::Entry>) {
-        let mut kv = self.shared.kv.lock().expect("kv lock");
         for entry in committed {
             let waiter = self.pending.remove(&entry.index);
-            let result = match &entry.kind {
-                EntryKind::Noop => {
-                    kv.skip(entry.index);
-                    None
-                }
+            let cmd = match &entry.kind {
+                EntryKind::Noop => None,
                 EntryKind::Normal(payload) => match Command::decode(payload) {
-                    Ok(cmd) => Some(kv.apply(entry.index, cmd)),
+                    Ok(cmd) => Some(cmd),
                     Err(e) => {
                         tracing::error!(index = entry.index, "skipping committed entry: {e}");
-                        kv.skip(entry.index);
                         None
                     }
                 },
+            };
+            let result = {
+                let mut kv = self.shared.kv.lock().expect("kv lock");
+                match cmd {
+                    Some(cmd) => Some(kv.apply(entry.index, cmd)),
+                    None => {
+                        kv.skip(entry.index);
+                        None
+                    }
+                }
             };
             if let Some((term, reply)) = waiter {
                 let answer = match result {

@@ -32,9 +32,16 @@ pub struct ScriptFile {
 
 pub const SEPARATOR: &str = "----";
 
+/// A line that is not part of a case: a `----` with no command before it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: `{SEPARATOR}` with no command before it")]
+pub struct ParseError {
+    pub line: usize,
+}
+
 impl ScriptFile {
     /// Parses a file; `Err` names the line that is not a case.
-    pub fn parse(text: &str) -> Result<ScriptFile, String> {
+    pub fn parse(text: &str) -> Result<ScriptFile, ParseError> {
         let lines: Vec<&str> = text.lines().collect();
         let mut items = Vec::new();
         let mut i = 0;
@@ -46,10 +53,7 @@ impl ScriptFile {
                 continue;
             }
             if line == SEPARATOR {
-                return Err(format!(
-                    "line {}: `{SEPARATOR}` with no command before it",
-                    i + 1
-                ));
+                return Err(ParseError { line: i + 1 });
             }
             let start = i + 1;
             i += 1;
@@ -167,7 +171,7 @@ mod tests {
     #[test]
     fn a_separator_without_a_command_is_refused() {
         let err = ScriptFile::parse("# x\n----\n").unwrap_err();
-        assert_eq!(err, "line 2: `----` with no command before it");
+        assert_eq!(err.to_string(), "line 2: `----` with no command before it");
     }
 
     #[test]

@@ -43,6 +43,36 @@ use file::ScriptFile;
 use impl_backend::ImplBackend;
 use spec_backend::SpecBackend;
 
+/// Why a script fails. (A command's own error, say a node id out of range,
+/// is not one: it is printed in the transcript as `error: ...`, which the
+/// expected output then holds.)
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    #[error("{name}: {error}")]
+    Parse {
+        name: String,
+        error: file::ParseError,
+    },
+    #[error("{name}: `# only: {side}`: expected `# only: spec` or `# only: impl`")]
+    UnknownSide { name: String, side: String },
+    #[error("{at}: the model and the implementation print different transcripts\n{diff}")]
+    Disagree { at: String, diff: String },
+    #[error("{at} has no `----` and expected output; run with REWRITE=1 to fill it in")]
+    NoExpectedOutput { at: String },
+    #[error("{at}: the output differs from the expected (REWRITE=1 rewrites it; review the diff)\n{diff}")]
+    Differs { at: String, diff: String },
+    #[error("{}: {error}", .path.display())]
+    Io {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: no *.txt scripts", .0.display())]
+    NoScripts(std::path::PathBuf),
+    /// Each failing file's first failure.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n\n"))]
+    Files(Vec<ScriptError>),
+}
+
 /// Which backends a file runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sides {
@@ -52,14 +82,15 @@ pub enum Sides {
 }
 
 impl Sides {
-    fn of(file: &ScriptFile) -> Result<Sides, String> {
+    fn of(name: &str, file: &ScriptFile) -> Result<Sides, ScriptError> {
         match file.only() {
             None => Ok(Sides::Both),
             Some("spec") => Ok(Sides::SpecOnly),
             Some("impl") => Ok(Sides::ImplOnly),
-            Some(other) => Err(format!(
-                "`# only: {other}`: expected `# only: spec` or `# only: impl`"
-            )),
+            Some(other) => Err(ScriptError::UnknownSide {
+                name: name.to_string(),
+                side: other.to_string(),
+            }),
         }
     }
 }
@@ -78,7 +109,7 @@ fn diff(old: &[String], new: &[String], old_name: &str, new_name: &str) -> Strin
 /// The outputs of a script's cases, or the first case that fails: its
 /// backends disagree or it differs from its expected output (unless
 /// `rewrite`). `name` labels the report (`path:line`).
-pub fn run(name: &str, text: &str, rewrite: bool) -> Result<Vec<Vec<String>>, String> {
+pub fn run(name: &str, text: &str, rewrite: bool) -> Result<Vec<Vec<String>>, ScriptError> {
     run_on(
         name,
         text,
@@ -95,9 +126,13 @@ fn run_on(
     rewrite: bool,
     spec: impl Backend,
     imp: impl Backend,
-) -> Result<Vec<Vec<String>>, String> {
-    let file = ScriptFile::parse(text).map_err(|e| format!("{name}: {e}"))?;
-    let sides = Sides::of(&file).map_err(|e| format!("{name}: {e}"))?;
+) -> Result<Vec<Vec<String>>, ScriptError> {
+    let parse_error = |error| ScriptError::Parse {
+        name: name.to_string(),
+        error,
+    };
+    let file = ScriptFile::parse(text).map_err(parse_error)?;
+    let sides = Sides::of(name, &file)?;
     let mut spec = Driver::new(spec);
     let mut imp = Driver::new(imp);
     let mut outputs = Vec::new();
@@ -107,10 +142,10 @@ fn run_on(
             Sides::Both => {
                 let (s, i) = (spec.run(&case.command), imp.run(&case.command));
                 if s != i {
-                    return Err(format!(
-                        "{at}: the model and the implementation print different transcripts\n{}",
-                        diff(&s, &i, "model", "implementation")
-                    ));
+                    return Err(ScriptError::Disagree {
+                        at,
+                        diff: diff(&s, &i, "model", "implementation"),
+                    });
                 }
                 i
             }
@@ -119,15 +154,13 @@ fn run_on(
         };
         if !rewrite {
             let Some(expected) = &case.expected else {
-                return Err(format!(
-                    "{at} has no `----` and expected output; run with REWRITE=1 to fill it in"
-                ));
+                return Err(ScriptError::NoExpectedOutput { at });
             };
             if *expected != actual {
-                return Err(format!(
-                    "{at}: the output differs from the expected (REWRITE=1 rewrites it; review the diff)\n{}",
-                    diff(expected, &actual, "expected", "actual")
-                ));
+                return Err(ScriptError::Differs {
+                    at,
+                    diff: diff(expected, &actual, "expected", "actual"),
+                });
             }
         }
         outputs.push(actual);
@@ -136,15 +169,19 @@ fn run_on(
 }
 
 /// Runs one file; with `rewrite`, writes its outputs back into it.
-pub fn run_file(path: &Path, rewrite: bool) -> Result<(), String> {
+pub fn run_file(path: &Path, rewrite: bool) -> Result<(), ScriptError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+    let io = |error| ScriptError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let text = std::fs::read_to_string(path).map_err(io)?;
     let outputs = run(&name, &text, rewrite)?;
     if rewrite {
-        let file = ScriptFile::parse(&text).map_err(|e| format!("{name}: {e}"))?;
+        let file = ScriptFile::parse(&text).map_err(|error| ScriptError::Parse { name, error })?;
         let new = file.render(&outputs);
         if new != text {
-            std::fs::write(path, new).map_err(|e| format!("{name}: {e}"))?;
+            std::fs::write(path, new).map_err(io)?;
         }
     }
     Ok(())
@@ -152,23 +189,26 @@ pub fn run_file(path: &Path, rewrite: bool) -> Result<(), String> {
 
 /// Runs every `*.txt` in `dir` (sorted by name); `Err` reports each file's
 /// first failure. Returns how many files ran.
-pub fn walk(dir: &Path, rewrite: bool) -> Result<usize, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn walk(dir: &Path, rewrite: bool) -> Result<usize, ScriptError> {
+    let entries = std::fs::read_dir(dir).map_err(|error| ScriptError::Io {
+        path: dir.to_path_buf(),
+        error,
+    })?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
         .collect();
     paths.sort();
     if paths.is_empty() {
-        return Err(format!("{}: no *.txt scripts", dir.display()));
+        return Err(ScriptError::NoScripts(dir.to_path_buf()));
     }
-    let failures: Vec<String> = paths
+    let failures: Vec<ScriptError> = paths
         .iter()
         .filter_map(|p| run_file(p, rewrite).err())
         .collect();
     if failures.is_empty() {
         Ok(paths.len())
     } else {
-        Err(failures.join("\n\n"))
+        Err(ScriptError::Files(failures))
     }
 }

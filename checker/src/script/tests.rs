@@ -62,7 +62,8 @@ fn backends_that_disagree_fail_at_the_case_even_on_rewrite() {
             SpecBackend::default(),
             NoHeartbeats::default(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             err.starts_with(
                 "election.txt:70: `heartbeat 1`: the model and the implementation print different transcripts\n"
@@ -80,7 +81,7 @@ fn backends_that_disagree_fail_at_the_case_even_on_rewrite() {
 #[test]
 fn a_wrong_expectation_fails_with_a_diff_naming_the_line() {
     let wrong = ELECTION.replacen("  1 persist term=1 vote=1", "  1 persist term=2 vote=1", 1);
-    let err = run("election.txt", &wrong, false).unwrap_err();
+    let err = run("election.txt", &wrong, false).unwrap_err().to_string();
     assert!(
         err.starts_with("election.txt:6: `campaign 1`: the output differs from the expected"),
         "{err}"
@@ -103,18 +104,18 @@ fn rewrite_fills_in_new_cases_and_keeps_comments() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("one.txt");
     std::fs::write(&path, "# One node.\nstart 1\ncampaign 1\n").unwrap();
-    let err = walk(&dir, false).unwrap_err();
+    let err = walk(&dir, false).unwrap_err().to_string();
     assert!(
         err.ends_with("one.txt:2: `start 1` has no `----` and expected output; run with REWRITE=1 to fill it in"),
         "{err}"
     );
-    assert_eq!(walk(&dir, true), Ok(1));
+    assert_eq!(walk(&dir, true).unwrap(), 1);
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
         text,
         "# One node.\nstart 1\n----\n\ncampaign 1\n----\n  1 persist term=1 vote=1\n  1 persist append [1@1 noop]\n  1 apply 1@1 noop\n"
     );
-    assert_eq!(walk(&dir, false), Ok(1));
+    assert_eq!(walk(&dir, false).unwrap(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -245,7 +246,7 @@ fn a_file_may_run_on_one_side_only() {
     for _ in 0..8 {
         script.push_str("campaign 1\n");
     }
-    let err = run("terms.txt", &script, true).unwrap_err();
+    let err = run("terms.txt", &script, true).unwrap_err().to_string();
     assert!(
         err.starts_with("terms.txt:9: `campaign 1`: the model and the implementation print different transcripts"),
         "{err}"
@@ -253,7 +254,9 @@ fn a_file_may_run_on_one_side_only() {
     let only = format!("# only: impl (terms past the model's bound)\n{script}");
     let outputs = run("terms.txt", &only, true).unwrap();
     assert_eq!(outputs[8][0], "  1 persist term=8 vote=1");
-    let err = run("terms.txt", "# only: both\nstart 1\n", true).unwrap_err();
+    let err = run("terms.txt", "# only: both\nstart 1\n", true)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "terms.txt: `# only: both`: expected `# only: spec` or `# only: impl`"

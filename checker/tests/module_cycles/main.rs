@@ -233,3 +233,26 @@ fn parents_tests_comments_and_one_way_uses_are_not_cycles() {
     ]);
     assert!(found.is_empty(), "{found:?}");
 }
+
+/// The walk over real files sees real edges: spec/src as it is has no
+/// cycle, and one planted use back from `ghost` to `properties` (which
+/// uses `ghost`) is found as one.
+#[test]
+fn a_use_planted_in_the_real_spec_sources_makes_a_cycle() {
+    let src = workspace_root().join("spec/src");
+    let mut files = rust_files(&src);
+    assert!(files.len() > 10, "spec/src read as {} files", files.len());
+    assert!(cycles(&files).is_empty());
+    let ghost = files
+        .iter_mut()
+        .find(|(p, _)| p.ends_with("ghost.rs"))
+        .expect("spec/src/ghost.rs");
+    ghost.1.push_str("\nuse crate::properties::all;\n");
+    let found: Vec<String> = cycles(&files).iter().map(|c| c.name("spec")).collect();
+    assert!(
+        found
+            .iter()
+            .any(|c| c.contains("ghost") && c.contains("properties")),
+        "{found:?}"
+    );
+}

@@ -102,6 +102,7 @@ fn a_write_none_of_which_left_on_a_reset_connection_is_sent_again() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (reset, when) = std::sync::mpsc::channel::<()>();
+    let (closed, reset_sent) = std::sync::mpsc::channel::<()>();
     let server = std::thread::spawn(move || {
         let mut requests = 0;
         for (i, stream) in listener.incoming().take(2).enumerate() {
@@ -112,10 +113,14 @@ fn a_write_none_of_which_left_on_a_reset_connection_is_sent_again() {
             write_response(&mut &stream, 200, b"{}", false).unwrap();
             if i == 0 {
                 when.recv().unwrap();
-                // A zero linger turns the close into a reset.
+                // A zero linger turns the close into a reset, sent (on
+                // loopback: delivered) when the last fd closes.
                 socket2::SockRef::from(&stream)
                     .set_linger(Some(Duration::ZERO))
                     .unwrap();
+                drop(r);
+                drop(stream);
+                closed.send(()).unwrap();
             }
         }
         requests
@@ -123,11 +128,10 @@ fn a_write_none_of_which_left_on_a_reset_connection_is_sent_again() {
     let mut http = client(&addr);
     http.request("PUT", "/x", b"{}").unwrap();
     reset.send(()).unwrap();
-    std::thread::sleep(Duration::from_millis(100)); // the RST arrives
-                                                    // As if the reset came just after `usable()` looked, and the last
-                                                    // read had blocked (so hyper writes before it reads the reset): the
-                                                    // write fails before any byte leaves, so the PUT goes on a new
-                                                    // connection.
+    reset_sent.recv().unwrap();
+    // As if the reset came just after `usable()` looked, and the last read
+    // had blocked (so hyper writes before it reads the reset): the write
+    // fails before any byte leaves, so the PUT goes on a new connection.
     let conn = http.conn.as_ref().expect("kept alive");
     conn.probe
         .readiness

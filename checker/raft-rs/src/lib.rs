@@ -1,0 +1,183 @@
+//! tikv/raft-rs (crate `raft` 0.7) as a raftcheck [`Implementation`].
+//!
+//! Each model server is one `RawNode` over its own `MemStorage`
+//! ([`node`]); ids, values and messages are mapped in [`convert`], the
+//! abstraction function is [`abstraction`], the fingerprint
+//! [`fingerprint`](mod@fingerprint).
+//!
+//! The mapping of inputs:
+//!
+//! | model input         | raft-rs                                                       |
+//! | ------------------- | ------------------------------------------------------------- |
+//! | `ElectionTimeout`   | `campaign()` (pre-vote and check-quorum off)                  |
+//! | `HeartbeatTimeout`  | a leader: every peer's progress `resume()`d, `bcast_append()` |
+//! | `Propose(v)`        | `propose([], [v])`; a refusal is [`AdapterError::Refused`]    |
+//! | `Deliver(m)`        | `step(m)`                                                     |
+//! | crash / recover     | the durable copy kept, a new `RawNode` over a new store       |
+//!
+//! **Heartbeat.** raft-rs's own heartbeat (`MsgBeat` → `MsgHeartbeat`)
+//! carries no log check, only `commit = min(matched, committed)`, and its
+//! response no match index: the model's four RPCs have no image for it.
+//! What the model's heartbeat does, AppendEntries from each peer's next
+//! index to every peer, is `bcast_append()`; but raft-rs sends nothing to a
+//! peer whose probe is paused (one probe in flight), and unpauses it only
+//! when a heartbeat response arrives (`handle_heartbeat_response` calls
+//! `resume()`, then `send_append`). The adapter does that resume itself, so
+//! a heartbeat timeout is "a heartbeat round as far as replication sees
+//! it": every peer gets a `MsgAppend`. No `MsgHeartbeat` is ever sent.
+//!
+//! **Batch limit.** See [`node::max_size_per_msg`]: exact for `max_batch`
+//! 1 (every profile but `deep`) and for no limit; for 2..=6 exact for
+//! batches of values only.
+//!
+//! Every `Ready` is handled inside the step that made it (see
+//! [`node::drain`]): entries and hard state are in storage before any
+//! message is released.
+
+pub mod abstraction;
+pub mod convert;
+mod fingerprint;
+pub mod node;
+
+use raft::eraftpb::Message;
+use raft_spec::types::ServerId;
+use raft_spec::Config;
+use raftcheck_adapter::{
+    AdapterError, Durable, Implementation, Input, Loosening, Sent, ServerState,
+};
+
+pub use node::Node;
+
+/// raft-rs under test.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RaftRs;
+
+/// What raft-rs's design needs switched off for the comparison to say
+/// anything beyond its first step (the known design differences).
+pub const LOOSENINGS: [(Loosening, &str); 4] = [
+    (
+        Loosening::NextIndex,
+        "raft-rs advances nextIndex optimistically as it sends (replicate state) and probes by \
+         its own hint",
+    ),
+    (
+        Loosening::CommitIndex,
+        "raft-rs persists its commit index and restores it, learns commit from votes and \
+         rejections, and a follower's commit follows the leader's by heartbeat-free appends",
+    ),
+    (
+        Loosening::VotesGranted,
+        "raft-rs tallies refusals too (a majority of them makes the candidate a follower): the \
+         granted set of a candidate that stepped down is not comparable",
+    ),
+    (
+        Loosening::MessagesSent,
+        "raft-rs ignores stale-term requests (no reply), broadcasts each commit advance, sends \
+         every remaining batch at once, and its rejection hint differs",
+    ),
+];
+
+impl Implementation for RaftRs {
+    type Node = Node;
+    type Message = Message;
+
+    fn name(&self) -> &str {
+        "raft-rs"
+    }
+
+    fn loosenings(&self) -> Vec<(Loosening, &'static str)> {
+        LOOSENINGS.to_vec()
+    }
+
+    fn fresh(&self, cfg: &Config, id: ServerId) -> Result<Node, AdapterError> {
+        Node::fresh(cfg, id)
+    }
+
+    fn step(
+        &self,
+        node: &mut Node,
+        input: Input<'_, Message>,
+    ) -> Result<Vec<Message>, AdapterError> {
+        match input {
+            Input::Deliver(m) => {
+                let (me, servers) = (node.id, node.servers);
+                if m.to != me {
+                    return Err(AdapterError::adapter(format!(
+                        "{:?} to node {} delivered to node {me}",
+                        m.get_msg_type(),
+                        m.to
+                    )));
+                }
+                if m.from == me || convert::server_id(m.from, servers).is_none() {
+                    return Err(AdapterError::adapter(format!(
+                        "{:?} from node {}, not a peer of node {me} in a cluster of {servers}",
+                        m.get_msg_type(),
+                        m.from
+                    )));
+                }
+                let m = m.clone();
+                node.run("deliver", |raw| {
+                    let t = m.get_msg_type();
+                    raw.step(m)
+                        .map_err(|e| AdapterError::adapter(format!("raft-rs refused {t:?}: {e}")))
+                })
+            }
+            Input::ElectionTimeout => node.run("election timeout", |raw| {
+                raw.campaign()
+                    .map_err(|e| AdapterError::refused("election timeout", e))
+            }),
+            Input::HeartbeatTimeout => node.run("heartbeat timeout", |raw| {
+                if raw.raft.state == raft::StateRole::Leader {
+                    for (_, pr) in raw.raft.mut_prs().iter_mut() {
+                        pr.resume();
+                    }
+                    raw.raft.bcast_append();
+                }
+                Ok(())
+            }),
+            Input::Propose(v) => {
+                if v.is_noop() {
+                    return Err(AdapterError::adapter(
+                        "a proposal of the no-op value (the model proposes 1..=values)",
+                    ));
+                }
+                node.run("proposal", |raw| {
+                    raw.propose(vec![], convert::payload(v))
+                        .map_err(|e| AdapterError::refused(format!("proposal of {v}"), e))
+                })
+            }
+        }
+    }
+
+    fn crash(&self, node: &mut Node) {
+        node.crash();
+    }
+
+    fn recover(&self, node: &mut Node) -> Result<(), AdapterError> {
+        node.recover()
+    }
+
+    fn state(&self, node: &Node) -> Result<Option<ServerState>, AdapterError> {
+        node.raw()
+            .map(abstraction::abstract_state)
+            .transpose()
+            .map_err(|e| AdapterError::unrepresentable("the node's state", e))
+    }
+
+    fn storage(&self, node: &Node) -> Result<Durable, AdapterError> {
+        abstraction::abstract_storage(&node.durable())
+            .map_err(|e| AdapterError::unrepresentable("the node's storage", e))
+    }
+
+    fn model_message(&self, m: &Message) -> Result<Sent, AdapterError> {
+        convert::model_message(m)
+    }
+
+    fn fingerprint(&self, node: &Node) -> u64 {
+        fingerprint::node_fingerprint(node)
+    }
+
+    fn message_fingerprint(&self, m: &Message) -> u64 {
+        fingerprint::message_fingerprint(m)
+    }
+}

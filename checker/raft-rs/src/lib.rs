@@ -158,6 +158,9 @@ impl Implementation for RaftRs {
     }
 
     fn state(&self, node: &Node) -> Result<Option<ServerState>, AdapterError> {
+        if let Some(reason) = node.failure() {
+            return Err(AdapterError::refused("the node's state", reason));
+        }
         node.raw()
             .map(abstraction::abstract_state)
             .transpose()

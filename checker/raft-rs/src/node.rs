@@ -167,6 +167,14 @@ impl Node {
         }
     }
 
+    /// Why raft-rs failed this node, if it did (a panic in a step).
+    pub(crate) fn failure(&self) -> Option<&str> {
+        match &self.life {
+            Life::Failed { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
     /// The node's durable storage (running: its `MemStorage`).
     pub(crate) fn durable(&self) -> DurableCopy {
         match &self.life {

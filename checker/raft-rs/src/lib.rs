@@ -11,7 +11,7 @@
 //! | ------------------- | ------------------------------------------------------------- |
 //! | `ElectionTimeout`   | `campaign()` (pre-vote and check-quorum off)                  |
 //! | `HeartbeatTimeout`  | a leader: every peer's progress `resume()`d, `bcast_append()` |
-//! | `Propose(v)`        | `propose([], [v])`; a refusal is [`AdapterError::Refused`]    |
+//! | `Propose(v)`        | a leader: `propose([], [v])`; else, or refused: [`AdapterError::Refused`] |
 //! | `Deliver(m)`        | `step(m)`                                                     |
 //! | crash / recover     | the durable copy kept, a new `RawNode` over a new store       |
 //!
@@ -142,6 +142,14 @@ impl Implementation for RaftRs {
                     ));
                 }
                 node.run("proposal", |raw| {
+                    // The model's client proposes to leaders only; a raft-rs
+                    // follower would forward it (a MsgPropose, no model RPC).
+                    if raw.raft.state != raft::StateRole::Leader {
+                        return Err(AdapterError::refused(
+                            format!("proposal of {v}"),
+                            format!("not the leader (raft-rs role {:?})", raw.raft.state),
+                        ));
+                    }
                     raw.propose(vec![], convert::payload(v))
                         .map_err(|e| AdapterError::refused(format!("proposal of {v}"), e))
                 })

@@ -3,79 +3,14 @@
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
 use raft_spec::message::Msg;
-use raft_spec::server::{Role, ServerState};
-use raft_spec::types::{Entry, Log, ServerId, ServerSet, Value};
-use raft_spec::{Config, Profile, RaftModel};
+use raft_spec::server::Role;
+use raft_spec::types::{Log, ServerId, ServerSet, Value};
+use raft_spec::RaftModel;
 use raftcheck_adapter::{AdapterError, Implementation, Input};
-use raftcheck_raft_rs::{Node, RaftRs};
 use stateright::Model;
 
-const RS: RaftRs = RaftRs;
-const S0: ServerId = ServerId(0);
-const S1: ServerId = ServerId(1);
-const S2: ServerId = ServerId(2);
-
-fn cfg(max_batch: u8) -> Config {
-    Config {
-        max_batch,
-        ..Profile::Quick.config()
-    }
-}
-
-struct Cluster {
-    nodes: Vec<Node>,
-}
-
-impl Cluster {
-    fn new(cfg: &Config) -> Self {
-        let nodes = (0..cfg.servers)
-            .map(|i| RS.fresh(cfg, ServerId(i)).unwrap())
-            .collect();
-        Cluster { nodes }
-    }
-
-    fn node(&mut self, s: ServerId) -> &mut Node {
-        &mut self.nodes[s.0 as usize]
-    }
-
-    fn state(&self, s: ServerId) -> ServerState {
-        RS.state(&self.nodes[s.0 as usize]).unwrap().unwrap()
-    }
-
-    fn input(&mut self, s: ServerId, input: Input<'_, Message>) -> Vec<Message> {
-        RS.step(self.node(s), input).unwrap()
-    }
-
-    /// Delivers `m` to its receiver.
-    fn deliver(&mut self, m: &Message) -> Vec<Message> {
-        let to = RS.model_message(m).unwrap().to;
-        self.input(to, Input::Deliver(m))
-    }
-}
-
-/// The one message of `sent` to `to`, with its image.
-fn to(sent: &[Message], to: ServerId) -> (Message, Msg) {
-    let mut hits = sent
-        .iter()
-        .filter(|m| RS.model_message(m).unwrap().to == to);
-    let m = hits.next().expect("a message to the server").clone();
-    assert!(hits.next().is_none(), "one message to {to}: {sent:?}");
-    let image = RS.model_message(&m).unwrap().msg;
-    (m, image)
-}
-
-fn entry(term: u8, value: Value) -> Entry {
-    Entry { term, value }
-}
-
-/// s0 elected in term 1 with s1's vote; returns what the new leader sent.
-fn elect_s0(c: &mut Cluster) -> Vec<Message> {
-    let votes = c.input(S0, Input::ElectionTimeout);
-    let (rv, _) = to(&votes, S1);
-    let replies = c.deliver(&rv);
-    let (grant, _) = to(&replies, S0);
-    c.deliver(&grant)
-}
+mod common;
+use common::*;
 
 #[test]
 fn a_fresh_node_is_the_models_initial_server_state() {

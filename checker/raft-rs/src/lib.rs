@@ -33,6 +33,11 @@
 //! Every `Ready` is handled inside the step that made it (see
 //! [`node::drain`]): entries and hard state are in storage before any
 //! message is released.
+//!
+//! **Snapshot.** `RawNode` is not `Clone`; [`Implementation::snapshot`]
+//! builds a new node over a copy of the storage and sets its public state
+//! field by field, then hands it out only if its fingerprint equals the
+//! original's (else `None`: the harness replays).
 
 pub mod abstraction;
 pub mod convert;
@@ -188,5 +193,11 @@ impl Implementation for RaftRs {
 
     fn message_fingerprint(&self, m: &Message) -> u64 {
         fingerprint::message_fingerprint(m)
+    }
+
+    /// See [`Node`]'s copy: a new `RawNode` set to the original's public
+    /// state, checked against its fingerprint (`None` if that fails).
+    fn snapshot(&self, node: &Node) -> Option<Node> {
+        node.copy()
     }
 }

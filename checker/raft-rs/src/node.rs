@@ -253,6 +253,90 @@ impl Node {
     }
 }
 
+impl Node {
+    /// A copy behaving as this node does, or `None` where one cannot be
+    /// made soundly. raft-rs's `RawNode` is not `Clone`: the copy is a new
+    /// node over a copy of the storage, its public state then set field by
+    /// field (the progress tracker, votes and inflight windows included, by
+    /// `ProgressTracker::clone`). What stays private is equal by
+    /// construction: `heartbeat_elapsed` is 0 (never ticked), the
+    /// uncommitted-size tally is unused (no limit), `RawNode`'s records are
+    /// settled by [`drain`]. The copy is checked against the original's
+    /// fingerprint (and the private counters it can read) before it is
+    /// handed out.
+    pub(crate) fn copy(&self) -> Option<Node> {
+        let life = match &self.life {
+            Life::Running(raw) => {
+                Life::Running(Box::new(copy_running(raw, &self.config, self.servers)?))
+            }
+            Life::Crashed(d) => Life::Crashed(d.clone()),
+            Life::Failed { .. } => return None,
+        };
+        let copy = Node {
+            id: self.id,
+            servers: self.servers,
+            config: self.config.clone(),
+            life,
+        };
+        (crate::fingerprint::node_fingerprint(&copy) == crate::fingerprint::node_fingerprint(self))
+            .then_some(copy)
+    }
+}
+
+fn copy_running(
+    raw: &RawNode<MemStorage>,
+    config: &raft::Config,
+    servers: u8,
+) -> Option<RawNode<MemStorage>> {
+    let r = &raw.raft;
+    let log = &r.raft_log;
+    if !r.msgs.is_empty() || !log.unstable.entries.is_empty() || log.unstable.snapshot.is_some() {
+        return None; // not between steps
+    }
+    let durable = durable_copy(raw.store());
+    let config = raft::Config {
+        applied: log.applied,
+        ..config.clone()
+    };
+    catch_unwind(AssertUnwindSafe(|| {
+        let store = MemStorage::new_with_conf_state(voters(servers));
+        {
+            let mut core = store.wl();
+            core.append(&durable.entries).ok()?;
+            core.set_hardstate(durable.hard_state.clone());
+        }
+        let mut copy = RawNode::new(&config, store, &logger()).ok()?;
+        let c = &mut copy.raft;
+        c.term = r.term;
+        c.vote = r.vote;
+        c.state = r.state;
+        c.leader_id = r.leader_id;
+        c.lead_transferee = r.lead_transferee;
+        c.pending_conf_index = r.pending_conf_index;
+        c.pending_request_snapshot = r.pending_request_snapshot;
+        c.election_elapsed = r.election_elapsed;
+        c.set_randomized_election_timeout(r.randomized_election_timeout());
+        c.read_only = r.read_only.clone();
+        c.read_states = r.read_states.clone();
+        c.raft_log.committed = log.committed;
+        c.raft_log.persisted = log.persisted;
+        c.raft_log.applied = log.applied;
+        *c.mut_prs() = r.prs().clone();
+        // Settles RawNode's view of the soft state; nothing is written or
+        // sent (the hard state already is the original's).
+        if !drain(&mut copy).ok()?.is_empty() {
+            return None;
+        }
+        let (c, r) = (&copy.raft, &raw.raft);
+        let private_equal = c.heartbeat_elapsed() == r.heartbeat_elapsed()
+            && c.uncommitted_size() == r.uncommitted_size()
+            && c.promotable() == r.promotable();
+        private_equal.then_some(copy)
+    }))
+    .ok()
+    .flatten()
+}
+
 /// A deep copy of what `store` holds durably.
 pub(crate) fn durable_copy(store: &MemStorage) -> DurableCopy {
     let hard_state = store.rl().hard_state().clone();

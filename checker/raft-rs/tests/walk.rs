@@ -64,7 +64,10 @@ fn check_safety(states: &[Option<ServerState>], leaders: &mut BTreeMap<u8, usize
     }
 }
 
-fn run(cfg: &Config, seed: u64, steps: usize) {
+/// One run; with `copy`, every node is replaced by its snapshot after
+/// every step. Returns every step's node and message fingerprints.
+fn run(cfg: &Config, seed: u64, steps: usize, copy: bool) -> Vec<u64> {
+    let mut trace = Vec::new();
     let mut rng = Rng(seed);
     let mut nodes: Vec<_> = (0..cfg.servers)
         .map(|i| RS.fresh(cfg, ServerId(i)).unwrap())
@@ -115,7 +118,7 @@ fn run(cfg: &Config, seed: u64, steps: usize) {
             let image = RS.model_message(m).unwrap_or_else(|e| panic!("{ctx}: {e}"));
             assert!(RS.fingerprint(&nodes[image.from.0 as usize]) != 0);
         }
-        net.extend(sent);
+        net.extend(sent.iter().cloned());
         let states: Vec<_> = nodes
             .iter()
             .map(|n| RS.state(n).unwrap_or_else(|e| panic!("{ctx}: {e}")))
@@ -127,7 +130,19 @@ fn run(cfg: &Config, seed: u64, steps: usize) {
             }
         }
         check_safety(&states, &mut leaders);
+        trace.extend(sent.iter().map(|m| RS.message_fingerprint(m)));
+        trace.extend(nodes.iter().map(|n| RS.fingerprint(n)));
+        if copy {
+            for n in &mut nodes {
+                let fp = RS.fingerprint(n);
+                *n = RS
+                    .snapshot(n)
+                    .unwrap_or_else(|| panic!("{ctx}: no snapshot of {n:?}"));
+                assert_eq!(RS.fingerprint(n), fp, "{ctx}");
+            }
+        }
     }
+    trace
 }
 
 #[test]
@@ -145,9 +160,40 @@ fn random_runs_stay_representable_and_safe() {
             ..cfg.clone()
         };
         for seed in 0..150 {
-            run(&cfg, seed, 120);
+            run(&cfg, seed, 120, false);
         }
     }
+}
+
+#[test]
+fn a_snapshot_behaves_as_its_original() {
+    let cfg = Config {
+        max_term: 4,
+        max_log_len: 5,
+        values: 2,
+        max_crashes: 2,
+        max_batch: 2,
+        ..Profile::Quick.config()
+    };
+    for seed in 0..60 {
+        assert_eq!(
+            run(&cfg, seed, 120, true),
+            run(&cfg, seed, 120, false),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn a_snapshot_has_its_own_storage() {
+    let cfg = Profile::Quick.config();
+    let node = RS.fresh(&cfg, ServerId(0)).unwrap();
+    let mut copy = RS.snapshot(&node).unwrap();
+    let before = RS.fingerprint(&node);
+    RS.step(&mut copy, Input::ElectionTimeout).unwrap();
+    assert_eq!(RS.fingerprint(&node), before);
+    assert_eq!(RS.storage(&node).unwrap().term, 0);
+    assert_eq!(RS.storage(&copy).unwrap().term, 1);
 }
 
 #[test]

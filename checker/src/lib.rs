@@ -1,6 +1,7 @@
 //! raftcheck: the harness that model-checks the Raft spec and checks the
 //! production implementation conforms to it.
 
+pub mod adopt;
 pub mod availability;
 pub mod behaviour;
 pub mod bounds;

@@ -28,9 +28,9 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|opts| raftcheck::explore::run(&opts).map_err(anyhow::Error::from))
             .map(|()| ExitCode::SUCCESS),
-        Command::Conform(args) => cli::conform::run_conform(&args),
-        Command::Replay(args) => cli::conform::run_replay(&args),
-        Command::Traces(args) => cli::traces::run(&args),
+        Command::Conform(args) => cli::conform::run_raft_core_conform(&args),
+        Command::Replay(args) => cli::conform::run_raft_core_replay(&args),
+        Command::Traces(args) => cli::traces::run(&raftcheck::conform::RaftCore::default(), &args),
         Command::Gate(args) => cli::gate::run(&args, command_line()),
     };
     match result {

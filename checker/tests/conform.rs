@@ -1,47 +1,86 @@
 //! Conformance: the implementation takes every transition of the model, and
 //! the harness reports every planted fault precisely.
 
-use raft_spec::{Bug, Config, Profile};
+use raft_spec::{Bug, Config, NetworkKind, Profile};
 use raftcheck::check::{self, CheckOptions};
 use raftcheck::conform::exhaustive::{self, ExhaustiveOptions};
-use raftcheck::conform::replay;
+use raftcheck::conform::product::Keying;
 use raftcheck::conform::walk;
-use raftcheck::conform::Perturbation;
+use raftcheck::conform::{replay, Implementation, Perturbation, RaftCore};
 use raftcheck_engine::StopWhen;
 
-fn exhaustive(cfg: &Config, threads: usize, p: Option<Perturbation>) -> exhaustive::ExhaustiveRun {
+#[path = "conform/planted.rs"]
+mod planted;
+
+fn exhaustive_on<I: Implementation>(
+    imp: &I,
+    cfg: &Config,
+    threads: usize,
+    keying: Keying,
+) -> exhaustive::ExhaustiveRun {
     exhaustive::run(
+        imp,
         cfg,
         &ExhaustiveOptions {
             threads,
-            perturbation: p,
-            timeout: None,
-            show_progress: false,
+            keying,
+            ..ExhaustiveOptions::default()
         },
     )
     .unwrap()
 }
 
+fn exhaustive(cfg: &Config, threads: usize, p: Option<Perturbation>) -> exhaustive::ExhaustiveRun {
+    exhaustive_on(&RaftCore::perturbed(p), cfg, threads, Keying::Fingerprint)
+}
+
+fn model_check(cfg: &Config, symmetry: bool) -> check::CheckReport {
+    check::run(
+        cfg,
+        &CheckOptions {
+            threads: 2,
+            symmetry,
+            stop_when: StopWhen::Exhausted,
+            ..CheckOptions::default()
+        },
+    )
+    .unwrap()
+    .report
+}
+
 #[test]
-fn quick_profile_every_model_transition_is_checked_on_the_implementation() {
+fn quick_profile_every_product_transition_is_checked_on_the_implementation() {
     let cfg = Profile::Quick.config();
     let run = exhaustive(&cfg, 2, None);
     let r = &run.report;
     assert!(r.divergence.is_none(), "{}", exhaustive::render_text(r));
     assert!(r.complete && r.ok());
-    assert_eq!(r.model_transitions, r.transitions_checked);
-    // The same exploration as `raftcheck check`: same states, same transitions.
-    let spec = check::run(
-        &cfg,
-        &CheckOptions {
-            threads: 2,
-            stop_when: StopWhen::Exhausted,
-            ..CheckOptions::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(r.unique_states, spec.report.unique_states);
-    assert_eq!(r.model_transitions, spec.report.transitions);
+    assert_eq!(r.messages_lost, 0, "raft-core sends what the model sends");
+    // Every model state (without symmetry) has a product state over it, and
+    // raft-core's hidden state (its leader hint, what it applied) splits
+    // some: the product is at least as large as the model.
+    let spec = model_check(&cfg, false);
+    assert!(
+        r.unique_states >= spec.unique_states,
+        "{} < {}",
+        r.unique_states,
+        spec.unique_states
+    );
+    assert!(r.transitions_checked >= spec.transitions);
+    // The product's rule coverage is the model's: every rule the bounds
+    // allow fired on the implementation too.
+    let covered = |rows: &[raft_spec::coverage::RuleCoverage]| {
+        rows.iter()
+            .map(|row| (row.rule, row.status))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        covered(r.coverage.as_deref().unwrap()),
+        covered(spec.coverage.as_deref().unwrap())
+    );
+    // Each distinct (node state, input) pair ran once: far fewer steps than
+    // transitions.
+    assert!(r.implementation_steps * 10 < r.transitions_checked, "{r:?}");
 }
 
 #[test]
@@ -53,6 +92,70 @@ fn quick_profile_with_a_crash_and_batches_of_two_conforms() {
     };
     let run = exhaustive(&cfg, 2, None);
     assert!(run.report.ok(), "{}", exhaustive::render_text(&run.report));
+}
+
+/// Hidden state: an implementation whose candidate steps down after two
+/// refusals (a tally the abstraction does not show) diverges from the
+/// model, and the product finds it; keying nodes by abstract state merges
+/// the candidate after one refusal with the one before and never sees two.
+#[test]
+fn hidden_state_is_never_merged_away() {
+    let cfg = Profile::Quick.config();
+    let imp = planted::StepsDownAfterTwoRefusals;
+    let sound = exhaustive_on(&imp, &cfg, 2, Keying::Fingerprint);
+    let d = sound
+        .report
+        .divergence
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}", exhaustive::render_text(&sound.report)));
+    assert!(d.mismatch.field.ends_with(".role"), "{d}");
+    assert_eq!(d.mismatch.implementation, "follower", "{d}");
+    let merged = exhaustive_on(&imp, &cfg, 2, Keying::AbstractState);
+    assert!(
+        merged.report.ok(),
+        "keying by abstract state was expected to miss the hidden tally:\n{}",
+        exhaustive::render_text(&merged.report)
+    );
+    assert!(merged.report.complete);
+}
+
+/// No `Clone` needed: without a snapshot the harness rebuilds nodes by
+/// replaying their inputs, and explores exactly the same product.
+#[test]
+fn nodes_without_snapshots_are_rebuilt_by_replay() {
+    let cfg = Profile::Quick.config();
+    let with = exhaustive(&cfg, 2, None).report;
+    let without = exhaustive_on(&planted::NoSnapshot, &cfg, 2, Keying::Fingerprint).report;
+    assert!(without.ok(), "{}", exhaustive::render_text(&without));
+    assert!(without.rebuilds > 0 && with.rebuilds == 0);
+    assert_eq!(without.unique_states, with.unique_states);
+    assert_eq!(without.transitions_checked, with.transitions_checked);
+    assert_eq!(without.implementation_states, with.implementation_states);
+}
+
+/// The network carries the implementation's messages: one that sends less
+/// than the model (no heartbeat to the last peer) is accepted where the
+/// network may lose messages, with the losses counted, and diverges where
+/// it may not.
+#[test]
+fn fewer_messages_are_losses_on_a_lossy_network_only() {
+    let lossy = Profile::Quick.config();
+    let imp = planted::SkipsLastHeartbeat;
+    let r = exhaustive_on(&imp, &lossy, 2, Keying::Fingerprint).report;
+    assert!(r.ok(), "{}", exhaustive::render_text(&r));
+    assert!(r.messages_lost > 0);
+    // A network that never loses a message, with room for an election.
+    let reordering = Config {
+        network: NetworkKind::Reordering,
+        max_in_flight: 4,
+        max_term: 1,
+        ..lossy
+    };
+    let r = exhaustive_on(&imp, &reordering, 2, Keying::Fingerprint).report;
+    let d = r
+        .divergence
+        .expect("a message left out on a network that never loses one");
+    assert_eq!(d.mismatch.field, "messages sent", "{d}");
 }
 
 /// A planted fault, found by the exhaustive check (one thread, so the first
@@ -126,7 +229,7 @@ fn a_thousand_random_walks_over_five_servers_replay_without_divergence() {
         let (trace, _) = walk::walk_trace(&cfg, 40, seed).unwrap();
         // Through the file format, as `raftcheck conform --traces` reads it.
         let trace = raftcheck::trace::Trace::parse(&trace.to_json(), "walk.json".as_ref()).unwrap();
-        let r = replay::replay_trace(&trace, None, None).unwrap();
+        let r = replay::replay_trace(&RaftCore::default(), &trace, None, &[]).unwrap();
         assert!(r.ok(), "seed {seed}:\n{}", replay::render_text(&r));
         assert_eq!(r.steps, 40);
         steps += r.steps;
@@ -138,7 +241,13 @@ fn a_thousand_random_walks_over_five_servers_replay_without_divergence() {
 fn a_perturbed_walk_diverges() {
     let cfg = five_servers();
     let (trace, _) = walk::walk_trace(&cfg, 40, 7).unwrap();
-    let r = replay::replay_trace(&trace, None, Some(Perturbation::WrongPeer)).unwrap();
+    let r = replay::replay_trace(
+        &RaftCore::perturbed(Some(Perturbation::WrongPeer)),
+        &trace,
+        None,
+        &[],
+    )
+    .unwrap();
     assert!(!r.ok() && r.divergence.is_some());
 }
 
@@ -169,7 +278,7 @@ fn refused_where_it_fires(bugs: &[Bug]) {
             .unwrap_or_else(|| panic!("{bug}: no counterexample"));
         let fires = replay::wrong_rule_step(&cfg, behaviour)
             .unwrap_or_else(|| panic!("{bug}: the wrong rule never fires"));
-        let d = replay::replay_behaviour(&cfg, behaviour, None)
+        let d = replay::replay_behaviour(&RaftCore::default(), &cfg, behaviour, &[])
             .unwrap()
             .unwrap_or_else(|| panic!("{bug}: the implementation follows the wrong rule"));
         assert_eq!(d.step, fires, "{bug}: {d}");
@@ -218,7 +327,7 @@ fn saved_counterexamples_are_refused_where_the_wrong_rule_fires() {
             continue;
         }
         let trace = raftcheck::trace::Trace::load(&path).unwrap();
-        let r = replay::replay_trace(&trace, Some(&path), None).unwrap();
+        let r = replay::replay_trace(&RaftCore::default(), &trace, Some(&path), &[]).unwrap();
         assert!(r.ok(), "{}", replay::render_text(&r));
         if let Some(bug) = r.bug {
             bugs += 1;

@@ -3,10 +3,8 @@
 
 use clap::{Parser, Subcommand};
 
-use super::{
-    AvailabilityArgs, BugsArgs, CheckArgs, ConformArgs, ExploreArgs, GateArgs, ReplayArgs,
-    ShowArgs, TracesArgs,
-};
+use super::conform::{RaftCoreConformArgs, RaftCoreReplayArgs};
+use super::{AvailabilityArgs, BugsArgs, CheckArgs, ExploreArgs, GateArgs, ShowArgs, TracesArgs};
 
 /// The parsed command line.
 #[derive(Parser)]
@@ -46,11 +44,11 @@ pub enum Command {
     Show(ShowArgs),
     /// Serve the explorer page for a saved trace: every state of its path with each property's verdict.
     Explore(ExploreArgs),
-    /// Check the production implementation takes every transition of the
-    /// model (or replays trace files) without diverging.
-    Conform(ConformArgs),
-    /// Drive fresh implementation nodes along a trace file.
-    Replay(ReplayArgs),
+    /// Check the production implementation (raft-core) takes every
+    /// transition of the model (or replays trace files) without diverging.
+    Conform(RaftCoreConformArgs),
+    /// Drive fresh raft-core nodes along a trace file.
+    Replay(RaftCoreReplayArgs),
     /// Write random walks over the model as trace files.
     Traces(TracesArgs),
     /// The CI gate: model check, bug catalogue, conformance, replay and the

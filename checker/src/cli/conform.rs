@@ -1,5 +1,7 @@
-//! `raftcheck conform` and `raftcheck replay`: their arguments, and their
-//! reports on stdout.
+//! `conform`, `replay` (and `traces --replay`) for any implementation: their
+//! arguments, and their reports on stdout. `raftcheck` runs them on
+//! raft-core (with `--perturb`); a binary built on [`crate::adopt`] runs
+//! them on its own adapter.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,26 +11,40 @@ use clap::Args;
 use super::bounds::{parse_threads, BoundsArgs};
 use super::Format;
 use crate::bounds::threads_or_all_cores;
-use crate::conform::exhaustive::{self, ExhaustiveOptions};
-use crate::conform::{replay, traces, Perturbation};
+use crate::check::{self, CheckOptions};
+use crate::conform::exhaustive::{self, ExhaustiveOptions, ExhaustiveReport};
+use crate::conform::product::Keying;
+use crate::conform::{replay, traces, Implementation, Loosening, Perturbation, RaftCore};
 use crate::trace::Trace;
 
-/// `raftcheck conform`: drive the production implementation along the model.
+/// A loosening by name (clap's parser).
+pub fn parse_loosening(s: &str) -> Result<Loosening, String> {
+    s.parse()
+}
+
+/// `conform`: drive the implementation along the model.
 #[derive(Debug, Clone, Args)]
 #[command(
-    long_about = "Check the production implementation (raft-core) against the model.\n\n\
-    Without --traces: every transition of the bounded model (the same exploration as \
-    `raftcheck check`, with symmetry reduction) is also taken by real implementation nodes \
-    through their public API: a message is stepped, a timer fires, a value is proposed, a \
-    node is dropped and restarted from the storage its acknowledged durable writes built. \
-    After every step the acting server's abstract state (role, term, vote, log, commit index, \
-    granted votes, next/match index), its storage, and the messages it sent must equal the \
-    model's. The report gives the model's transitions and the transitions checked: they are \
-    equal when the run is complete.\n\n\
+    long_about = "Check the implementation under test against the model.\n\n\
+    Without --traces: the product of the bounded model and the implementation is explored \
+    breadth-first. A product state is a model state, every server's implementation node (told \
+    apart by the adapter's fingerprint of its whole state, so state the abstraction does not \
+    show is never merged away) and the implementation's own messages in flight. Every model \
+    transition is also taken by the acting node: a message it was sent is stepped, a timer \
+    fires, a value is proposed, the node crashes and restarts from the storage its acknowledged \
+    writes built. After every step the node's abstract state (role, term, vote, log, commit \
+    index, granted votes, next/match index), its storage and the messages it sent must equal \
+    the model's. On a lossy network, a message the model sends and the implementation does not \
+    is counted as lost rather than a divergence. Each (node state, input) pair runs on the \
+    implementation once; symmetry reduction is off.\n\n\
     With --traces DIR: every trace file (*.json) in DIR drives fresh implementation nodes, \
     step by step. A file that cannot be read, or is not a behaviour of its model, is reported \
     and the other files are still checked; the last line counts traces, bad files and \
     divergences.\n\n\
+    --loosen FIELD switches a comparison off where an implementation's design differs from \
+    the one the model fixes: next-index, match-index, votes-granted, commit-index, \
+    messages-sent (the model's network then takes what the implementation sent). Every report \
+    lists the loosenings in effect.\n\n\
     Exit codes: 0 conforms, 1 diverged (or incomplete), 2 usage or input error (with \
     --traces: a bad file, when no trace diverged)."
 )]
@@ -38,9 +54,19 @@ pub struct ConformArgs {
     /// Replay every trace (*.json) in this directory instead of exploring.
     #[arg(long, value_name = "DIR")]
     pub traces: Option<std::path::PathBuf>,
-    /// Plant a fault in the harness (to see that it is reported).
-    #[arg(long, value_enum)]
-    pub perturb: Option<Perturbation>,
+    /// Do not compare FIELD (repeatable, or comma-separated): next-index,
+    /// match-index, votes-granted, commit-index, messages-sent.
+    #[arg(long, value_name = "FIELD", value_parser = parse_loosening, value_delimiter = ',')]
+    pub loosen: Vec<Loosening>,
+    /// How implementation nodes are told apart: by the adapter's
+    /// fingerprint (sound), or by their abstract state only (unsound: to
+    /// see what merging hidden state away misses).
+    #[arg(long, value_enum, default_value_t = Keying::Fingerprint)]
+    pub keying: Keying,
+    /// Also run the model checker at the same bounds (no symmetry, same
+    /// threads) and print both rates and their ratio.
+    #[arg(long)]
+    pub bench: bool,
     /// Worker threads, at least 1 (default: all cores).
     #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
@@ -58,9 +84,53 @@ pub struct ConformArgs {
     pub quiet: bool,
 }
 
-pub fn run_conform(args: &ConformArgs) -> anyhow::Result<ExitCode> {
+/// `raftcheck conform`: [`ConformArgs`] on raft-core, which can have a
+/// fault planted in the harness.
+#[derive(Debug, Clone, Args)]
+pub struct RaftCoreConformArgs {
+    #[command(flatten)]
+    pub args: ConformArgs,
+    /// Plant a fault in the harness (to see that it is reported).
+    #[arg(long, value_enum)]
+    pub perturb: Option<Perturbation>,
+}
+
+/// `raftcheck replay`: [`ReplayArgs`] on raft-core.
+#[derive(Debug, Clone, Args)]
+pub struct RaftCoreReplayArgs {
+    #[command(flatten)]
+    pub args: ReplayArgs,
+    /// Plant a fault in the harness (to see that it is reported).
+    #[arg(long, value_enum)]
+    pub perturb: Option<Perturbation>,
+}
+
+/// The name of a planted fault, for reports.
+fn planted(p: Option<Perturbation>) -> Option<String> {
+    p.map(|p| {
+        serde_json::to_value(p)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    })
+}
+
+pub fn run_raft_core_conform(a: &RaftCoreConformArgs) -> anyhow::Result<ExitCode> {
+    run_conform(&RaftCore::perturbed(a.perturb), planted(a.perturb), &a.args)
+}
+
+pub fn run_raft_core_replay(a: &RaftCoreReplayArgs) -> anyhow::Result<ExitCode> {
+    run_replay(&RaftCore::perturbed(a.perturb), &a.args)
+}
+
+/// `conform` on any implementation.
+pub fn run_conform<I: Implementation>(
+    imp: &I,
+    planted: Option<String>,
+    args: &ConformArgs,
+) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.traces {
-        let report = traces::check_traces_dir(dir, args.perturb)?;
+        let report = traces::check_traces_dir(imp, dir, &args.loosen)?;
         match args.format {
             Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
             Format::Text => print!("{}", report.render_text()),
@@ -70,17 +140,27 @@ pub fn run_conform(args: &ConformArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.bounds.config()?;
     let threads = threads_or_all_cores(args.threads);
     let run = exhaustive::run(
+        imp,
         &cfg,
         &ExhaustiveOptions {
             threads,
-            perturbation: args.perturb,
             timeout: args.timeout.map(std::time::Duration::from_secs),
             show_progress: !args.quiet,
+            keying: args.keying,
+            loosen: args.loosen.clone(),
+            planted,
         },
     )?;
-    if let (Some(path), Some(b), Some(d)) = (&args.save, &run.behaviour, &run.report.divergence) {
-        replay::save_behaviour(path, &cfg, b, d)?;
-        eprintln!("saved the behaviour to the divergence: {}", path.display());
+    if let (Some(path), Some(d)) = (&args.save, &run.report.divergence) {
+        match &run.behaviour {
+            Some(b) => {
+                replay::save_behaviour(path, &cfg, b, d)?;
+                eprintln!("saved the behaviour to the divergence: {}", path.display());
+            }
+            None => eprintln!(
+                "not saved: with messages-sent loosened the path to the divergence is no behaviour of the model"
+            ),
+        }
     }
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&run.report)?),
@@ -95,6 +175,9 @@ pub fn run_conform(args: &ConformArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    if args.bench {
+        print!("{}", bench(&run.report, args, threads)?);
+    }
     Ok(if run.report.ok() {
         ExitCode::SUCCESS
     } else {
@@ -102,7 +185,40 @@ pub fn run_conform(args: &ConformArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `raftcheck replay FILE`: drive fresh implementation nodes along a trace.
+/// The model checker at the product's bounds, and the two rates.
+fn bench(r: &ExhaustiveReport, args: &ConformArgs, threads: usize) -> anyhow::Result<String> {
+    let checked = check::run(
+        &r.config,
+        &CheckOptions {
+            threads,
+            symmetry: false,
+            show_progress: !args.quiet,
+            ..CheckOptions::default()
+        },
+    )?;
+    let c = &checked.report;
+    let product = r.states_per_second();
+    let model = c.unique_states_per_second;
+    let flags = crate::bounds::flags_for(&r.config);
+    Ok(format!(
+        "\nbenchmark ({threads} threads, the same bounds, symmetry off in both)\n  \
+         model checker:        {:>12} unique states in {:.2} s: {:>10.0} states/s\n  \
+         product conformance:  {:>12} unique states in {:.2} s: {:>10.0} states/s ({})\n  \
+         ratio: {:.2} of the model checker's states/s; product states / model states: {:.3}\n\
+         reproduce: raftcheck conform {flags} --threads {threads} --bench\n",
+        crate::markup::grouped(c.unique_states),
+        c.seconds,
+        model,
+        crate::markup::grouped(r.unique_states),
+        r.seconds,
+        product,
+        r.implementation,
+        product / model.max(1e-9),
+        r.unique_states as f64 / (c.unique_states as f64).max(1.0),
+    ))
+}
+
+/// `replay FILE`: drive fresh implementation nodes along a trace.
 #[derive(Debug, Clone, Args)]
 #[command(
     long_about = "Drive fresh implementation nodes along a saved trace, step by step, \
@@ -116,26 +232,27 @@ pub fn run_conform(args: &ConformArgs) -> anyhow::Result<ExitCode> {
 pub struct ReplayArgs {
     /// The trace file (JSON, as written by `raftcheck bugs --write` or `raftcheck traces`).
     pub file: std::path::PathBuf,
-    /// Plant a fault in the harness (to see that it is reported).
-    #[arg(long, value_enum)]
-    pub perturb: Option<Perturbation>,
+    /// Do not compare FIELD (see `conform --help`).
+    #[arg(long, value_name = "FIELD", value_parser = parse_loosening, value_delimiter = ',')]
+    pub loosen: Vec<Loosening>,
     /// Report as text or JSON (on stdout).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
-pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
-    run_file(&args.file, args.perturb, args.format)
+/// `replay FILE` on any implementation.
+pub fn run_replay<I: Implementation>(imp: &I, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    run_file(imp, &args.file, &args.loosen, args.format)
 }
 
-/// `raftcheck replay FILE`.
-fn run_file(
+fn run_file<I: Implementation>(
+    imp: &I,
     path: &Path,
-    perturbation: Option<Perturbation>,
+    loosen: &[Loosening],
     format: Format,
 ) -> anyhow::Result<ExitCode> {
     let trace = Trace::load(path)?;
-    let report = replay::replay_trace(&trace, Some(path), perturbation)?;
+    let report = replay::replay_trace(imp, &trace, Some(path), loosen)?;
     let ok = report.ok();
     match format {
         Format::Json => println!(

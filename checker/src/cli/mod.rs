@@ -21,7 +21,7 @@ pub use bounds::{parse_threads, BoundsArgs};
 pub use bugs::BugsArgs;
 pub use check::CheckArgs;
 pub use command::{Cli, Command};
-pub use conform::{ConformArgs, ReplayArgs};
+pub use conform::{ConformArgs, RaftCoreConformArgs, RaftCoreReplayArgs, ReplayArgs};
 pub use explore::ExploreArgs;
 pub use gate::GateArgs;
 pub use show::ShowArgs;

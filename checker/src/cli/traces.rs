@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::conform::parse_loosening;
 use super::BoundsArgs;
-use crate::conform::{replay, walk};
+use crate::conform::{replay, walk, Implementation, Loosening};
 use crate::files;
 
 /// `raftcheck traces`: write random walks as trace files.
@@ -37,9 +38,13 @@ pub struct TracesArgs {
     /// Also replay each walk against the implementation now.
     #[arg(long)]
     pub replay: bool,
+    /// With --replay: do not compare FIELD (see `conform --help`).
+    #[arg(long, value_name = "FIELD", value_parser = parse_loosening, value_delimiter = ',')]
+    pub loosen: Vec<Loosening>,
 }
 
-pub fn run(args: &TracesArgs) -> anyhow::Result<ExitCode> {
+/// `traces`, replaying on `imp` with --replay.
+pub fn run<I: Implementation>(imp: &I, args: &TracesArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.bounds.config()?;
     files::create_dir_all(&args.out)?;
     let mut diverged = 0;
@@ -49,7 +54,7 @@ pub fn run(args: &TracesArgs) -> anyhow::Result<ExitCode> {
         let path: PathBuf = Path::new(&args.out).join(format!("walk-{seed}.json"));
         files::write(&path, trace.to_json())?;
         if args.replay {
-            if let Some(d) = replay::replay_behaviour(&cfg, &behaviour, None)? {
+            if let Some(d) = replay::replay_behaviour(imp, &cfg, &behaviour, &args.loosen)? {
                 diverged += 1;
                 println!("{}: diverged\n{d}", path.display());
             }

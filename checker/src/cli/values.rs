@@ -133,3 +133,24 @@ impl ValueEnum for Perturbation {
         }
     }
 }
+
+impl ValueEnum for crate::conform::product::Keying {
+    fn value_variants<'a>() -> &'a [Self] {
+        use crate::conform::product::Keying;
+        &[Keying::Fingerprint, Keying::AbstractState]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        use crate::conform::product::Keying;
+        match self {
+            Keying::Fingerprint => value(
+                "fingerprint",
+                "By the adapter's fingerprint of the node's whole state (sound)",
+            ),
+            Keying::AbstractState => value(
+                "abstract-state",
+                "By abstract state only: merges hidden state away (unsound; for comparison)",
+            ),
+        }
+    }
+}

@@ -1,32 +1,29 @@
-//! Conformance: the production implementation (`raft-core`) runs the
-//! model's transitions and traces.
+//! Conformance: an implementation, through its adapter (the
+//! [`Implementation`] trait of `raftcheck-adapter`), runs the model's
+//! transitions and traces.
 //!
-//! - [`adapter`]: the id, value and config conventions and the message
-//!   mapping.
-//! - [`abstraction`]: the abstraction function (implementation node → model
-//!   server state, through the node's public observation API only).
-//! - [`step`]: the action mapping (model action → implementation input),
-//!   each server driven by the simulator's one in-memory driver,
-//!   [`raft_sim::MemNode`].
-//! - [`compare`]: the first field where the two disagree after a step.
-//! - [`exhaustive`]: every transition of the bounded model is taken by the
-//!   implementation too (`raftcheck conform`).
-//! - [`replay`]: trace files drive fresh implementation nodes (`raftcheck
-//!   replay FILE`, `raftcheck conform --traces DIR`); [`walk`] writes random
-//!   walks over the model as traces (`raftcheck traces`).
+//! - [`raft_core`]: this workspace's Raft as an `Implementation` (with the
+//!   harness's planted faults, [`Perturbation`]).
+//! - [`compare`]: the first field where the implementation and the model
+//!   disagree after a step.
+//! - [`product`] and [`exhaustive`]: the sound exhaustive mode, every
+//!   transition of the product of the bounded model and the implementation
+//!   (`raftcheck conform`).
+//! - [`cluster`], [`replay`] and [`traces`]: trace files drive fresh nodes
+//!   (`raftcheck replay FILE`, `raftcheck conform --traces DIR`); [`walk`]
+//!   writes random walks over the model as traces (`raftcheck traces`).
 //! - [`divergence`]: what a report says when they disagree.
-//! - [`perturb`]: faults planted in the harness to show it reports them.
 
-pub mod abstraction;
-pub mod adapter;
+pub mod cluster;
 pub mod compare;
 pub mod divergence;
 pub mod exhaustive;
-pub mod perturb;
+pub mod product;
+pub mod raft_core;
 pub mod replay;
-pub mod step;
 pub mod traces;
 pub mod walk;
 
 pub use divergence::{Divergence, Mismatch};
-pub use perturb::Perturbation;
+pub use raft_core::{Perturbation, RaftCore};
+pub use raftcheck_adapter::{Implementation, Loosening};

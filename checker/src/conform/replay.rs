@@ -1,5 +1,5 @@
 //! Replay: a trace file drives fresh implementation nodes, through their
-//! public API only, step by step.
+//! adapter, step by step ([`Cluster`]).
 //!
 //! The trace is first re-validated against the model of its own config
 //! (`Trace::to_behaviour`): every recorded state and send must be what the
@@ -16,21 +16,18 @@ use serde::Serialize;
 use stateright::Model;
 
 use raft_spec::server::RaftServer;
-use raft_spec::types::ServerId;
-use raft_spec::{Bug, Config, RaftModel, State};
+use raft_spec::{Bug, Config, RaftModel};
+use raftcheck_adapter::{Implementation, Loosening};
 
-use super::abstraction::abstract_state;
-use super::adapter::fresh_server;
-use super::compare::{compare_server, compare_step};
+use super::cluster::Cluster;
 use super::divergence::{Divergence, Mismatch};
-use super::perturb::Perturbation;
-use super::step::{acting_server, impl_step, model_sent};
 use crate::behaviour::Behaviour;
-use crate::trace::{Outcome, Trace};
+use crate::trace::{sent_by as model_sent, Outcome, Trace};
 
 /// The outcome of replaying one trace.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReplayReport {
+    pub implementation: String,
     pub file: Option<PathBuf>,
     pub config: Config,
     pub bug: Option<Bug>,
@@ -56,21 +53,25 @@ impl ReplayReport {
     }
 }
 
+/// The loosenings in effect for `imp`: its own, and `extra`.
+pub fn loosenings<I: Implementation>(imp: &I, extra: &[Loosening]) -> Vec<Loosening> {
+    let mut all: Vec<Loosening> = imp.loosenings().into_iter().map(|(l, _)| l).collect();
+    all.extend_from_slice(extra);
+    all.sort();
+    all.dedup();
+    all
+}
+
 /// Drives fresh implementation nodes along a behaviour of the model `cfg`.
-/// Returns the first divergence, if any (step 0: the initial state); an
-/// error if the behaviour cannot be driven at all (a fresh node with no
-/// counterpart in the model), which is not a finding.
-pub fn replay_behaviour(
+/// Returns the first divergence, if any (step 0: the initial state), and
+/// the messages the implementation did not send where the model did.
+pub fn replay_behaviour<I: Implementation>(
+    imp: &I,
     cfg: &Config,
     behaviour: &Behaviour,
-    perturbation: Option<Perturbation>,
+    loosen: &[Loosening],
 ) -> crate::error::Result<Option<Divergence>> {
-    let server = RaftServer { cfg: cfg.clone() };
     let (init, steps) = behaviour;
-    let mut impls = (0..cfg.servers)
-        .map(|i| fresh_server(cfg, ServerId(i)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(crate::error::Error::Abstraction)?;
     let diverge = |step: usize, action: String, mismatch: Mismatch| {
         Some(Divergence {
             step,
@@ -79,39 +80,14 @@ pub fn replay_behaviour(
             bug: cfg.bug,
         })
     };
-    for (i, imp) in impls.iter().enumerate() {
-        let node = imp.node().expect("a fresh node runs");
-        let s = ServerId(i as u8);
-        let m = match abstract_state(node, cfg.servers) {
-            Ok(abs) => compare_server(s, &init.actor_states[i], &abs, cfg.servers),
-            Err(e) => Some(Mismatch::new(format!("{s}.state"), "a model state", e)),
-        };
-        if let Some(m) = m {
-            return Ok(diverge(0, "initial state".into(), m));
-        }
-    }
-    let mut last: &State = init;
+    let mut cluster = match Cluster::new(imp, cfg, init, loosenings(imp, loosen)) {
+        Ok(c) => c,
+        Err(m) => return Ok(diverge(0, "initial state".into(), m)),
+    };
+    let mut last = init;
     for (k, (action, next)) in steps.iter().enumerate() {
-        let describe = || RaftModel::describe_action(action);
-        let acting = acting_server(action);
-        let before = match acting {
-            Some(s) => impls[s.0 as usize].clone(),
-            None => {
-                // A network drop: nothing runs, nothing is sent.
-                last = next;
-                continue;
-            }
-        };
-        let step = match impl_step(cfg, action, &before, perturbation) {
-            Ok(step) => step,
-            Err(m) => return Ok(diverge(k + 1, describe(), m)),
-        };
-        let sent = model_sent(&server, last, action);
-        if let Some(m) = compare_step(cfg, next, acting, &step, &sent) {
-            return Ok(diverge(k + 1, describe(), m));
-        }
-        if let (Some(s), Some(after)) = (acting, step.server) {
-            impls[s.0 as usize] = after;
+        if let Err(m) = cluster.step(last, action, next) {
+            return Ok(diverge(k + 1, RaftModel::describe_action(action), m));
         }
         last = next;
     }
@@ -151,10 +127,11 @@ pub fn wrong_rule_step(cfg: &Config, behaviour: &Behaviour) -> Option<usize> {
 }
 
 /// Replays a loaded trace.
-pub fn replay_trace(
+pub fn replay_trace<I: Implementation>(
+    imp: &I,
     trace: &Trace,
     file: Option<&Path>,
-    perturbation: Option<Perturbation>,
+    loosen: &[Loosening],
 ) -> crate::error::Result<ReplayReport> {
     let (_, behaviour) = trace
         .replay()
@@ -162,7 +139,7 @@ pub fn replay_trace(
             file: file.map_or("trace".into(), |p| p.display().to_string()),
             error,
         })?;
-    let mut divergence = replay_behaviour(&trace.config, &behaviour, perturbation)?;
+    let mut divergence = replay_behaviour(imp, &trace.config, &behaviour, loosen)?;
     let wrong_rule_fires_at = wrong_rule_step(&trace.config, &behaviour);
     if let Some(d) = &mut divergence {
         // Only a divergence where the wrong rule fires is its refusal; any
@@ -172,6 +149,7 @@ pub fn replay_trace(
         }
     }
     Ok(ReplayReport {
+        implementation: imp.name().to_string(),
         file: file.map(Path::to_path_buf),
         config: trace.config.clone(),
         bug: trace.config.bug,
@@ -223,7 +201,12 @@ pub fn render_text(r: &ReplayReport) -> String {
         .file
         .as_ref()
         .map_or("trace".to_string(), |p| p.display().to_string());
-    let mut out = format!("replay {name}: {} steps; {}\n", r.steps, r.config.summary());
+    let mut out = format!(
+        "replay {name}: {} steps on {}; {}\n",
+        r.steps,
+        r.implementation,
+        r.config.summary()
+    );
     match &r.divergence {
         None => out.push_str(&format!(
             "  the implementation took all {} steps and never diverged\n",
@@ -254,7 +237,7 @@ pub fn save_behaviour(
     let trace = Trace::from_behaviour(
         cfg,
         cfg.bug,
-        super::exhaustive::CONFORMS,
+        super::product::CONFORMS,
         Outcome::Violates,
         behaviour,
     )?;

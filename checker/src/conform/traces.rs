@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::perturb::Perturbation;
+use raftcheck_adapter::{Implementation, Loosening};
+
 use super::replay::{self, ReplayReport};
 use crate::trace::Trace;
 
@@ -76,9 +77,10 @@ impl TracesReport {
 /// Replays every `*.json` in `dir`, in name order. A bad file is recorded
 /// and the rest still checked; only an unreadable or empty directory is an
 /// error.
-pub fn check_traces_dir(
+pub fn check_traces_dir<I: Implementation>(
+    imp: &I,
     dir: &Path,
-    perturbation: Option<Perturbation>,
+    loosen: &[Loosening],
 ) -> crate::error::Result<TracesReport> {
     let files = crate::files::json_files(dir)?;
     if files.is_empty() {
@@ -94,7 +96,7 @@ pub fn check_traces_dir(
     for file in files {
         let replayed = Trace::load(&file)
             .map_err(crate::error::Error::from)
-            .and_then(|trace| replay::replay_trace(&trace, Some(&file), perturbation));
+            .and_then(|trace| replay::replay_trace(imp, &trace, Some(&file), loosen));
         match replayed {
             Ok(r) => {
                 report.divergences += usize::from(!r.ok());

@@ -22,7 +22,7 @@ use stateright::actor::{ActorModelAction, Envelope};
 use stateright::Model;
 
 use super::driver::{Backend, Effects, Proposal, Status};
-use crate::conform::adapter::{entry_kind, impl_message, node_id};
+use crate::conform::raft_core::convert::{entry_kind, impl_message, node_id};
 use crate::trace::{sent_by, Sent};
 
 #[derive(Default)]

@@ -92,20 +92,8 @@ pub struct Step {
     pub servers: Vec<ServerView>,
 }
 
-/// A message a server sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Sent {
-    pub from: ServerId,
-    pub to: ServerId,
-    pub msg: Msg,
-}
-
-impl std::fmt::Display for Sent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} → {} {}", self.from, self.to, self.msg)
-    }
-}
+/// A message a server sent (the adapter crate's: the images adapters give).
+pub use raftcheck_adapter::Sent;
 
 /// Which timer fired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -58,8 +58,24 @@ impl FlatModel {
         next: &mut FlatState,
         fired: &mut RuleSet,
     ) -> bool {
+        self.next_state_sending(last, action, next, fired, None)
+    }
+
+    /// [`next_state_covered`](Self::next_state_covered), also appending
+    /// to `sent` every message the acting server sent, in sending order
+    /// (what the network alone cannot tell: a duplicating network holds a
+    /// message sent again only once). Conformance compares them with the
+    /// implementation's.
+    pub fn next_state_sending(
+        &self,
+        last: &FlatState,
+        action: Action,
+        next: &mut FlatState,
+        fired: &mut RuleSet,
+        sent: Option<&mut Vec<Packet>>,
+    ) -> bool {
         let mut rules = RuleSet::default();
-        let stepped = self.step(last, action, next, &mut rules);
+        let stepped = self.step(last, action, next, &mut rules, sent);
         if !matches!(stepped, Stepped::Disabled) {
             fired.0 |= rules.0;
         }
@@ -84,6 +100,7 @@ impl FlatModel {
         action: Action,
         next: &mut FlatState,
         rules: &mut RuleSet,
+        mut sent: Option<&mut Vec<Packet>>,
     ) -> Stepped {
         match action {
             ActorModelAction::Drop(Envelope { src, dst, msg }) => {
@@ -112,7 +129,7 @@ impl FlatModel {
                     });
                 }
                 let mut state = Cow::Borrowed(last.server(i));
-                let mut effects = Apply::new(next, i, None);
+                let mut effects = Apply::new(next, i, None, sent.as_deref_mut());
                 self.server
                     .receive(dst.into(), &mut state, src.into(), msg, &mut effects);
                 rules.0 |= effects.rules.0;
@@ -136,7 +153,7 @@ impl FlatModel {
                 *next = *last;
                 *next.timers_mut(i) &= !timer_bit(&timer);
                 let mut state = Cow::Borrowed(last.server(i));
-                let mut effects = Apply::new(next, i, Some(timer));
+                let mut effects = Apply::new(next, i, Some(timer), sent.as_deref_mut());
                 self.server.fire(id.into(), &mut state, timer, &mut effects);
                 rules.0 |= effects.rules.0;
                 // `is_no_op_with_timer`: the state is untouched and the
@@ -162,7 +179,7 @@ impl FlatModel {
                 let i = usize::from(id);
                 *next = *last;
                 next.set_crashed(i, false);
-                let mut effects = Apply::new(next, i, None);
+                let mut effects = Apply::new(next, i, None, sent);
                 let state = self.server.restart(last.storage(i), &mut effects);
                 rules.0 |= effects.rules.0;
                 *next.server_mut(i) = state;
@@ -187,10 +204,17 @@ struct Apply<'a> {
     renewed: bool,
     /// The rules the handler took.
     rules: RuleSet,
+    /// Where to record the messages sent, if anyone asked.
+    sent: Option<&'a mut Vec<Packet>>,
 }
 
 impl<'a> Apply<'a> {
-    fn new(next: &'a mut FlatState, server: usize, fired: Option<Timer>) -> Self {
+    fn new(
+        next: &'a mut FlatState,
+        server: usize,
+        fired: Option<Timer>,
+        sent: Option<&'a mut Vec<Packet>>,
+    ) -> Self {
         Apply {
             next,
             server,
@@ -198,6 +222,7 @@ impl<'a> Apply<'a> {
             fired,
             renewed: false,
             rules: RuleSet::default(),
+            sent,
         }
     }
 }
@@ -212,6 +237,9 @@ impl Effects for Apply<'_> {
             msg,
         };
         self.next.network.send(packet, duplicating);
+        if let Some(sent) = self.sent.as_deref_mut() {
+            sent.push(packet);
+        }
     }
 
     fn save(&mut self, durable: Durable) {
@@ -253,7 +281,9 @@ impl Model for FlatModel {
         let n = self.cfg.servers as usize;
         let mut s = FlatState::empty(n, self.cfg.network.is_duplicating());
         for i in 0..n {
-            let server = self.server.restart(&None, &mut Apply::new(&mut s, i, None));
+            let server = self
+                .server
+                .restart(&None, &mut Apply::new(&mut s, i, None, None));
             *s.server_mut(i) = server;
         }
         vec![s]

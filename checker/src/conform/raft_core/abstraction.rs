@@ -5,7 +5,7 @@ use raft_core::{DurableState, RaftNode, Role as ImplRole};
 use raft_spec::server::{Durable, Role, ServerState};
 use raft_spec::types::{PeerMap, ServerSet};
 
-use super::adapter::{model_log, model_server, small};
+use super::convert::{model_log, model_server, small};
 
 /// The abstraction function: an implementation node, read through its
 /// public observation API only, as the model's server state. The ghost

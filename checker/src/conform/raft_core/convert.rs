@@ -1,14 +1,14 @@
-//! The conventions that bridge the model and the implementation: ids,
-//! values, configs and the message mapping. The abstraction function is in
+//! The conventions that bridge the model and raft-core: ids, values,
+//! configs and the message mapping. The abstraction function is in
 //! [`abstraction`](super::abstraction), the action mapping in
-//! [`step`](super::step), the comparison in [`compare`](super::compare).
+//! [`step`](super::step).
 //!
 //! | model (`raft-spec`)                         | implementation (`raft-core`)                  |
 //! | ------------------------------------------- | --------------------------------------------- |
 //! | server `Id(i)` / `ServerId(i)`              | `NodeId` `i + 1` (ids are arbitrary `u64`s)   |
 //! | `Value(v)`, `v >= 1`                        | `EntryKind::Normal` with payload `[v]`        |
 //! | `Value::NOOP`                               | `EntryKind::Noop`                             |
-//! | `Deliver { src, dst, msg }`                 | `node(dst).step(msg)`                         |
+//! | deliver a message `m`                       | `node(m.to).step(m)`                          |
 //! | `Timeout(id, Election)`                     | `node(id).election_timeout()`                 |
 //! | `Timeout(id, Heartbeat)`                    | `node(id).heartbeat_timeout()`                |
 //! | `Timeout(id, Propose(v))`                   | `node(id).propose([v])`                       |
@@ -26,7 +26,6 @@ use raft_core::{
     AppendEntries, AppendEntriesResponse, Bytes, Entry as ImplEntry, EntryKind, Message,
     MessageBody, NodeId, RequestVote, RequestVoteResponse,
 };
-use raft_sim::MemNode;
 use raft_spec::message::{self as spec_msg, Msg};
 use raft_spec::types::{Entry, Log, ServerId, Value, LOG_CAPACITY};
 use raft_spec::Config;
@@ -47,12 +46,6 @@ pub fn server_id(n: NodeId, servers: u8) -> Option<ServerId> {
 pub fn impl_config(cfg: &Config, s: ServerId) -> raft_core::Config {
     raft_core::Config::new(node_id(s), (0..cfg.servers).map(|i| node_id(ServerId(i))))
         .with_limits(cfg.max_batch as usize, usize::MAX)
-}
-
-/// A brand-new implementation server for model server `s`, with empty
-/// storage.
-pub fn fresh_server(cfg: &Config, s: ServerId) -> Result<MemNode, String> {
-    MemNode::new(impl_config(cfg, s)).map_err(|e| e.to_string())
 }
 
 /// The payload of a model value.
@@ -104,9 +97,10 @@ pub(super) fn model_server(n: NodeId, servers: u8) -> Result<ServerId, String> {
     server_id(n, servers).ok_or_else(|| format!("node id {n} is not a server of the model"))
 }
 
-pub use crate::trace::Sent;
+pub use raftcheck_adapter::Sent;
 
-/// A model message as the implementation receives it.
+/// A model message as raft-core receives it (the scripts' spec backend
+/// speaks raft-core's messages).
 pub fn impl_message(from: ServerId, to: ServerId, msg: &Msg) -> Message {
     let body = match *msg {
         Msg::RequestVote(spec_msg::RequestVote {

@@ -1,0 +1,58 @@
+//! `raftcheck-raft-rs`: tikv/raft-rs through the harness, end to end.
+
+use std::process::{Command, Output};
+
+fn raftcheck_raft_rs(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_raftcheck-raft-rs"))
+        .args(args)
+        .output()
+        .expect("raftcheck-raft-rs runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A single server has no vote to lose (raft-rs's one role divergence
+/// from the model): every transition conforms, crash and recovery, three
+/// terms and proposals included.
+#[test]
+fn a_single_raft_rs_server_conforms_exhaustively() {
+    let o = raftcheck_raft_rs(&[
+        "conform",
+        "--profile",
+        "quick",
+        "--servers",
+        "1",
+        "--crashes",
+        "1",
+        "--max-term",
+        "3",
+        "--max-log",
+        "3",
+        "--values",
+        "2",
+        "--threads",
+        "1",
+    ]);
+    let out = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("raft-rs against the model"), "{out}");
+    assert!(out.contains("loosened: next-index"), "{out}");
+    assert!(out.contains("never diverged"), "{out}");
+}
+
+/// Three servers: raft-rs's candidate turns follower once a majority
+/// refuses it (the model's stays a candidate); the harness reports it.
+#[test]
+fn a_candidate_refused_by_a_majority_is_reported() {
+    let o = raftcheck_raft_rs(&["conform", "--profile", "quick", "--threads", "1"]);
+    let out = stdout(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("RequestVoteResponse(t1, refused)"), "{out}");
+    assert!(out.contains(".role"), "{out}");
+}

@@ -34,6 +34,16 @@
 //! [`node::drain`]): entries and hard state are in storage before any
 //! message is released.
 //!
+//! **Divergences by design** (raft-rs 0.7 against Figure 2; none unsafe;
+//! see `tests/design_differences.rs`): a candidate a majority refused
+//! becomes a follower (role: no loosening hides it, so the exhaustive
+//! mode stops there on 2+ servers); a vote is refused while a leader of
+//! the term is known; stale-term requests get no reply; an append whose
+//! prev index is below the follower's commit index is answered with the
+//! commit index and its entries dropped (log, with a batch of 2+); a
+//! paused probe gets nothing on a proposal and next index is optimistic;
+//! commit indices travel in votes and survive restarts.
+//!
 //! **Snapshot.** `RawNode` is not `Clone`; [`Implementation::snapshot`]
 //! builds a new node over a copy of the storage and sets its public state
 //! field by field, then hands it out only if its fingerprint equals the
@@ -198,6 +208,8 @@ impl Implementation for RaftRs {
     /// See [`Node`]'s copy: a new `RawNode` set to the original's public
     /// state, checked against its fingerprint (`None` if that fails).
     fn snapshot(&self, node: &Node) -> Option<Node> {
+        let want = fingerprint::node_fingerprint(node);
         node.copy()
+            .filter(|copy| fingerprint::node_fingerprint(copy) == want)
     }
 }

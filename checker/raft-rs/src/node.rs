@@ -261,9 +261,9 @@ impl Node {
     /// `ProgressTracker::clone`). What stays private is equal by
     /// construction: `heartbeat_elapsed` is 0 (never ticked), the
     /// uncommitted-size tally is unused (no limit), `RawNode`'s records are
-    /// settled by [`drain`]. The copy is checked against the original's
-    /// fingerprint (and the private counters it can read) before it is
-    /// handed out.
+    /// settled by [`drain`]. The private counters it can read are checked
+    /// here; the caller checks the copy's fingerprint against the
+    /// original's ([`crate::RaftRs`]'s `snapshot`).
     pub(crate) fn copy(&self) -> Option<Node> {
         let life = match &self.life {
             Life::Running(raw) => {
@@ -272,14 +272,12 @@ impl Node {
             Life::Crashed(d) => Life::Crashed(d.clone()),
             Life::Failed { .. } => return None,
         };
-        let copy = Node {
+        Some(Node {
             id: self.id,
             servers: self.servers,
             config: self.config.clone(),
             life,
-        };
-        (crate::fingerprint::node_fingerprint(&copy) == crate::fingerprint::node_fingerprint(self))
-            .then_some(copy)
+        })
     }
 }
 

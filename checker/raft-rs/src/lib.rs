@@ -31,7 +31,7 @@
 //! batches of values only.
 //!
 //! Every `Ready` is handled inside the step that made it (see
-//! [`node::drain`]): entries and hard state are in storage before any
+//! `node::drain`): entries and hard state are in storage before any
 //! message is released.
 //!
 //! **Divergences by design** (raft-rs 0.7 against Figure 2; none unsafe;
@@ -51,7 +51,7 @@
 
 pub mod abstraction;
 pub mod convert;
-mod fingerprint;
+pub mod fingerprint;
 pub mod node;
 
 use raft::eraftpb::Message;

@@ -6,7 +6,7 @@ use raftcheck::check::{self, CheckOptions};
 use raftcheck::conform::exhaustive::{self, ExhaustiveOptions};
 use raftcheck::conform::product::Keying;
 use raftcheck::conform::walk;
-use raftcheck::conform::{replay, Implementation, Perturbation, RaftCore};
+use raftcheck::conform::{replay, Implementation, Loosen, Perturbation, RaftCore};
 use raftcheck_engine::StopWhen;
 
 #[path = "conform/planted.rs"]
@@ -229,7 +229,8 @@ fn a_thousand_random_walks_over_five_servers_replay_without_divergence() {
         let (trace, _) = walk::walk_trace(&cfg, 40, seed).unwrap();
         // Through the file format, as `raftcheck conform --traces` reads it.
         let trace = raftcheck::trace::Trace::parse(&trace.to_json(), "walk.json".as_ref()).unwrap();
-        let r = replay::replay_trace(&RaftCore::default(), &trace, None, &[]).unwrap();
+        let r =
+            replay::replay_trace(&RaftCore::default(), &trace, None, &Loosen::default()).unwrap();
         assert!(r.ok(), "seed {seed}:\n{}", replay::render_text(&r));
         assert_eq!(r.steps, 40);
         steps += r.steps;
@@ -245,7 +246,7 @@ fn a_perturbed_walk_diverges() {
         &RaftCore::perturbed(Some(Perturbation::WrongPeer)),
         &trace,
         None,
-        &[],
+        &Loosen::default(),
     )
     .unwrap();
     assert!(!r.ok() && r.divergence.is_some());
@@ -278,7 +279,7 @@ fn refused_where_it_fires(bugs: &[Bug]) {
             .unwrap_or_else(|| panic!("{bug}: no counterexample"));
         let fires = replay::wrong_rule_step(&cfg, behaviour)
             .unwrap_or_else(|| panic!("{bug}: the wrong rule never fires"));
-        let d = replay::replay_behaviour(&RaftCore::default(), &cfg, behaviour, &[])
+        let d = replay::replay_behaviour(&RaftCore::default(), &cfg, behaviour, &Loosen::default())
             .unwrap()
             .unwrap_or_else(|| panic!("{bug}: the implementation follows the wrong rule"));
         assert_eq!(d.step, fires, "{bug}: {d}");
@@ -327,7 +328,13 @@ fn saved_counterexamples_are_refused_where_the_wrong_rule_fires() {
             continue;
         }
         let trace = raftcheck::trace::Trace::load(&path).unwrap();
-        let r = replay::replay_trace(&RaftCore::default(), &trace, Some(&path), &[]).unwrap();
+        let r = replay::replay_trace(
+            &RaftCore::default(),
+            &trace,
+            Some(&path),
+            &Loosen::default(),
+        )
+        .unwrap();
         assert!(r.ok(), "{}", replay::render_text(&r));
         if let Some(bug) = r.bug {
             bugs += 1;
@@ -337,4 +344,31 @@ fn saved_counterexamples_are_refused_where_the_wrong_rule_fires() {
         }
     }
     assert!(bugs >= 10, "only {bugs} bug traces in {}", dir.display());
+}
+
+/// Random walks over the product: raft-core conforms along a thousand at
+/// five servers, and the hidden refusal tally is found by some.
+#[test]
+fn product_walks_conform_and_find_hidden_state() {
+    use raftcheck::conform::walks::walks;
+    let cfg = five_servers();
+    let r = walks(&RaftCore::default(), &cfg, &Loosen::default(), 1000, 40, 1).unwrap();
+    assert!(r.ok(), "{}", r.render_text());
+    assert!(r.steps > 39_000, "{}", r.render_text());
+    let three = Profile::Quick.config();
+    let r = walks(
+        &planted::StepsDownAfterTwoRefusals,
+        &three,
+        &Loosen::default(),
+        1000,
+        40,
+        1,
+    )
+    .unwrap();
+    assert!(!r.ok(), "{}", r.render_text());
+    assert!(
+        r.by_field.keys().all(|f| f.ends_with(".role")),
+        "{:?}",
+        r.by_field
+    );
 }

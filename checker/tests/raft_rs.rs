@@ -47,12 +47,38 @@ fn a_single_raft_rs_server_conforms_exhaustively() {
 }
 
 /// Three servers: raft-rs's candidate turns follower once a majority
-/// refuses it (the model's stays a candidate); the harness reports it.
+/// refuses it (the model's stays a candidate); with every loosening of the
+/// adapter but `refused-candidate`, the harness reports it.
 #[test]
-fn a_candidate_refused_by_a_majority_is_reported() {
-    let o = raftcheck_raft_rs(&["conform", "--profile", "quick", "--threads", "1"]);
+fn a_candidate_refused_by_a_majority_is_reported_without_its_loosening() {
+    let o = raftcheck_raft_rs(&[
+        "conform",
+        "--profile",
+        "quick",
+        "--threads",
+        "1",
+        "--strict",
+        "--loosen",
+        "next-index,commit-index,messages-sent",
+    ]);
     let out = stdout(&o);
     assert!(!o.status.success(), "{out}");
     assert!(out.contains("RequestVoteResponse(t1, refused)"), "{out}");
     assert!(out.contains(".role"), "{out}");
+    assert!(!out.contains("loosened: refused-candidate"), "{out}");
+}
+
+/// With raft-rs's loosenings (refused-candidate among them), three servers
+/// conform on every transition of `quick`.
+#[test]
+fn three_raft_rs_servers_conform_at_quick_with_their_loosenings() {
+    let o = raftcheck_raft_rs(&["conform", "--profile", "quick", "--threads", "2", "-q"]);
+    let out = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("loosened: refused-candidate"), "{out}");
+    assert!(out.contains("never diverged"), "{out}");
 }

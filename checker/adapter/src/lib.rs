@@ -123,6 +123,12 @@ pub enum Loosening {
     /// The commit index is not compared (an implementation that learns the
     /// leader's commit index by other messages, or later).
     CommitIndex,
+    /// A candidate shown as a follower of the same term that still votes
+    /// for itself is compared as the model's candidate (role and granted
+    /// votes not compared): an implementation whose candidate steps down
+    /// once a majority refuses it, where the model's stays a candidate
+    /// that can no longer win.
+    RefusedCandidate,
     /// The messages a step sends are not compared with the model's: the
     /// model's network takes what the implementation sent instead (their
     /// images are still delivered to the model, so every later state is
@@ -131,11 +137,12 @@ pub enum Loosening {
 }
 
 impl Loosening {
-    pub const ALL: [Loosening; 5] = [
+    pub const ALL: [Loosening; 6] = [
         Loosening::NextIndex,
         Loosening::MatchIndex,
         Loosening::VotesGranted,
         Loosening::CommitIndex,
+        Loosening::RefusedCandidate,
         Loosening::MessagesSent,
     ];
 
@@ -145,6 +152,7 @@ impl Loosening {
             Loosening::MatchIndex => "match-index",
             Loosening::VotesGranted => "votes-granted",
             Loosening::CommitIndex => "commit-index",
+            Loosening::RefusedCandidate => "refused-candidate",
             Loosening::MessagesSent => "messages-sent",
         }
     }

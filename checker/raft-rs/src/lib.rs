@@ -36,8 +36,7 @@
 //!
 //! **Divergences by design** (raft-rs 0.7 against Figure 2; none unsafe;
 //! see `tests/design_differences.rs`): a candidate a majority refused
-//! becomes a follower (role: no loosening hides it, so the exhaustive
-//! mode stops there on 2+ servers); a vote is refused while a leader of
+//! becomes a follower (loosened: `refused-candidate`); a vote is refused while a leader of
 //! the term is known; stale-term requests get no reply; an append whose
 //! prev index is below the follower's commit index is answered with the
 //! commit index and its entries dropped (log, with a batch of 2+); a
@@ -51,6 +50,7 @@
 
 pub mod abstraction;
 pub mod convert;
+pub mod differences;
 pub mod fingerprint;
 pub mod node;
 
@@ -72,7 +72,7 @@ pub struct RaftRs;
 /// differences). Match index and a candidate's granted votes stay
 /// compared: raft-rs keeps them as the model does (`matched` only grows,
 /// one recorded vote per voter of the current term).
-pub const LOOSENINGS: [(Loosening, &str); 3] = [
+pub const LOOSENINGS: [(Loosening, &str); 4] = [
     (
         Loosening::NextIndex,
         "raft-rs advances nextIndex optimistically as it sends (replicate state) and backs off \
@@ -82,6 +82,11 @@ pub const LOOSENINGS: [(Loosening, &str); 3] = [
         Loosening::CommitIndex,
         "raft-rs persists its commit index and restores it on restart, and votes carry commit \
          indices (a refusing voter and the candidate both learn from them)",
+    ),
+    (
+        Loosening::RefusedCandidate,
+        "raft-rs's candidate becomes a follower (keeping its own vote) once a majority refuses \
+         it; the model's stays a candidate that can no longer win",
     ),
     (
         Loosening::MessagesSent,

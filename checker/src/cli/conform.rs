@@ -14,7 +14,9 @@ use crate::bounds::threads_or_all_cores;
 use crate::check::{self, CheckOptions};
 use crate::conform::exhaustive::{self, ExhaustiveOptions, ExhaustiveReport};
 use crate::conform::product::Keying;
-use crate::conform::{replay, traces, Implementation, Loosening, Perturbation, RaftCore};
+use crate::conform::{
+    replay, traces, walks, Implementation, Loosen, Loosening, Perturbation, RaftCore,
+};
 use crate::trace::Trace;
 
 /// A loosening by name (clap's parser).
@@ -37,14 +39,18 @@ pub fn parse_loosening(s: &str) -> Result<Loosening, String> {
     the model's. On a lossy network, a message the model sends and the implementation does not \
     is counted as lost rather than a divergence. Each (node state, input) pair runs on the \
     implementation once; symmetry reduction is off.\n\n\
+    With --walks N: N random walks of --depth steps over the product (each step a uniformly \
+    chosen action; the network holds only what the implementation sent), each compared step by \
+    step; the report counts the walks that diverged, per field, and shows the first.\n\n\
     With --traces DIR: every trace file (*.json) in DIR drives fresh implementation nodes, \
     step by step. A file that cannot be read, or is not a behaviour of its model, is reported \
     and the other files are still checked; the last line counts traces, bad files and \
     divergences.\n\n\
     --loosen FIELD switches a comparison off where an implementation's design differs from \
     the one the model fixes: next-index, match-index, votes-granted, commit-index, \
-    messages-sent (the model's network then takes what the implementation sent). Every report \
-    lists the loosenings in effect.\n\n\
+    refused-candidate, messages-sent (the model's network then takes what the implementation \
+    sent). An adapter declares the loosenings its design needs; --strict ignores them. Every \
+    report lists the loosenings in effect.\n\n\
     Exit codes: 0 conforms, 1 diverged (or incomplete), 2 usage or input error (with \
     --traces: a bad file, when no trace diverged)."
 )]
@@ -52,12 +58,27 @@ pub struct ConformArgs {
     #[command(flatten)]
     pub bounds: BoundsArgs,
     /// Replay every trace (*.json) in this directory instead of exploring.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "walks")]
     pub traces: Option<std::path::PathBuf>,
+    /// Instead of exploring: N random walks over the product (the
+    /// implementation's own messages on the network), walk k seeded S + k.
+    #[arg(long, value_name = "N")]
+    pub walks: Option<usize>,
+    /// With --walks: steps per walk.
+    #[arg(long, value_name = "D", default_value_t = 40, requires = "walks")]
+    pub depth: usize,
+    /// With --walks: the seed of the first walk.
+    #[arg(long, value_name = "S", default_value_t = 0, requires = "walks")]
+    pub seed: u64,
     /// Do not compare FIELD (repeatable, or comma-separated): next-index,
-    /// match-index, votes-granted, commit-index, messages-sent.
+    /// match-index, votes-granted, commit-index, refused-candidate,
+    /// messages-sent.
     #[arg(long, value_name = "FIELD", value_parser = parse_loosening, value_delimiter = ',')]
     pub loosen: Vec<Loosening>,
+    /// Ignore the adapter's own loosenings: compare every field the model
+    /// fixes.
+    #[arg(long)]
+    pub strict: bool,
     /// How implementation nodes are told apart: by the adapter's
     /// fingerprint (sound), or by their abstract state only (unsound: to
     /// see what merging hidden state away misses).
@@ -82,6 +103,15 @@ pub struct ConformArgs {
     /// No progress line on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+impl ConformArgs {
+    pub fn loosen(&self) -> Loosen {
+        Loosen {
+            strict: self.strict,
+            extra: self.loosen.clone(),
+        }
+    }
 }
 
 /// `raftcheck conform`: [`ConformArgs`] on raft-core, which can have a
@@ -130,7 +160,7 @@ pub fn run_conform<I: Implementation>(
     args: &ConformArgs,
 ) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.traces {
-        let report = traces::check_traces_dir(imp, dir, &args.loosen)?;
+        let report = traces::check_traces_dir(imp, dir, &args.loosen())?;
         match args.format {
             Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
             Format::Text => print!("{}", report.render_text()),
@@ -138,6 +168,18 @@ pub fn run_conform<I: Implementation>(
         return Ok(report.exit_code());
     }
     let cfg = args.bounds.config()?;
+    if let Some(n) = args.walks {
+        let report = walks::walks(imp, &cfg, &args.loosen(), n, args.depth, args.seed)?;
+        match args.format {
+            Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            Format::Text => print!("{}", report.render_text()),
+        }
+        return Ok(if report.ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let threads = threads_or_all_cores(args.threads);
     let run = exhaustive::run(
         imp,
@@ -147,7 +189,7 @@ pub fn run_conform<I: Implementation>(
             timeout: args.timeout.map(std::time::Duration::from_secs),
             show_progress: !args.quiet,
             keying: args.keying,
-            loosen: args.loosen.clone(),
+            loosen: args.loosen(),
             planted,
         },
     )?;
@@ -205,7 +247,7 @@ fn bench(r: &ExhaustiveReport, args: &ConformArgs, threads: usize) -> anyhow::Re
          model checker:        {:>12} unique states in {:.2} s: {:>10.0} states/s\n  \
          product conformance:  {:>12} unique states in {:.2} s: {:>10.0} states/s ({})\n  \
          ratio: {:.2} of the model checker's states/s; product states / model states: {:.3}\n\
-         reproduce: raftcheck conform {flags} --threads {threads} --bench\n",
+         reproduce: {} conform {flags} --threads {threads} --bench\n",
         crate::markup::grouped(c.unique_states),
         c.seconds,
         model,
@@ -215,6 +257,7 @@ fn bench(r: &ExhaustiveReport, args: &ConformArgs, threads: usize) -> anyhow::Re
         r.implementation,
         product / model.max(1e-9),
         r.unique_states as f64 / (c.unique_states as f64).max(1.0),
+        super::program_name(),
     ))
 }
 
@@ -235,6 +278,9 @@ pub struct ReplayArgs {
     /// Do not compare FIELD (see `conform --help`).
     #[arg(long, value_name = "FIELD", value_parser = parse_loosening, value_delimiter = ',')]
     pub loosen: Vec<Loosening>,
+    /// Ignore the adapter's own loosenings.
+    #[arg(long)]
+    pub strict: bool,
     /// Report as text or JSON (on stdout).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -242,13 +288,17 @@ pub struct ReplayArgs {
 
 /// `replay FILE` on any implementation.
 pub fn run_replay<I: Implementation>(imp: &I, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
-    run_file(imp, &args.file, &args.loosen, args.format)
+    let loosen = Loosen {
+        strict: args.strict,
+        extra: args.loosen.clone(),
+    };
+    run_file(imp, &args.file, &loosen, args.format)
 }
 
 fn run_file<I: Implementation>(
     imp: &I,
     path: &Path,
-    loosen: &[Loosening],
+    loosen: &Loosen,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
     let trace = Trace::load(path)?;

@@ -75,6 +75,18 @@ impl GateArgs {
     /// report.
     pub fn options(&self, command: String) -> Result<GateConfig, ConfigError> {
         let threads = threads_or_all_cores(self.threads);
+        let raft_rs_runs = match self.plan {
+            Some(plan) => plan
+                .raft_rs_profiles()
+                .into_iter()
+                .map(|p| GateRun {
+                    name: Some(p.name().to_string()),
+                    config: p.config(),
+                })
+                .collect(),
+            None => GateRun::single(self.bounds.config()?),
+        };
+        let raft_rs_walks = self.plan.unwrap_or(Plan::Quick).raft_rs_walks();
         let (model_checks, conformance_runs) = match self.plan {
             Some(plan) => {
                 let runs = |profiles: Vec<Profile>| {
@@ -98,6 +110,8 @@ impl GateArgs {
             config: model_checks[0].config.clone(),
             model_checks,
             conformance_runs,
+            raft_rs_runs,
+            raft_rs_walks,
             parts: Part::ALL
                 .into_iter()
                 .filter(|p| !self.skip.contains(p))

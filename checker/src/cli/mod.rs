@@ -34,6 +34,21 @@ pub enum Format {
     Json,
 }
 
+/// The running binary's name (`raftcheck`, `raftcheck-raft-rs`, ...), for
+/// "reproduce:" lines.
+pub fn program_name() -> String {
+    std::env::args()
+        .next()
+        .as_deref()
+        .and_then(|p| {
+            std::path::Path::new(p)
+                .file_name()?
+                .to_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "raftcheck".into())
+}
+
 /// The command line as typed, for "reproduce:" lines.
 pub fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::conform::parse_loosening;
 use super::BoundsArgs;
-use crate::conform::{replay, walk, Implementation, Loosening};
+use crate::conform::{replay, walk, Implementation, Loosen, Loosening};
 use crate::files;
 
 /// `raftcheck traces`: write random walks as trace files.
@@ -41,6 +41,9 @@ pub struct TracesArgs {
     /// With --replay: do not compare FIELD (see `conform --help`).
     #[arg(long, value_name = "FIELD", value_parser = parse_loosening, value_delimiter = ',')]
     pub loosen: Vec<Loosening>,
+    /// With --replay: ignore the adapter's own loosenings.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `traces`, replaying on `imp` with --replay.
@@ -48,13 +51,17 @@ pub fn run<I: Implementation>(imp: &I, args: &TracesArgs) -> anyhow::Result<Exit
     let cfg = args.bounds.config()?;
     files::create_dir_all(&args.out)?;
     let mut diverged = 0;
+    let loosen = Loosen {
+        strict: args.strict,
+        extra: args.loosen.clone(),
+    };
     for k in 0..args.random as u64 {
         let seed = args.seed.wrapping_add(k);
         let (trace, behaviour) = walk::walk_trace(&cfg, args.depth, seed)?;
         let path: PathBuf = Path::new(&args.out).join(format!("walk-{seed}.json"));
         files::write(&path, trace.to_json())?;
         if args.replay {
-            if let Some(d) = replay::replay_behaviour(imp, &cfg, &behaviour, &args.loosen)? {
+            if let Some(d) = replay::replay_behaviour(imp, &cfg, &behaviour, &loosen)? {
                 diverged += 1;
                 println!("{}: diverged\n{d}", path.display());
             }

@@ -70,6 +70,10 @@ impl ValueEnum for Part {
                 "replay",
                 "Every saved counterexample replays against the implementation",
             ),
+            Part::RaftRs => value(
+                "raft-rs",
+                "tikv/raft-rs: exhaustive, random walks and the counterexamples; a divergence is a named design difference or a failure",
+            ),
             Part::StateSpace => value(
                 "state-space",
                 "The quick profile's state-space size equals the reviewed snapshot",

@@ -44,6 +44,21 @@ pub fn compare_server(
     rules: &Rules,
 ) -> Option<Mismatch> {
     let field = |name: &str, m: String, i: String| Some(Mismatch::new(format!("{s}.{name}"), m, i));
+    let stepped_down = rules.loosened(Loosening::RefusedCandidate)
+        && model.role == Role::Candidate
+        && imp.role == Role::Follower
+        && model.term == imp.term
+        && model.voted_for == Some(s)
+        && imp.voted_for == Some(s);
+    let imp = &if stepped_down {
+        ServerState {
+            role: model.role,
+            votes_granted: model.votes_granted,
+            ..*imp
+        }
+    } else {
+        *imp
+    };
     if model.role != imp.role {
         return field(
             "role",

@@ -24,8 +24,8 @@ pub struct ExhaustiveOptions {
     pub show_progress: bool,
     /// How nodes are told apart (the default is the sound one).
     pub keying: Keying,
-    /// Loosenings beyond the adapter's own.
-    pub loosen: Vec<Loosening>,
+    /// The comparisons switched off.
+    pub loosen: super::Loosen,
     /// A fault planted in the harness, for the report.
     pub planted: Option<String>,
 }
@@ -92,17 +92,7 @@ pub fn run<I: Implementation>(
     cfg: &Config,
     opts: &ExhaustiveOptions,
 ) -> Result<ExhaustiveRun> {
-    let mut loosened: Vec<(Loosening, String)> = imp
-        .loosenings()
-        .into_iter()
-        .map(|(l, why)| (l, why.to_string()))
-        .collect();
-    for l in &opts.loosen {
-        if !loosened.iter().any(|(m, _)| m == l) {
-            loosened.push((*l, "asked for on the command line".into()));
-        }
-    }
-    loosened.sort();
+    let loosened = opts.loosen.resolve(imp);
     let pm = ProductModel::new(
         imp,
         cfg,

@@ -23,7 +23,43 @@ pub mod raft_core;
 pub mod replay;
 pub mod traces;
 pub mod walk;
+pub mod walks;
 
 pub use divergence::{Divergence, Mismatch};
+
+/// Which comparisons a run switches off: the adapter's loosenings (unless
+/// `strict`) and any asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Loosen {
+    /// Ignore the adapter's loosenings: compare every field the model fixes.
+    pub strict: bool,
+    pub extra: Vec<Loosening>,
+}
+
+impl Loosen {
+    /// The loosenings in effect for `imp`, each with why, in order.
+    pub fn resolve<I: Implementation>(&self, imp: &I) -> Vec<(Loosening, String)> {
+        let mut all: Vec<(Loosening, String)> = if self.strict {
+            Vec::new()
+        } else {
+            imp.loosenings()
+                .into_iter()
+                .map(|(l, why)| (l, why.to_string()))
+                .collect()
+        };
+        for l in &self.extra {
+            if !all.iter().any(|(m, _)| m == l) {
+                all.push((*l, "asked for on the command line".into()));
+            }
+        }
+        all.sort();
+        all
+    }
+
+    /// [`resolve`](Self::resolve), without the reasons.
+    pub fn names<I: Implementation>(&self, imp: &I) -> Vec<Loosening> {
+        self.resolve(imp).into_iter().map(|(l, _)| l).collect()
+    }
+}
 pub use raft_core::{Perturbation, RaftCore};
 pub use raftcheck_adapter::{Implementation, Loosening};

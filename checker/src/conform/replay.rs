@@ -19,6 +19,8 @@ use raft_spec::server::RaftServer;
 use raft_spec::{Bug, Config, RaftModel};
 use raftcheck_adapter::{Implementation, Loosening};
 
+use super::Loosen;
+
 use super::cluster::Cluster;
 use super::divergence::{Divergence, Mismatch};
 use crate::behaviour::Behaviour;
@@ -28,6 +30,8 @@ use crate::trace::{sent_by as model_sent, Outcome, Trace};
 #[derive(Clone, Debug, Serialize)]
 pub struct ReplayReport {
     pub implementation: String,
+    /// Comparisons switched off.
+    pub loosened: Vec<Loosening>,
     pub file: Option<PathBuf>,
     pub config: Config,
     pub bug: Option<Bug>,
@@ -53,15 +57,6 @@ impl ReplayReport {
     }
 }
 
-/// The loosenings in effect for `imp`: its own, and `extra`.
-pub fn loosenings<I: Implementation>(imp: &I, extra: &[Loosening]) -> Vec<Loosening> {
-    let mut all: Vec<Loosening> = imp.loosenings().into_iter().map(|(l, _)| l).collect();
-    all.extend_from_slice(extra);
-    all.sort();
-    all.dedup();
-    all
-}
-
 /// Drives fresh implementation nodes along a behaviour of the model `cfg`.
 /// Returns the first divergence, if any (step 0: the initial state), and
 /// the messages the implementation did not send where the model did.
@@ -69,7 +64,7 @@ pub fn replay_behaviour<I: Implementation>(
     imp: &I,
     cfg: &Config,
     behaviour: &Behaviour,
-    loosen: &[Loosening],
+    loosen: &Loosen,
 ) -> crate::error::Result<Option<Divergence>> {
     let (init, steps) = behaviour;
     let diverge = |step: usize, action: String, mismatch: Mismatch| {
@@ -80,7 +75,7 @@ pub fn replay_behaviour<I: Implementation>(
             bug: cfg.bug,
         })
     };
-    let mut cluster = match Cluster::new(imp, cfg, init, loosenings(imp, loosen)) {
+    let mut cluster = match Cluster::new(imp, cfg, init, loosen.names(imp)) {
         Ok(c) => c,
         Err(m) => return Ok(diverge(0, "initial state".into(), m)),
     };
@@ -131,7 +126,7 @@ pub fn replay_trace<I: Implementation>(
     imp: &I,
     trace: &Trace,
     file: Option<&Path>,
-    loosen: &[Loosening],
+    loosen: &Loosen,
 ) -> crate::error::Result<ReplayReport> {
     let (_, behaviour) = trace
         .replay()
@@ -150,6 +145,7 @@ pub fn replay_trace<I: Implementation>(
     }
     Ok(ReplayReport {
         implementation: imp.name().to_string(),
+        loosened: loosen.names(imp),
         file: file.map(Path::to_path_buf),
         config: trace.config.clone(),
         bug: trace.config.bug,
@@ -207,6 +203,13 @@ pub fn render_text(r: &ReplayReport) -> String {
         r.implementation,
         r.config.summary()
     );
+    if !r.loosened.is_empty() {
+        let names: Vec<_> = r.loosened.iter().map(|l| l.name()).collect();
+        out.push_str(&format!(
+            "  loosened (not compared): {}\n",
+            names.join(", ")
+        ));
+    }
     match &r.divergence {
         None => out.push_str(&format!(
             "  the implementation took all {} steps and never diverged\n",

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use raftcheck_adapter::{Implementation, Loosening};
+use raftcheck_adapter::Implementation;
 
 use super::replay::{self, ReplayReport};
 use crate::trace::Trace;
@@ -80,7 +80,7 @@ impl TracesReport {
 pub fn check_traces_dir<I: Implementation>(
     imp: &I,
     dir: &Path,
-    loosen: &[Loosening],
+    loosen: &super::Loosen,
 ) -> crate::error::Result<TracesReport> {
     let files = crate::files::json_files(dir)?;
     if files.is_empty() {

@@ -84,6 +84,7 @@ pub fn render_markdown(r: &GateReport) -> String {
         CaseStatus::Skipped if c.detail.starts_with("excluded") => "➖ excluded",
         CaseStatus::Skipped => "❔ not determined",
         CaseStatus::KnownGap => "⚠️ known gap",
+        CaseStatus::KnownDifference => "≠ known design difference",
     };
     let mut out = format!(
         "## raftcheck gate: {}\n\n`{}`\n\n",
@@ -192,10 +193,11 @@ pub fn render_junit(r: &GateReport) -> String {
             ));
             match c.status {
                 CaseStatus::Pass => out.push_str("/>\n"),
-                CaseStatus::KnownGap | CaseStatus::Skipped => out.push_str(&format!(
-                    ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
-                    markup::escape(&md_cell(&c.detail))
-                )),
+                CaseStatus::KnownGap | CaseStatus::KnownDifference | CaseStatus::Skipped => out
+                    .push_str(&format!(
+                        ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                        markup::escape(&md_cell(&c.detail))
+                    )),
                 _ => {
                     let mut body = c.detail.clone();
                     if let Some(m) = &c.mermaid {

@@ -9,7 +9,7 @@ use raft_spec::coverage::CoverageStatus;
 
 use super::{Case, CaseStatus, GateConfig, GateReport, GateRun, Part};
 use crate::check::{self, CheckOptions, Strategy};
-use crate::conform::{exhaustive, replay, RaftCore};
+use crate::conform::{exhaustive, replay, Loosen, RaftCore};
 use crate::error::{Error, Result};
 use crate::trace::{Outcome, Trace};
 use crate::{bounds, bugs, files, show};
@@ -38,6 +38,7 @@ pub fn run(gc: &GateConfig) -> Result<GateReport> {
                 }
             }
             Part::Replay => replay_counterexamples(gc, &mut cases)?,
+            Part::RaftRs => super::raft_rs::run(gc, &mut cases)?,
             Part::StateSpace => state_space_guard(gc, &mut cases)?,
         }
     }
@@ -301,8 +302,12 @@ fn replay_counterexamples(gc: &GateConfig, cases: &mut Vec<Case>) -> Result<()> 
         let start = Instant::now();
         let case = match Trace::load(&file) {
             Err(e) => Case::new(Part::Replay, name, false, e.to_string()),
-            Ok(trace) => match replay::replay_trace(&RaftCore::default(), &trace, Some(&file), &[])
-            {
+            Ok(trace) => match replay::replay_trace(
+                &RaftCore::default(),
+                &trace,
+                Some(&file),
+                &Loosen::default(),
+            ) {
                 Err(e) => Case::new(Part::Replay, name, false, format!("{e:#}")),
                 Ok(r) => {
                     let mut c = Case::new(Part::Replay, name, r.ok(), replay::render_text(&r));

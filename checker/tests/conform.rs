@@ -372,3 +372,60 @@ fn product_walks_conform_and_find_hidden_state() {
         r.by_field
     );
 }
+
+/// A product path with messages the implementation did not send is still
+/// a behaviour of the model: the losses become the network's drops, and
+/// the trace written from it replays in the model.
+#[test]
+fn a_product_path_with_losses_is_a_model_behaviour() {
+    use raftcheck::conform::product::ProductModel;
+    use raftcheck::trace::{Outcome, Trace};
+    use stateright::Model;
+    let cfg = Profile::Quick.config();
+    let imp = planted::SkipsLastHeartbeat;
+    let pm = ProductModel::new(&imp, &cfg, Keying::Fingerprint, Vec::new()).unwrap();
+    let init = pm.init_states().remove(0);
+    // A path that elects a leader and fires its heartbeat: a loss.
+    let mut rng = raft_sim::SplitMix64::new(3);
+    let mut checked = 0;
+    for _ in 0..200 {
+        let mut state = init.clone();
+        let mut steps = Vec::new();
+        for _ in 0..30 {
+            let actions: Vec<_> = pm
+                .next_steps(&state)
+                .into_iter()
+                .filter(|(_, next)| pm.within_boundary(next))
+                .collect();
+            if actions.is_empty() {
+                break;
+            }
+            let (a, next) = actions[rng.below(actions.len() as u64) as usize].clone();
+            steps.push((a, next.clone()));
+            state = next;
+        }
+        // The leader's heartbeat leaves its last peer out: a loss.
+        let heartbeat = steps.iter().any(|(a, _)| {
+            matches!(
+                a.action,
+                stateright::actor::ActorModelAction::Timeout(
+                    _,
+                    raft_spec::server::Timer::Heartbeat
+                )
+            )
+        });
+        if !heartbeat {
+            continue;
+        }
+        let behaviour = pm.behaviour(&init, &steps).expect("a model behaviour");
+        assert!(behaviour.1.len() > steps.len(), "drops were added");
+        let trace =
+            Trace::from_behaviour(&cfg, None, "walk", Outcome::Witnesses, &behaviour).unwrap();
+        let reread = Trace::parse(&trace.to_json(), "walk.json".as_ref()).unwrap();
+        reread
+            .to_behaviour(&raft_spec::RaftModel::new(cfg.clone()).unwrap())
+            .unwrap();
+        checked += 1;
+    }
+    assert!(checked > 0, "no walk lost a heartbeat");
+}

@@ -429,3 +429,18 @@ fn a_product_path_with_losses_is_a_model_behaviour() {
     }
     assert!(checked > 0, "no walk lost a heartbeat");
 }
+
+/// On a duplicating network a message can be delivered again; the model
+/// takes no step for one its server ignores, and the node, which receives
+/// it too, must not change or answer either. raft-core conforms.
+#[test]
+fn a_duplicating_network_conforms() {
+    let cfg = Config {
+        network: NetworkKind::LossyDuplicating,
+        max_term: 1,
+        ..Profile::Quick.config()
+    };
+    let r = exhaustive(&cfg, 2, None).report;
+    assert!(r.ok(), "{}", exhaustive::render_text(&r));
+    assert!(r.transitions_checked > r.unique_states);
+}

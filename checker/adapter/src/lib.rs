@@ -238,7 +238,10 @@ pub trait Implementation: Sync {
     /// fingerprint must behave the same from then on. Use [`fingerprint`].
     fn fingerprint(&self, node: &Self::Node) -> u64;
 
-    /// A fingerprint of a message: equal for equal messages.
+    /// A fingerprint of a message, of everything in it (not only what its
+    /// image shows): two messages that may make a node behave differently
+    /// must have different fingerprints. Hash the whole message (its wire
+    /// encoding, say).
     fn message_fingerprint(&self, m: &Self::Message) -> u64;
 
     /// A copy of the node, if the implementation can make one; `None`

@@ -19,7 +19,9 @@ pub enum DesignDifference {
     AppendBelowCommit,
     /// raft-rs sent other messages than the model (loosened as
     /// `messages-sent`), so a trace of the model delivers a message raft-rs
-    /// never sent and cannot be followed past it.
+    /// never sent: the replay is inconclusive past that step (a reply
+    /// raft-rs wrongly left out looks the same; the product modes, which
+    /// deliver only what raft-rs sent, are what check past it).
     OtherMessages,
 }
 
@@ -48,19 +50,40 @@ pub fn classify(
     action: &str,
 ) -> Option<DesignDifference> {
     let delivered = |rpc: &str| action.contains(&format!(" {rpc}("));
+    // "sA → sB RPC(...)": the sender.
+    let sender = action.split(' ').next().unwrap_or_default();
+    // The model granted the sender the vote raft-rs did not grant anyone.
     if field.ends_with(".voted_for")
         && delivered("RequestVote")
-        && model != "none"
+        && model == sender
         && implementation == "none"
     {
         return Some(DesignDifference::LeaderStickiness);
     }
-    if field.ends_with(".log")
-        && delivered("AppendEntries")
-        && implementation.len() < model.len()
-        && model.starts_with(implementation.trim_end_matches(']'))
-    {
-        return Some(DesignDifference::AppendBelowCommit);
+    // The follower kept a non-empty log that is a proper prefix of the
+    // model's, longer than the append's prev index (so its commit index
+    // may lie beyond prev: an empty or shorter log is some other fault).
+    if field.ends_with(".log") && delivered("AppendEntries") {
+        let entries = |log: &str| -> Vec<String> {
+            log.trim_start_matches('[')
+                .trim_end_matches(']')
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        };
+        let (want, got) = (entries(model), entries(implementation));
+        let prev = action
+            .split("prev=")
+            .nth(1)
+            .and_then(|r| r.split('@').next())
+            .and_then(|n| n.parse::<usize>().ok());
+        if !got.is_empty()
+            && got.len() < want.len()
+            && want.starts_with(&got)
+            && prev.is_some_and(|p| p < got.len())
+        {
+            return Some(DesignDifference::AppendBelowCommit);
+        }
     }
     if field == "messages in flight" {
         return Some(DesignDifference::OtherMessages);
@@ -72,45 +95,34 @@ pub fn classify(
 mod tests {
     use super::*;
 
+    const VOTE: &str = "s2 → s1 RequestVote(t2, last=1@t1)";
+
     #[test]
     fn a_refused_vote_to_the_known_leader_is_stickiness() {
-        assert_eq!(
-            classify(
-                "s1.voted_for",
-                "s2",
-                "none",
-                "s2 → s1 RequestVote(t2, last=1@t1)"
-            ),
-            Some(DesignDifference::LeaderStickiness)
-        );
-        // A vote for the wrong server is no design difference.
-        assert_eq!(
-            classify(
-                "s1.voted_for",
-                "s2",
-                "s0",
-                "s2 → s1 RequestVote(t2, last=1@t1)"
-            ),
-            None
-        );
-        assert_eq!(
-            classify("s1.voted_for", "s2", "none", "s1 election timeout"),
-            None
-        );
+        let stuck = classify("s1.voted_for", "s2", "none", VOTE);
+        assert_eq!(stuck, Some(DesignDifference::LeaderStickiness));
+        // A vote for the wrong server is no design difference, nor is a
+        // vote the model gives someone other than the sender.
+        assert_eq!(classify("s1.voted_for", "s2", "s0", VOTE), None);
+        assert_eq!(classify("s1.voted_for", "s0", "none", VOTE), None);
+        let timeout = "s1 election timeout";
+        assert_eq!(classify("s1.voted_for", "s2", "none", timeout), None);
     }
 
     #[test]
     fn a_log_missing_its_new_entries_is_append_below_commit() {
         let action = "s0 → s1 AppendEntries(t1, prev=0@t0, [1:noop 1:v1], commit=1)";
-        assert_eq!(
-            classify("s1.log", "[1:noop 1:v1]", "[1:noop]", action),
-            Some(DesignDifference::AppendBelowCommit)
-        );
-        // A log with a different entry is no design difference.
+        let dropped = classify("s1.log", "[1:noop 1:v1]", "[1:noop]", action);
+        assert_eq!(dropped, Some(DesignDifference::AppendBelowCommit));
+        // A log with a different entry is no design difference, nor an
+        // empty one, nor one no longer than the append's prev index.
         assert_eq!(
             classify("s1.log", "[1:noop 1:v1]", "[2:noop]", action),
             None
         );
+        assert_eq!(classify("s1.log", "[1:noop 1:v1]", "[]", action), None);
+        let later = "s0 → s1 AppendEntries(t1, prev=1@t1, [1:v1], commit=1)";
+        assert_eq!(classify("s1.log", "[1:noop 1:v1]", "[1:noop]", later), None);
     }
 
     #[test]

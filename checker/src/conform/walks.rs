@@ -144,7 +144,13 @@ pub fn walks<I: Implementation>(
             if choices.is_empty() {
                 break;
             }
-            let (action, next) = choices[rng.below(choices.len() as u64) as usize].clone();
+            // Every successor was compared: a divergent one ends the walk
+            // there, whichever the generator would have chosen.
+            let (action, next) = choices
+                .iter()
+                .find(|(_, next)| next.divergence.is_some())
+                .unwrap_or(&choices[rng.below(choices.len() as u64) as usize])
+                .clone();
             taken.push(RaftModel::describe_action(&action.action));
             report.steps += 1;
             if let Some(m) = &next.divergence {

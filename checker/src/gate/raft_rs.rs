@@ -152,7 +152,10 @@ fn classify_replay(
     r: &replay::ReplayReport,
     case: &mut Case,
 ) -> Result<()> {
-    if let Some(d) = r.divergence.as_ref().and_then(difference) {
+    // A named difference, reached no later than the wrong rule fires (a
+    // later one would hide a wrong rule raft-rs took).
+    let in_time = |d: &&Divergence| r.wrong_rule_fires_at.is_none_or(|fires| d.step <= fires);
+    if let Some(d) = r.divergence.as_ref().filter(in_time).and_then(difference) {
         known(case, d);
         return Ok(());
     }

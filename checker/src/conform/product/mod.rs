@@ -224,8 +224,22 @@ impl<'a, I: Implementation> ProductModel<'a, I> {
     ) -> std::result::Result<bool, Mismatch> {
         let duplicating = self.cfg.network.is_duplicating();
         let (i, input) = match &action.action {
-            ActorModelAction::Drop(_) => {
-                next.wires.remove_one(action.wire);
+            ActorModelAction::Drop(e) => {
+                if duplicating {
+                    // The model's network is a set of images: dropping one
+                    // drops every message with that image.
+                    let p = Packet::from(e);
+                    let doomed: Vec<u64> = next
+                        .wires
+                        .iter()
+                        .filter(|fp| self.packet(*fp) == Some(p))
+                        .collect();
+                    for fp in doomed {
+                        next.wires.remove_one(fp);
+                    }
+                } else {
+                    next.wires.remove_one(action.wire);
+                }
                 return Ok(true);
             }
             ActorModelAction::Deliver { dst, .. } => {
@@ -426,6 +440,7 @@ impl<I: Implementation> StepInPlace for ProductModel<'_, I> {
             let (sent, images) = &mut *buffers.borrow_mut();
             sent.clear();
             let mut rules = RuleSet(*fired);
+            let mut stutter = false;
             if !self.model.next_state_sending(
                 &last.spec,
                 action.action.clone(),
@@ -433,7 +448,19 @@ impl<I: Implementation> StepInPlace for ProductModel<'_, I> {
                 &mut rules,
                 Some(sent),
             ) {
-                return false;
+                // On a duplicating network the model takes no step for a
+                // message its server ignores (stateright's no-op). The
+                // node still receives it: if it changes or sends anything,
+                // that is a step of the product, compared with the
+                // unchanged model state.
+                let ignored = matches!(action.action, ActorModelAction::Deliver { dst, .. }
+                    if self.cfg.network.is_duplicating() && !last.spec.is_crashed(usize::from(dst)));
+                if !ignored {
+                    return false;
+                }
+                next.spec = last.spec;
+                sent.clear();
+                stutter = true;
             }
             *fired = rules.0;
             images.clear();
@@ -454,6 +481,9 @@ impl<I: Implementation> StepInPlace for ProductModel<'_, I> {
             });
             if let Err(m) = checked {
                 next.divergence = Some(Arc::new(m));
+            } else if stutter && next.nodes == last.nodes && next.wires == last.wires {
+                // Ignored by both: no step.
+                return false;
             }
             true
         })

@@ -444,3 +444,32 @@ fn a_duplicating_network_conforms() {
     assert!(r.ok(), "{}", exhaustive::render_text(&r));
     assert!(r.transitions_checked > r.unique_states);
 }
+
+/// `past_known`: a divergence the implementation declares a known design
+/// difference is counted and not explored further, and the rest of the
+/// product is still checked to the end.
+#[test]
+fn known_differences_are_counted_and_the_rest_explored() {
+    let cfg = Profile::Quick.config();
+    let imp = planted::StepsDownAfterTwoRefusals;
+    let r = exhaustive::run(
+        &imp,
+        &cfg,
+        &ExhaustiveOptions {
+            threads: 2,
+            past_known: true,
+            ..ExhaustiveOptions::default()
+        },
+    )
+    .unwrap()
+    .report;
+    assert!(r.ok(), "{}", exhaustive::render_text(&r));
+    let [k] = r.known_differences.as_slice() else {
+        panic!("{}", exhaustive::render_text(&r));
+    };
+    assert_eq!(k.name, "steps-down-after-two-refusals");
+    assert!(k.transitions > 0 && k.mismatch.field.ends_with(".role"));
+    // Without it the run stops at the first such divergence, far earlier.
+    let stopped = exhaustive_on(&imp, &cfg, 2, Keying::Fingerprint).report;
+    assert!(stopped.divergence.is_some() && stopped.unique_states < r.unique_states);
+}

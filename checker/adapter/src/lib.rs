@@ -244,6 +244,22 @@ pub trait Implementation: Sync {
     /// encoding, say).
     fn message_fingerprint(&self, m: &Self::Message) -> u64;
 
+    /// A divergence that is a known design difference of this
+    /// implementation (safe, and not expressible in the model), by name:
+    /// `conform --past-known` stops exploring there instead of stopping
+    /// the run. Given the divergence's field, the model's and the
+    /// implementation's values, and the action as raftcheck prints it.
+    /// `None` (the default): every divergence stops the run.
+    fn known_difference(
+        &self,
+        _field: &str,
+        _model: &str,
+        _implementation: &str,
+        _action: &str,
+    ) -> Option<&'static str> {
+        None
+    }
+
     /// A copy of the node, if the implementation can make one; `None`
     /// makes the harness rebuild it from its inputs.
     fn snapshot(&self, _node: &Self::Node) -> Option<Self::Node> {

@@ -26,6 +26,14 @@ pub enum DesignDifference {
 }
 
 impl DesignDifference {
+    pub fn name(self) -> &'static str {
+        match self {
+            DesignDifference::LeaderStickiness => "leader-stickiness",
+            DesignDifference::AppendBelowCommit => "append-below-commit",
+            DesignDifference::OtherMessages => "other-messages",
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             DesignDifference::LeaderStickiness => {

@@ -107,6 +107,16 @@ impl Implementation for RaftRs {
         LOOSENINGS.to_vec()
     }
 
+    fn known_difference(
+        &self,
+        field: &str,
+        model: &str,
+        implementation: &str,
+        action: &str,
+    ) -> Option<&'static str> {
+        differences::classify(field, model, implementation, action).map(|d| d.name())
+    }
+
     fn fresh(&self, cfg: &Config, id: ServerId) -> Result<Node, AdapterError> {
         Node::fresh(cfg, id)
     }

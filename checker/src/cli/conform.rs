@@ -84,6 +84,11 @@ pub struct ConformArgs {
     /// see what merging hidden state away misses).
     #[arg(long, value_enum, default_value_t = Keying::Fingerprint)]
     pub keying: Keying,
+    /// Stop exploring at the adapter's known design differences (each
+    /// counted, with its first occurrence) instead of stopping the run, so
+    /// the rest of the product is still checked.
+    #[arg(long)]
+    pub past_known: bool,
     /// Also run the model checker at the same bounds (no symmetry, same
     /// threads) and print both rates and their ratio.
     #[arg(long)]
@@ -191,6 +196,7 @@ pub fn run_conform<I: Implementation>(
             keying: args.keying,
             loosen: args.loosen(),
             planted,
+            past_known: args.past_known,
         },
     )?;
     if let (Some(path), Some(d)) = (&args.save, &run.report.divergence) {

@@ -28,6 +28,21 @@ pub struct ExhaustiveOptions {
     pub loosen: super::Loosen,
     /// A fault planted in the harness, for the report.
     pub planted: Option<String>,
+    /// Stop exploring at the implementation's known design differences
+    /// (`Implementation::known_difference`) instead of stopping the run.
+    pub past_known: bool,
+}
+
+/// A known design difference the product reached (with `past_known`).
+#[derive(Clone, Debug, Serialize)]
+pub struct KnownReached {
+    pub name: &'static str,
+    /// Transitions that reached it (not explored further).
+    pub transitions: u64,
+    /// The first seen.
+    pub action: String,
+    #[serde(flatten)]
+    pub mismatch: super::Mismatch,
 }
 
 /// The figures of one exhaustive run.
@@ -61,6 +76,9 @@ pub struct ExhaustiveReport {
     pub seconds: f64,
     /// The rules the model's side of the product took.
     pub coverage: Option<Vec<RuleCoverage>>,
+    /// With `past_known`: the known design differences reached, where the
+    /// exploration stopped going deeper.
+    pub known_differences: Vec<KnownReached>,
     pub divergence: Option<Divergence>,
 }
 
@@ -98,7 +116,8 @@ pub fn run<I: Implementation>(
         cfg,
         opts.keying,
         loosened.iter().map(|(l, _)| *l).collect(),
-    )?;
+    )?
+    .past_known(opts.past_known);
     let progress = Progress::default();
     let codec = super::product::codec();
     let exploration = std::thread::scope(|scope| {
@@ -159,6 +178,20 @@ pub fn run<I: Implementation>(
         max_depth: outcome.max_depth,
         seconds: outcome.elapsed.as_secs_f64(),
         coverage: crate::coverage::from_counts(cfg, outcome.rules.as_ref()),
+        known_differences: {
+            let mut k: Vec<KnownReached> = pm
+                .known
+                .iter()
+                .map(|e| KnownReached {
+                    name: e.key(),
+                    transitions: e.value().0,
+                    action: e.value().1.clone(),
+                    mismatch: e.value().2.clone(),
+                })
+                .collect();
+            k.sort_by_key(|k| k.name);
+            k
+        },
         divergence,
     };
     Ok(ExhaustiveRun { report, behaviour })
@@ -205,6 +238,17 @@ pub fn render_text(r: &ExhaustiveReport) -> String {
         grouped(r.implementation_steps),
         grouped(r.rebuilds),
     ));
+    for k in &r.known_differences {
+        out.push_str(&format!(
+            "known difference:     {} reached by {} transitions, not explored further (first: {}: {} model {} implementation {})\n",
+            k.name,
+            grouped(k.transitions),
+            k.action,
+            k.mismatch.field,
+            k.mismatch.model,
+            k.mismatch.implementation
+        ));
+    }
     if r.messages_lost > 0 {
         out.push_str(&format!(
             "messages lost:        {} (the model sent them and the implementation did not; accepted on a lossy network)\n",
@@ -217,6 +261,9 @@ pub fn render_text(r: &ExhaustiveReport) -> String {
             out.push_str(&d.to_string());
             out.push_str("\nresult: DIVERGED\n");
         }
+        None if r.ok() && !r.known_differences.is_empty() => out.push_str(
+            "\nresult: OK past known differences: every other transition of the product was taken without divergence\n",
+        ),
         None if r.ok() => out.push_str(
             "\nresult: OK: the implementation took every transition of the product and never diverged\n",
         ),

@@ -49,6 +49,7 @@ fn exhaustive_case(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> Res
         &exhaustive::ExhaustiveOptions {
             threads: gc.threads,
             show_progress: gc.show_progress,
+            past_known: true,
             ..Default::default()
         },
     )?;
@@ -59,6 +60,15 @@ fn exhaustive_case(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> Res
         r.ok(),
         exhaustive::render_text(r),
     );
+    if r.ok() && !r.known_differences.is_empty() {
+        let names: Vec<_> = r.known_differences.iter().map(|k| k.name).collect();
+        case.status = CaseStatus::KnownDifference;
+        case.detail = format!(
+            "every transition but those reaching a known design difference ({}) conforms\n\n{}",
+            names.join(", "),
+            case.detail
+        );
+    }
     case.states = Some(r.unique_states);
     case.seconds = r.seconds;
     if let Some(d) = r.divergence.as_ref().and_then(difference) {

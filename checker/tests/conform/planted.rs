@@ -177,4 +177,15 @@ impl Implementation for StepsDownAfterTwoRefusals {
     fn snapshot(&self, n: &Tallied) -> Option<Tallied> {
         Some(n.clone())
     }
+    /// Its stepping down is declared a known difference (as raft-rs's is).
+    fn known_difference(
+        &self,
+        field: &str,
+        model: &str,
+        imp: &str,
+        _: &str,
+    ) -> Option<&'static str> {
+        (field.ends_with(".role") && model == "candidate" && imp == "follower")
+            .then_some("steps-down-after-two-refusals")
+    }
 }

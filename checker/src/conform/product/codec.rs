@@ -18,7 +18,7 @@ pub fn codec() -> Codec<ProductState> {
 
 fn encode(s: &ProductState, w: &mut Vec<u8>) {
     let n = s.nodes.iter().rposition(|&k| k != 0).map_or(0, |i| i + 1);
-    w.push(u8::from(s.divergence.is_some()));
+    w.push(u8::from(s.divergence.is_some()) | (u8::from(s.known) << 1));
     w.push(n as u8);
     for k in &s.nodes[..n] {
         w.extend_from_slice(&k.to_le_bytes());
@@ -38,7 +38,8 @@ fn word(bytes: &[u8], at: &mut usize) -> u64 {
 }
 
 fn decode(bytes: &[u8]) -> ProductState {
-    let divergent = bytes[0] == 1;
+    let divergent = bytes[0] & 1 == 1;
+    let known = bytes[0] & 2 == 2;
     let n = bytes[1] as usize;
     let mut at = 2;
     let mut nodes = [0; MAX_SERVERS];
@@ -64,6 +65,7 @@ fn decode(bytes: &[u8]) -> ProductState {
                 "(a divergent state read back from the frontier)",
             ))
         }),
+        known,
     }
 }
 
@@ -82,6 +84,7 @@ mod tests {
             nodes: [7, 8, u64::MAX, 0, 0],
             wires: Wires::default(),
             divergence: None,
+            known: false,
         };
         s.wires.add(42, false);
         s.wires.add(3, false);
@@ -93,5 +96,10 @@ mod tests {
         bytes.clear();
         encode(&s, &mut bytes);
         assert!(decode(&bytes).divergence.is_some());
+        s.divergence = None;
+        s.known = true;
+        bytes.clear();
+        encode(&s, &mut bytes);
+        assert_eq!(decode(&bytes), s);
     }
 }

@@ -115,6 +115,10 @@ pub struct ProductState {
     pub wires: Wires,
     /// Set when the step into this state diverged.
     pub divergence: Option<Arc<Mismatch>>,
+    /// Set when the step into this state reached a known design difference
+    /// of the implementation (with `past_known`): not explored further,
+    /// and no violation.
+    pub known: bool,
 }
 
 impl Hash for ProductState {
@@ -123,6 +127,7 @@ impl Hash for ProductState {
         self.nodes.hash(h);
         self.wires.hash(h);
         self.divergence.is_some().hash(h);
+        self.known.hash(h);
     }
 }
 
@@ -137,11 +142,17 @@ pub struct ProductAction {
 /// The product of the model and an implementation.
 pub struct ProductModel<'a, I: Implementation> {
     pub cfg: Config,
+    imp: &'a I,
     model: FlatModel,
     memo: Memo<'a, I>,
     rules: Rules,
     init: ProductState,
     lost: AtomicU64,
+    /// Stop at known design differences instead of stopping the run.
+    past_known: bool,
+    /// Per known difference: transitions that reached it, and the first
+    /// one seen (action, mismatch).
+    pub known: dashmap::DashMap<&'static str, (u64, String, Mismatch)>,
 }
 
 impl<'a, I: Implementation> ProductModel<'a, I> {
@@ -178,6 +189,7 @@ impl<'a, I: Implementation> ProductModel<'a, I> {
         }
         Ok(ProductModel {
             cfg: cfg.clone(),
+            imp,
             model,
             memo,
             rules,
@@ -186,9 +198,19 @@ impl<'a, I: Implementation> ProductModel<'a, I> {
                 nodes,
                 wires: Wires::default(),
                 divergence: None,
+                known: false,
             },
             lost: AtomicU64::new(0),
+            past_known: false,
+            known: dashmap::DashMap::new(),
         })
+    }
+
+    /// Stop exploring at the implementation's known design differences
+    /// (its `known_difference`) rather than stopping the run.
+    pub fn past_known(mut self, on: bool) -> Self {
+        self.past_known = on;
+        self
     }
 
     /// Messages the model sent that the implementation did not, over all
@@ -361,7 +383,7 @@ impl<I: Implementation> Model for ProductModel<'_, I> {
     }
 
     fn actions(&self, state: &ProductState, actions: &mut Vec<ProductAction>) {
-        if state.divergence.is_some() {
+        if state.divergence.is_some() || state.known {
             return;
         }
         let mut wires = [(0u64, None); NETWORK_CAPACITY];
@@ -416,7 +438,7 @@ impl<I: Implementation> Model for ProductModel<'_, I> {
     }
 
     fn within_boundary(&self, state: &ProductState) -> bool {
-        state.divergence.is_none() && state.spec.within_bounds(&self.cfg)
+        state.divergence.is_none() && !state.known && state.spec.within_bounds(&self.cfg)
     }
 }
 
@@ -472,6 +494,7 @@ impl<I: Implementation> StepInPlace for ProductModel<'_, I> {
             next.nodes = last.nodes;
             next.wires = last.wires;
             next.divergence = None;
+            next.known = false;
             let checked = self.check(last, &action, next, images).and_then(|exact| {
                 if exact {
                     Ok(())
@@ -480,7 +503,24 @@ impl<I: Implementation> StepInPlace for ProductModel<'_, I> {
                 }
             });
             if let Err(m) = checked {
-                next.divergence = Some(Arc::new(m));
+                let action_text = RaftModel::describe_action(&action.action);
+                let known = self
+                    .past_known
+                    .then(|| {
+                        self.imp
+                            .known_difference(&m.field, &m.model, &m.implementation, &action_text)
+                    })
+                    .flatten();
+                match known {
+                    Some(name) => {
+                        next.known = true;
+                        self.known
+                            .entry(name)
+                            .or_insert_with(|| (0, action_text, m))
+                            .0 += 1;
+                    }
+                    None => next.divergence = Some(Arc::new(m)),
+                }
             } else if stutter && next.nodes == last.nodes && next.wires == last.wires {
                 // Ignored by both: no step.
                 return false;

@@ -49,7 +49,10 @@ fn exhaustive_case(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> Res
         &exhaustive::ExhaustiveOptions {
             threads: gc.threads,
             show_progress: gc.show_progress,
-            past_known: true,
+            // Not past known differences: at `ci` the rest of raft-rs's
+            // product is over 146 M states by depth 24 of 49 (300 s), far
+            // beyond the gate's budget; the run stops at the first.
+            past_known: false,
             ..Default::default()
         },
     )?;

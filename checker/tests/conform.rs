@@ -208,18 +208,7 @@ fn perturbation_wrong_peer() {
 }
 
 /// The walks of the done-when: 5 servers, 40 steps each.
-fn five_servers() -> Config {
-    Config {
-        servers: 5,
-        max_term: 4,
-        max_log_len: 4,
-        max_batch: 2,
-        values: 2,
-        max_crashes: 2,
-        max_in_flight: 8,
-        ..Profile::Quick.config()
-    }
-}
+use raftcheck::conform::walks::five_servers;
 
 #[test]
 fn a_thousand_random_walks_over_five_servers_replay_without_divergence() {

@@ -267,6 +267,41 @@ pub trait Implementation: Sync {
     }
 }
 
+/// A number as the model's (its terms and indices are bytes), or why not:
+/// `what` names it in the error.
+pub fn small(n: u64, what: &str) -> Result<u8, String> {
+    u8::try_from(n).map_err(|_| format!("{what} {n} is beyond the model's range"))
+}
+
+/// Entries as the model's log: `(index, term, value)` in order, the first
+/// at `first_index`; they must be contiguous and fit the model's capacity.
+/// An entry whose value has no model form is its `Err`.
+pub fn model_log(
+    entries: impl ExactSizeIterator<Item = Result<(u64, u64, Value), String>>,
+    first_index: u64,
+) -> Result<raft_spec::types::Log, String> {
+    use raft_spec::types::{Entry, Log, LOG_CAPACITY};
+    if entries.len() > LOG_CAPACITY {
+        return Err(format!(
+            "{} entries exceed the model's log capacity {LOG_CAPACITY}",
+            entries.len()
+        ));
+    }
+    let mut log = Log::default();
+    for (k, e) in entries.enumerate() {
+        let (index, term, value) = e?;
+        let want = first_index + k as u64;
+        if index != want {
+            return Err(format!("entry at position {want} has index {index}"));
+        }
+        log.push(Entry {
+            term: small(term, "entry term")?,
+            value,
+        });
+    }
+    Ok(log)
+}
+
 /// The harness's fingerprint of any hashable value: 64 bits, fixed seeds
 /// (the same in every run and on every platform of one build).
 pub fn fingerprint<T: Hash + ?Sized>(value: &T) -> u64 {

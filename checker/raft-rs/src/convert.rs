@@ -15,7 +15,7 @@ use raft::eraftpb::{Entry as RsEntry, EntryType, Message, MessageType};
 use raft_spec::message::{
     AppendEntries, AppendEntriesResponse, Msg, RequestVote, RequestVoteResponse,
 };
-use raft_spec::types::{Entry, Log, ServerId, Value, LOG_CAPACITY, MAX_SERVERS};
+use raft_spec::types::{Log, ServerId, Value, MAX_SERVERS};
 use raftcheck_adapter::{AdapterError, Sent};
 
 /// raft-rs's id for a model server.
@@ -37,9 +37,7 @@ pub(crate) fn model_server(id: u64, what: &str) -> Result<ServerId, String> {
         .ok_or_else(|| format!("{what} {id} is no model server (ids are 1..={MAX_SERVERS})"))
 }
 
-pub(crate) fn small(n: u64, what: &str) -> Result<u8, String> {
-    u8::try_from(n).map_err(|_| format!("{what} {n} is beyond the model's range"))
-}
+pub(crate) use raftcheck_adapter::small;
 
 /// The data a proposal of `v` carries.
 pub fn payload(v: Value) -> Vec<u8> {
@@ -71,24 +69,10 @@ pub fn value_of(e: &RsEntry) -> Result<Value, String> {
 
 /// Entries (their indices `first_index..`) as a model log.
 pub(crate) fn model_log(entries: &[RsEntry], first_index: u64) -> Result<Log, String> {
-    if entries.len() > LOG_CAPACITY {
-        return Err(format!(
-            "{} entries exceed the model's log capacity {LOG_CAPACITY}",
-            entries.len()
-        ));
-    }
-    let mut log = Log::default();
-    for (k, e) in entries.iter().enumerate() {
-        let want = first_index + k as u64;
-        if e.index != want {
-            return Err(format!("entry at position {want} has index {}", e.index));
-        }
-        log.push(Entry {
-            term: small(e.term, "entry term")?,
-            value: value_of(e)?,
-        });
-    }
-    Ok(log)
+    raftcheck_adapter::model_log(
+        entries.iter().map(|e| Ok((e.index, e.term, value_of(e)?))),
+        first_index,
+    )
 }
 
 /// A raft-rs message as the model's, or why it has none.

@@ -22,6 +22,22 @@ use super::product::{Keying, ProductModel};
 use super::Loosen;
 use crate::error::Result;
 
+/// The bounds of long walks at five servers (the gate's, and the tests'):
+/// four terms, four entries, batches of two, two values, two crashes,
+/// eight messages in flight.
+pub fn five_servers() -> Config {
+    Config {
+        servers: 5,
+        max_term: 4,
+        max_log_len: 4,
+        max_batch: 2,
+        values: 2,
+        max_crashes: 2,
+        max_in_flight: 8,
+        ..raft_spec::Profile::Quick.config()
+    }
+}
+
 /// One walk's divergence.
 #[derive(Clone, Debug, Serialize)]
 pub struct WalkDivergence {

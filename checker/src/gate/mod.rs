@@ -90,16 +90,7 @@ impl Plan {
     /// raft-rs's random walks over the product: how many (of 40 steps),
     /// at 5 servers.
     pub fn raft_rs_walks(self) -> (usize, Config) {
-        let five = Config {
-            servers: 5,
-            max_term: 4,
-            max_log_len: 4,
-            max_batch: 2,
-            values: 2,
-            max_crashes: 2,
-            max_in_flight: 8,
-            ..Profile::Quick.config()
-        };
+        let five = crate::conform::walks::five_servers();
         match self {
             Plan::Ci => (1000, five),
             Plan::Quick => (100, five),

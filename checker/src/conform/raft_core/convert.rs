@@ -27,7 +27,7 @@ use raft_core::{
     MessageBody, NodeId, RequestVote, RequestVoteResponse,
 };
 use raft_spec::message::{self as spec_msg, Msg};
-use raft_spec::types::{Entry, Log, ServerId, Value, LOG_CAPACITY};
+use raft_spec::types::{Log, ServerId, Value};
 use raft_spec::Config;
 
 /// The implementation's id for a model server.
@@ -68,29 +68,15 @@ pub fn value_of(kind: &EntryKind) -> Result<Value, String> {
     }
 }
 
-pub(super) fn small(n: u64, what: &str) -> Result<u8, String> {
-    u8::try_from(n).map_err(|_| format!("{what} {n} is beyond the model's range"))
-}
+pub(super) use raftcheck_adapter::small;
 
 pub(super) fn model_log(entries: &[ImplEntry], first_index: u64) -> Result<Log, String> {
-    if entries.len() > LOG_CAPACITY {
-        return Err(format!(
-            "{} entries exceed the model's log capacity {LOG_CAPACITY}",
-            entries.len()
-        ));
-    }
-    let mut log = Log::default();
-    for (k, e) in entries.iter().enumerate() {
-        let want = first_index + k as u64;
-        if e.index != want {
-            return Err(format!("entry at position {want} has index {}", e.index));
-        }
-        log.push(Entry {
-            term: small(e.term, "term")?,
-            value: value_of(&e.kind)?,
-        });
-    }
-    Ok(log)
+    raftcheck_adapter::model_log(
+        entries
+            .iter()
+            .map(|e| Ok((e.index, e.term, value_of(&e.kind)?))),
+        first_index,
+    )
 }
 
 pub(super) fn model_server(n: NodeId, servers: u8) -> Result<ServerId, String> {

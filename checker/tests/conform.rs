@@ -125,7 +125,7 @@ fn hidden_state_is_never_merged_away() {
 fn nodes_without_snapshots_are_rebuilt_by_replay() {
     let cfg = Profile::Quick.config();
     let with = exhaustive(&cfg, 2, None).report;
-    let without = exhaustive_on(&planted::NoSnapshot, &cfg, 2, Keying::Fingerprint).report;
+    let without = exhaustive_on(&planted::NO_SNAPSHOT, &cfg, 2, Keying::Fingerprint).report;
     assert!(without.ok(), "{}", exhaustive::render_text(&without));
     assert!(without.rebuilds > 0 && with.rebuilds == 0);
     assert_eq!(without.unique_states, with.unique_states);
@@ -140,7 +140,7 @@ fn nodes_without_snapshots_are_rebuilt_by_replay() {
 #[test]
 fn fewer_messages_are_losses_on_a_lossy_network_only() {
     let lossy = Profile::Quick.config();
-    let imp = planted::SkipsLastHeartbeat;
+    let imp = planted::SKIPS_LAST_HEARTBEAT;
     let r = exhaustive_on(&imp, &lossy, 2, Keying::Fingerprint).report;
     assert!(r.ok(), "{}", exhaustive::render_text(&r));
     assert!(r.messages_lost > 0);
@@ -371,7 +371,7 @@ fn a_product_path_with_losses_is_a_model_behaviour() {
     use raftcheck::trace::{Outcome, Trace};
     use stateright::Model;
     let cfg = Profile::Quick.config();
-    let imp = planted::SkipsLastHeartbeat;
+    let imp = planted::SKIPS_LAST_HEARTBEAT;
     let pm = ProductModel::new(&imp, &cfg, Keying::Fingerprint, Vec::new()).unwrap();
     let init = pm.init_states().remove(0);
     // A path that elects a leader and fires its heartbeat: a loss.

@@ -12,52 +12,31 @@ use raftcheck_adapter::{fingerprint, AdapterError, Durable, Input, Sent, ServerS
 
 const CORE: RaftCore = RaftCore { perturbation: None };
 
-/// raft-core with no snapshot: the harness must rebuild nodes by replay.
-pub struct NoSnapshot;
-
-impl Implementation for NoSnapshot {
-    type Node = MemNode;
-    type Message = Message;
-    fn name(&self) -> &str {
-        "raft-core without snapshots"
-    }
-    fn fresh(&self, cfg: &Config, id: ServerId) -> Result<MemNode, AdapterError> {
-        CORE.fresh(cfg, id)
-    }
-    fn step(&self, n: &mut MemNode, i: Input<'_, Message>) -> Result<Vec<Message>, AdapterError> {
-        CORE.step(n, i)
-    }
-    fn crash(&self, n: &mut MemNode) {
-        CORE.crash(n)
-    }
-    fn recover(&self, n: &mut MemNode) -> Result<(), AdapterError> {
-        CORE.recover(n)
-    }
-    fn state(&self, n: &MemNode) -> Result<Option<ServerState>, AdapterError> {
-        CORE.state(n)
-    }
-    fn storage(&self, n: &MemNode) -> Result<Durable, AdapterError> {
-        CORE.storage(n)
-    }
-    fn model_message(&self, m: &Message) -> Result<Sent, AdapterError> {
-        CORE.model_message(m)
-    }
-    fn fingerprint(&self, n: &MemNode) -> u64 {
-        CORE.fingerprint(n)
-    }
-    fn message_fingerprint(&self, m: &Message) -> u64 {
-        CORE.message_fingerprint(m)
-    }
+/// raft-core with one of two changes: no snapshot (the harness must rebuild
+/// nodes by replay), or a leader that leaves its last peer out of every
+/// heartbeat.
+pub struct Tweaked {
+    pub snapshots: bool,
+    pub skip_last_heartbeat: bool,
 }
 
-/// raft-core whose leader leaves its last peer out of every heartbeat.
-pub struct SkipsLastHeartbeat;
+/// raft-core with no snapshot.
+pub const NO_SNAPSHOT: Tweaked = Tweaked {
+    snapshots: false,
+    skip_last_heartbeat: false,
+};
 
-impl Implementation for SkipsLastHeartbeat {
+/// raft-core skipping its last peer's heartbeat.
+pub const SKIPS_LAST_HEARTBEAT: Tweaked = Tweaked {
+    snapshots: true,
+    skip_last_heartbeat: true,
+};
+
+impl Implementation for Tweaked {
     type Node = MemNode;
     type Message = Message;
     fn name(&self) -> &str {
-        "raft-core skipping a heartbeat"
+        "raft-core, tweaked"
     }
     fn fresh(&self, cfg: &Config, id: ServerId) -> Result<MemNode, AdapterError> {
         CORE.fresh(cfg, id)
@@ -65,7 +44,7 @@ impl Implementation for SkipsLastHeartbeat {
     fn step(&self, n: &mut MemNode, i: Input<'_, Message>) -> Result<Vec<Message>, AdapterError> {
         let heartbeat = matches!(i, Input::HeartbeatTimeout);
         let mut sent = CORE.step(n, i)?;
-        if heartbeat {
+        if heartbeat && self.skip_last_heartbeat {
             if let Some(last) = sent.iter().map(|m| m.to).max() {
                 sent.retain(|m| m.to != last);
             }
@@ -94,7 +73,7 @@ impl Implementation for SkipsLastHeartbeat {
         CORE.message_fingerprint(m)
     }
     fn snapshot(&self, n: &MemNode) -> Option<MemNode> {
-        CORE.snapshot(n)
+        self.snapshots.then(|| CORE.snapshot(n)).flatten()
     }
 }
 

@@ -23,6 +23,9 @@ pub fn flags_for(cfg: &Config) -> String {
     if let Some(bug) = cfg.bug {
         s.push_str(&format!(" --bug {bug}"));
     }
+    if !cfg.variant.is_paper() {
+        s.push_str(&format!(" --variant {}", cfg.variant));
+    }
     s
 }
 

@@ -72,6 +72,7 @@ fn crash_config(bug: Option<Bug>) -> Config {
         max_in_flight: 3,
         network: NetworkKind::Lossy,
         bug,
+        variant: raft_spec::Variant::PAPER,
     }
 }
 
@@ -108,6 +109,7 @@ fn crash_lesson_an_unsaved_vote_elects_two_leaders_in_one_term() {
                         raft_spec::message::RequestVoteResponse {
                             term: 1,
                             vote_granted: true,
+                            ..
                         },
                     ),
             } => Some((usize::from(*src), usize::from(*dst))),

@@ -148,6 +148,7 @@ impl Bug {
             max_in_flight: 2,
             network: NetworkKind::Lossy,
             bug: Some(self),
+            variant: crate::Variant::PAPER,
         };
         match self {
             // One crash between two votes of the same term.

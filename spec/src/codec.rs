@@ -10,7 +10,10 @@ use std::hash::{Hash, Hasher};
 
 use crate::flat::{FlatState, Packet, NETWORK_CAPACITY};
 use crate::ghost::{Committed, Flags, Ghost};
-use crate::message::{AppendEntries, AppendEntriesResponse, Msg, RequestVote, RequestVoteResponse};
+use crate::message::{
+    AppendEntries, AppendEntriesResponse, Heartbeat, HeartbeatResponse, Msg, RequestVote,
+    RequestVoteResponse,
+};
 use crate::server::{Durable, Role, ServerState};
 use crate::servers::Servers;
 use crate::types::{
@@ -20,6 +23,10 @@ use crate::types::{
 const NONE: u8 = 0xff;
 /// Where a server's `out_of_range` flag sits in its role byte.
 const OUT_OF_RANGE_SHIFT: u8 = 7;
+/// Where the role byte says the variants' fields follow (leader, refusals,
+/// progress states): the paper's states never set it, so they encode (and
+/// hash) as before variants existed.
+const VARIANT_FIELDS_SHIFT: u8 = 6;
 
 /// Encodes a state. `decode(&encode(s)) == s` for every model state.
 pub fn encode(s: &FlatState) -> Box<[u8]> {
@@ -34,12 +41,15 @@ pub fn encode(s: &FlatState) -> Box<[u8]> {
 const NO_STORAGE: u8 = 0;
 const STORAGE_MIRRORS_SERVER: u8 = 1;
 const STORAGE_DIFFERS: u8 = 2;
+/// The server's term, vote and log, and its commit index
+/// (`Variant::persisted_commit`).
+const STORAGE_MIRRORS_WITH_COMMIT: u8 = 3;
 
 /// The longest encoding: every server with differing storage and full
 /// logs, full ghost tables, a full network of AppendEntries.
 const LOG_BYTES: usize = 1 + 2 * LOG_CAPACITY;
-const SERVER_BYTES: usize = 3 + LOG_BYTES + 4 + 2 * MAX_SERVERS;
-const DURABLE_BYTES: usize = 2 + LOG_BYTES + 1;
+const SERVER_BYTES: usize = 3 + LOG_BYTES + 4 + 2 * MAX_SERVERS + 4;
+const DURABLE_BYTES: usize = 2 + LOG_BYTES + 2;
 const GHOST_BYTES: usize = 1 + (MAX_TERM_BOUND as usize + 1) + 1 + 4 * LOG_CAPACITY + 1;
 const PACKET_BYTES: usize = 3 + 5 + LOG_BYTES;
 const MAX_ENCODED: usize = 3
@@ -67,6 +77,9 @@ pub fn encode_into(s: &FlatState, w: &mut Vec<u8>) {
             None => out.put([s.timers(i), NO_STORAGE]),
             Some(d) if *d == server_state.durable() => {
                 out.put([s.timers(i), STORAGE_MIRRORS_SERVER])
+            }
+            Some(d) if *d == with_commit(server_state) => {
+                out.put([s.timers(i), STORAGE_MIRRORS_WITH_COMMIT])
             }
             Some(d) => {
                 out.put([s.timers(i), STORAGE_DIFFERS]);
@@ -97,6 +110,7 @@ pub fn decode(bytes: &[u8]) -> FlatState {
         match storage {
             NO_STORAGE => {}
             STORAGE_MIRRORS_SERVER => s.set_storage(i, server.durable()),
+            STORAGE_MIRRORS_WITH_COMMIT => s.set_storage(i, with_commit(&server)),
             _ => s.set_storage(i, r.durable()),
         }
         s.set_crashed(i, crashed & (1 << i) != 0);
@@ -107,6 +121,14 @@ pub fn decode(bytes: &[u8]) -> FlatState {
         s.network.push_last(p, count);
     }
     s
+}
+
+/// What a server persisting its commit index saves.
+fn with_commit(s: &ServerState) -> Durable {
+    Durable {
+        commit_index: s.commit_index,
+        ..s.durable()
+    }
 }
 
 fn opt_server(o: Option<ServerId>) -> u8 {
@@ -136,7 +158,13 @@ impl Writer {
     fn server(&mut self, s: &ServerState, n: usize) {
         // The out-of-range flag rides in the role byte's top bit: correct
         // Raft never sets it, so its states encode (and hash) as before.
-        let role = s.role as u8 | (u8::from(s.out_of_range) << OUT_OF_RANGE_SHIFT);
+        let variant_fields = s.leader.is_some()
+            || !s.votes_refused.is_empty()
+            || !s.replicating.is_empty()
+            || !s.paused.is_empty();
+        let role = s.role as u8
+            | (u8::from(s.out_of_range) << OUT_OF_RANGE_SHIFT)
+            | (u8::from(variant_fields) << VARIANT_FIELDS_SHIFT);
         self.put([role, s.term, opt_server(s.voted_for)]);
         self.log(&s.log);
         self.put([
@@ -155,12 +183,20 @@ impl Writer {
             self.buf[self.at..self.at + MAX_SERVERS].copy_from_slice(&map.0);
             self.at += n;
         }
+        if variant_fields {
+            self.put([
+                opt_server(s.leader),
+                s.votes_refused.0,
+                s.replicating.0,
+                s.paused.0,
+            ]);
+        }
     }
 
     fn durable(&mut self, d: &Durable) {
         self.put([d.term, opt_server(d.voted_for)]);
         self.log(&d.log);
-        self.put([d.restarts]);
+        self.put([d.restarts, d.commit_index]);
     }
 
     /// The ghost history, without the empty tail of either table (terms
@@ -197,10 +233,28 @@ impl Writer {
                 term,
                 last_log_index,
                 last_log_term,
+                commit: 0,
+                commit_term: 0,
             }) => self.put([0, term, last_log_index, last_log_term]),
-            Msg::RequestVoteResponse(RequestVoteResponse { term, vote_granted }) => {
-                self.put([1, term, u8::from(vote_granted)])
-            }
+            Msg::RequestVote(RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+                commit,
+                commit_term,
+            }) => self.put([4, term, last_log_index, last_log_term, commit, commit_term]),
+            Msg::RequestVoteResponse(RequestVoteResponse {
+                term,
+                vote_granted,
+                commit: 0,
+                commit_term: 0,
+            }) => self.put([1, term, u8::from(vote_granted)]),
+            Msg::RequestVoteResponse(RequestVoteResponse {
+                term,
+                vote_granted,
+                commit,
+                commit_term,
+            }) => self.put([5, term, u8::from(vote_granted), commit, commit_term]),
             Msg::AppendEntries(AppendEntries {
                 term,
                 prev_log_index,
@@ -215,7 +269,28 @@ impl Writer {
                 term,
                 success,
                 match_index,
+                prev_log_index: 0,
+                conflict_term: 0,
             }) => self.put([3, term, u8::from(success), match_index]),
+            Msg::AppendEntriesResponse(AppendEntriesResponse {
+                term,
+                success,
+                match_index,
+                prev_log_index,
+                conflict_term,
+            }) => self.put([
+                6,
+                term,
+                u8::from(success),
+                match_index,
+                prev_log_index,
+                conflict_term,
+            ]),
+            Msg::Heartbeat(Heartbeat {
+                term,
+                leader_commit,
+            }) => self.put([7, term, leader_commit]),
+            Msg::HeartbeatResponse(HeartbeatResponse { term }) => self.put([8, term]),
         }
     }
 }
@@ -266,8 +341,9 @@ impl Reader<'_> {
 
     fn server(&mut self, n: usize) -> ServerState {
         let role_byte = self.u8();
-        let out_of_range = role_byte >> OUT_OF_RANGE_SHIFT == 1;
-        let role = match role_byte & !(1 << OUT_OF_RANGE_SHIFT) {
+        let out_of_range = role_byte & (1 << OUT_OF_RANGE_SHIFT) != 0;
+        let variant_fields = role_byte & (1 << VARIANT_FIELDS_SHIFT) != 0;
+        let role = match role_byte & !(1 << OUT_OF_RANGE_SHIFT) & !(1 << VARIANT_FIELDS_SHIFT) {
             0 => Role::Follower,
             1 => Role::Candidate,
             _ => Role::Leader,
@@ -277,6 +353,13 @@ impl Reader<'_> {
         let log = self.log();
         let (commit_index, votes, vote_responses, restarts) =
             (self.u8(), self.u8(), self.u8(), self.u8());
+        let next_index = self.peer_map(n);
+        let match_index = self.peer_map(n);
+        let [leader, refused, replicating, paused] = if variant_fields {
+            self.array()
+        } else {
+            [NONE, 0, 0, 0]
+        };
         ServerState {
             role,
             term,
@@ -285,10 +368,14 @@ impl Reader<'_> {
             commit_index,
             votes_granted: ServerSet(votes),
             vote_responses,
-            next_index: self.peer_map(n),
-            match_index: self.peer_map(n),
+            next_index,
+            match_index,
             restarts,
             out_of_range,
+            leader: (leader != NONE).then_some(ServerId(leader)),
+            votes_refused: ServerSet(refused),
+            replicating: ServerSet(replicating),
+            paused: ServerSet(paused),
         }
     }
 
@@ -298,6 +385,7 @@ impl Reader<'_> {
             voted_for: self.opt_server(),
             log: self.log(),
             restarts: self.u8(),
+            commit_index: self.u8(),
         }
     }
 
@@ -329,14 +417,18 @@ impl Reader<'_> {
         let dst = ServerId(self.u8());
         let count = self.u8();
         let msg = match self.u8() {
-            0 => Msg::RequestVote(RequestVote {
+            tag @ (0 | 4) => Msg::RequestVote(RequestVote {
                 term: self.u8(),
                 last_log_index: self.u8(),
                 last_log_term: self.u8(),
+                commit: if tag == 4 { self.u8() } else { 0 },
+                commit_term: if tag == 4 { self.u8() } else { 0 },
             }),
-            1 => Msg::RequestVoteResponse(RequestVoteResponse {
+            tag @ (1 | 5) => Msg::RequestVoteResponse(RequestVoteResponse {
                 term: self.u8(),
                 vote_granted: self.u8() == 1,
+                commit: if tag == 5 { self.u8() } else { 0 },
+                commit_term: if tag == 5 { self.u8() } else { 0 },
             }),
             2 => {
                 let (term, prev_log_index, prev_log_term, leader_commit) =
@@ -349,10 +441,17 @@ impl Reader<'_> {
                     leader_commit,
                 })
             }
-            _ => Msg::AppendEntriesResponse(AppendEntriesResponse {
+            7 => Msg::Heartbeat(Heartbeat {
+                term: self.u8(),
+                leader_commit: self.u8(),
+            }),
+            8 => Msg::HeartbeatResponse(HeartbeatResponse { term: self.u8() }),
+            tag => Msg::AppendEntriesResponse(AppendEntriesResponse {
                 term: self.u8(),
                 success: self.u8() == 1,
                 match_index: self.u8(),
+                prev_log_index: if tag == 6 { self.u8() } else { 0 },
+                conflict_term: if tag == 6 { self.u8() } else { 0 },
             }),
         };
         (Packet { src, dst, msg }, count)

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bug::Bug;
 use crate::types::{LOG_CAPACITY, MAX_IN_FLIGHT_BOUND, MAX_SERVERS, MAX_TERM_BOUND};
+use crate::variant::{Variant, VariantError};
 
 /// The range each bound may take: the one source for validation, its error
 /// messages and the command line's parsers and help.
@@ -106,6 +107,11 @@ pub struct Config {
     pub network: NetworkKind,
     /// A wrong rule to switch on (see the bug catalogue), or none for Raft.
     pub bug: Option<Bug>,
+    /// Which protocol of the family (see [`crate::variant`]): the paper's
+    /// unless a config says otherwise (saved traces from before variants
+    /// load as the paper's).
+    #[serde(default)]
+    pub variant: Variant,
 }
 
 /// A named set of bounds.
@@ -175,6 +181,7 @@ impl Profile {
                 max_in_flight: 2,
                 network: NetworkKind::Lossy,
                 bug: None,
+                variant: Variant::PAPER,
             },
             Profile::Ci => Config {
                 servers: 3,
@@ -186,6 +193,7 @@ impl Profile {
                 max_in_flight: 3,
                 network: NetworkKind::Lossy,
                 bug: None,
+                variant: Variant::PAPER,
             },
             Profile::Deep => Config {
                 servers: 3,
@@ -197,6 +205,7 @@ impl Profile {
                 max_in_flight: 3,
                 network: NetworkKind::Lossy,
                 bug: None,
+                variant: Variant::PAPER,
             },
             Profile::CiTerm3 => Config {
                 max_term: 3,
@@ -277,6 +286,8 @@ pub enum ConfigError {
     UnknownProfile(String),
     #[error("unknown network {0:?}: expected one of reordering, lossy, lossy-duplicating")]
     UnknownNetwork(String),
+    #[error(transparent)]
+    Variant(#[from] VariantError),
 }
 
 impl Config {
@@ -306,6 +317,7 @@ impl Config {
         if !limits::IN_FLIGHT.contains(&self.max_in_flight) {
             return Err(ConfigError::InFlight(self.max_in_flight));
         }
+        self.variant.validate()?;
         Ok(())
     }
 
@@ -359,6 +371,7 @@ impl Config {
         if let Some(bug) = self.bug {
             s.push_str(&format!(" bug={}", bug.name()));
         }
+        s.push_str(&format!(" variant={}", self.variant));
         s
     }
 }

@@ -30,8 +30,10 @@ pub mod servers;
 pub mod state;
 pub mod symmetry;
 pub mod types;
+pub mod variant;
 pub mod view;
 
 pub use bug::Bug;
 pub use config::{Config, ConfigError, NetworkKind, Profile};
 pub use model::{Action, RaftModel, State};
+pub use variant::Variant;

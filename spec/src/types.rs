@@ -283,6 +283,10 @@ impl ServerSet {
         self.0 |= 1 << s.0;
     }
 
+    pub fn remove(&mut self, s: ServerId) {
+        self.0 &= !(1 << s.0);
+    }
+
     pub fn contains(self, s: ServerId) -> bool {
         self.0 & (1 << s.0) != 0
     }

@@ -243,6 +243,7 @@ fn next_index_below_one_is_reported_and_clamped_not_wrapped() {
         term: 2,
         success: false,
         match_index: 0,
+        ..Default::default()
     });
     let run = |bug: Option<Bug>| {
         let cfg = Config {

@@ -72,6 +72,10 @@ pub fn abstract_state(raw: &RawNode<MemStorage>) -> Result<ServerState, String> 
         match_index,
         restarts: 0,
         out_of_range: false,
+        leader: None,
+        votes_refused: Default::default(),
+        replicating: Default::default(),
+        paused: Default::default(),
     })
 }
 
@@ -84,5 +88,6 @@ pub fn abstract_storage(d: &DurableCopy) -> Result<Durable, String> {
         voted_for: vote(*v)?,
         log: model_log(&d.entries, 1)?,
         restarts: 0,
+        commit_index: 0,
     })
 }

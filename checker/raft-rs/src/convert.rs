@@ -101,10 +101,14 @@ pub fn model_message(m: &Message) -> Result<Sent, AdapterError> {
             term,
             last_log_index: small(m.index, "last log index").map_err(err)?,
             last_log_term: small(m.log_term, "last log term").map_err(err)?,
+            commit: 0,
+            commit_term: 0,
         }),
         MessageType::MsgRequestVoteResponse => Msg::RequestVoteResponse(RequestVoteResponse {
             term,
             vote_granted: !m.reject,
+            commit: 0,
+            commit_term: 0,
         }),
         MessageType::MsgAppend => {
             if m.snapshot.is_some() {
@@ -124,6 +128,8 @@ pub fn model_message(m: &Message) -> Result<Sent, AdapterError> {
                 term,
                 success: !m.reject,
                 match_index: small(match_index, "match index").map_err(err)?,
+                prev_log_index: 0,
+                conflict_term: 0,
             })
         }
         t => {

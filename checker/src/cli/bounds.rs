@@ -6,7 +6,7 @@ use std::ops::RangeInclusive;
 use clap::builder::RangedI64ValueParser;
 use clap::Args;
 use raft_spec::config::limits;
-use raft_spec::{Bug, Config, ConfigError, NetworkKind, Profile};
+use raft_spec::{Bug, Config, ConfigError, NetworkKind, Profile, Variant};
 
 /// A `u8` flag accepting only `r` (clap's error then names the range).
 fn ranged(r: RangeInclusive<u8>) -> RangedI64ValueParser<u8> {
@@ -59,6 +59,13 @@ pub struct BoundsArgs {
     /// Switch on one wrong rule from the bug catalogue (see `raftcheck bugs --list`).
     #[arg(long)]
     pub bug: Option<Bug>,
+    /// Which protocol of the family: a preset, `paper` (the Raft paper's
+    /// Figure 2) or `raft-rs` (tikv/raft-rs 0.7's design choices), then any
+    /// options changed from it, comma-separated: `paper,leader-stickiness`,
+    /// `raft-rs,no-commit-broadcast`, `paper,heartbeat=rpc`. `raftcheck
+    /// variants` lists every option with its values and why it is safe.
+    #[arg(long, default_value = "paper")]
+    pub variant: Variant,
 }
 
 impl BoundsArgs {
@@ -90,6 +97,7 @@ impl BoundsArgs {
         if self.bug.is_some() {
             cfg.bug = self.bug;
         }
+        cfg.variant = self.variant;
         cfg.validate_reachable()?;
         Ok(cfg)
     }

@@ -285,6 +285,7 @@ mod tests {
             msg: Msg::RequestVoteResponse(RequestVoteResponse {
                 term: 1,
                 vote_granted: granted,
+                ..Default::default()
             }),
         }
     }

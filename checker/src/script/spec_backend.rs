@@ -13,11 +13,11 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use raft_core::{DurableWrite, Entry as ImplEntry, EntryKind, Message, MessageBody, NodeId};
+use raft_core::{DurableWrite, Entry as ImplEntry, EntryKind, MessageBody, NodeId};
 use raft_spec::config::limits;
 use raft_spec::server::{Durable, RaftServer, Role, Timer};
 use raft_spec::types::{Entry, ServerId, Value, MAX_IN_FLIGHT_BOUND};
-use raft_spec::{Action, Config, NetworkKind, RaftModel, State};
+use raft_spec::{Action, Config, NetworkKind, RaftModel, State, Variant};
 use stateright::actor::{ActorModelAction, Envelope};
 use stateright::Model;
 
@@ -220,6 +220,7 @@ impl Backend for SpecBackend {
             max_in_flight: MAX_IN_FLIGHT_BOUND,
             network: NetworkKind::Lossy,
             bug: None,
+            variant: Variant::PAPER,
         };
         let model = RaftModel::new(cfg).map_err(|e| format!("the model: {e}"))?;
         let state = model
@@ -375,7 +376,9 @@ impl Backend for SpecBackend {
     }
 
     fn show(&self, m: &Sent) -> String {
-        let mut msg: Message = impl_message(m.from, m.to, &m.msg);
+        let Some(mut msg) = impl_message(m.from, m.to, &m.msg) else {
+            return m.msg.to_string();
+        };
         if let MessageBody::AppendEntries(ae) = &mut msg.body {
             for e in &mut ae.entries {
                 e.kind = self.named(std::mem::replace(&mut e.kind, EntryKind::Noop));

@@ -24,10 +24,16 @@ use crate::message::Msg;
 mod election;
 mod replication;
 
-use crate::types::{Checked, Index, Log, PeerMap, ServerId, ServerSet, Term, Value, MAX_SERVERS};
+use crate::types::{
+    Checked, Index, Log, PeerMap, ServerId, ServerSet, Term, Value, LOG_CAPACITY, MAX_SERVERS,
+};
+use crate::variant::StaleTerm;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub enum Role {
+    #[default]
     Follower,
     Candidate,
     Leader,
@@ -44,8 +50,12 @@ pub enum Timer {
     Propose(Value),
 }
 
-/// A server's whole state: persistent (term, vote, log) and volatile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A server's whole state: persistent (term, vote, log) and volatile. The
+/// default is a follower that has never started (an abstraction fills in
+/// what it knows, the rest default).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct ServerState {
     pub role: Role,
     pub term: Term,
@@ -67,6 +77,21 @@ pub struct ServerState {
     /// and was clamped rather than wrapped (see [`Checked`]); the "indices in
     /// range" property fails on it. Never set by correct Raft.
     pub out_of_range: bool,
+    /// `Variant::leader_stickiness`: the leader of the current term this
+    /// server has heard from (always `None` otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<ServerId>,
+    /// `Variant::refused_candidate_steps_down`: a candidate's refusers.
+    #[serde(default, skip_serializing_if = "no_servers")]
+    pub votes_refused: ServerSet,
+    /// `FlowControl::ProbeReplicate`: a leader's peers in the replicate
+    /// state (the others are probed).
+    #[serde(default, skip_serializing_if = "no_servers")]
+    pub replicating: ServerSet,
+    /// `FlowControl::ProbeReplicate`: probed peers with a probe in flight,
+    /// sent nothing until it is answered or a heartbeat response arrives.
+    #[serde(default, skip_serializing_if = "no_servers")]
+    pub paused: ServerSet,
 }
 
 /// What survives a crash: Figure 2's persistent state.
@@ -79,6 +104,17 @@ pub struct Durable {
     pub log: Log,
     /// Ghost (see `ServerState::restarts`).
     pub restarts: u8,
+    /// `Variant::persisted_commit`: the commit index (0 otherwise).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub commit_index: Index,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
+}
+
+fn no_servers(s: &ServerSet) -> bool {
+    s.is_empty()
 }
 
 impl ServerState {
@@ -90,22 +126,30 @@ impl ServerState {
             term: d.term,
             voted_for: d.voted_for,
             log: d.log,
-            commit_index: 0,
+            commit_index: d.commit_index,
             votes_granted: ServerSet::default(),
             vote_responses: 0,
             next_index: PeerMap::default(),
             match_index: PeerMap::default(),
             restarts: d.restarts,
             out_of_range: false,
+            leader: None,
+            votes_refused: ServerSet::default(),
+            replicating: ServerSet::default(),
+            paused: ServerSet::default(),
         }
     }
 
+    /// Figure 2's persistent state (term, vote, log): what a server saves
+    /// unless its variant persists the commit index too
+    /// ([`RaftServer::saved`]).
     pub fn durable(&self) -> Durable {
         Durable {
             term: self.term,
             voted_for: self.voted_for,
             log: self.log,
             restarts: self.restarts,
+            commit_index: 0,
         }
     }
 }
@@ -119,6 +163,10 @@ impl ServerState {
             votes_granted: self.votes_granted.renamed(&rename),
             next_index: self.next_index.renamed(&rename),
             match_index: self.match_index.renamed(&rename),
+            leader: self.leader.map(&rename),
+            votes_refused: self.votes_refused.renamed(&rename),
+            replicating: self.replicating.renamed(&rename),
+            paused: self.paused.renamed(&rename),
             ..*self
         }
     }
@@ -216,8 +264,10 @@ pub(crate) struct Outbox {
     len: usize,
 }
 
-/// A handler sends at most one message to each peer, and one reply.
-const OUTBOX_CAPACITY: usize = MAX_SERVERS + 1;
+/// A handler sends at most one message to each peer and one reply, and
+/// under `FlowControl::ProbeReplicate` every batch still to send to one
+/// peer (at most one per entry).
+const OUTBOX_CAPACITY: usize = MAX_SERVERS + LOG_CAPACITY + 1;
 
 impl Outbox {
     pub(crate) fn new() -> Self {
@@ -267,10 +317,18 @@ impl RaftServer {
         msg: Msg,
         o: &mut impl Effects,
     ) {
-        let before = state.durable();
+        let before = self.saved(state);
         let mut outbox = Outbox::new();
         if msg.term() > state.term {
             self.update_term(state, msg.term(), o);
+        }
+        // Variant::stale_term: a request of an older term goes unanswered.
+        if msg.term() < state.term
+            && msg.is_request()
+            && self.cfg.variant.stale_term == StaleTerm::Ignore
+        {
+            o.cover(Rule::IgnoreStaleRequest);
+            return;
         }
         match msg {
             Msg::RequestVote(req) => {
@@ -283,7 +341,11 @@ impl RaftServer {
                 self.handle_append_entries_request(state, me, from, req, &mut outbox, o)
             }
             Msg::AppendEntriesResponse(resp) => {
-                self.handle_append_entries_response(state, from, resp, &mut outbox, o)
+                self.handle_append_entries_response(state, me, from, resp, &mut outbox, o)
+            }
+            Msg::Heartbeat(req) => self.handle_heartbeat_request(state, from, req, &mut outbox, o),
+            Msg::HeartbeatResponse(resp) => {
+                self.handle_heartbeat_response(state, from, resp, &mut outbox, o)
             }
         }
         // Bug::VoteNotPersisted: the vote (and the term it was cast in) is
@@ -291,7 +353,7 @@ impl RaftServer {
         let skip_save =
             self.cfg.has_bug(Bug::VoteNotPersisted) && matches!(msg, Msg::RequestVote(_));
         if !skip_save {
-            save_if_changed(&before, state, o);
+            self.save_if_changed(&before, state, o);
         }
         send_all(outbox, o);
     }
@@ -304,14 +366,14 @@ impl RaftServer {
         timer: Timer,
         o: &mut impl Effects,
     ) {
-        let before = state.durable();
+        let before = self.saved(state);
         let mut outbox = Outbox::new();
         match timer {
             Timer::Election => self.timeout(state, me, &mut outbox, o),
             Timer::Heartbeat => {
                 if state.role == Role::Leader {
                     o.cover(Rule::Heartbeat);
-                    self.broadcast_append_entries(state, me, &mut outbox);
+                    self.heartbeat(state, me, &mut outbox, o);
                 }
                 o.set_timer(Timer::Heartbeat);
             }
@@ -320,8 +382,28 @@ impl RaftServer {
                 o.set_timer(Timer::Propose(value));
             }
         }
-        save_if_changed(&before, state, o);
+        self.save_if_changed(&before, state, o);
         send_all(outbox, o);
+    }
+
+    /// What a server saves: Figure 2's persistent state, and its commit
+    /// index under `Variant::persisted_commit`.
+    pub fn saved(&self, s: &ServerState) -> Durable {
+        Durable {
+            commit_index: if self.cfg.variant.persisted_commit {
+                s.commit_index
+            } else {
+                0
+            },
+            ..s.durable()
+        }
+    }
+
+    fn save_if_changed(&self, before: &Durable, state: &ServerState, o: &mut impl Effects) {
+        let now = self.saved(state);
+        if now != *before {
+            o.save(now);
+        }
     }
 }
 
@@ -342,12 +424,6 @@ impl Actor for RaftServer {
 
     fn on_timeout(&self, id: Id, state: &mut Cow<ServerState>, timer: &Timer, o: &mut Out<Self>) {
         self.fire(id.into(), state, *timer, o);
-    }
-}
-
-fn save_if_changed(before: &Durable, state: &ServerState, o: &mut impl Effects) {
-    if state.durable() != *before {
-        o.save(state.durable());
     }
 }
 

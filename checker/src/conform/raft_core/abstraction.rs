@@ -45,6 +45,7 @@ pub fn abstract_state(node: &RaftNode, servers: u8) -> Result<ServerState, Strin
         match_index,
         restarts: 0,
         out_of_range: false,
+        ..ServerState::default()
     })
 }
 
@@ -55,5 +56,6 @@ pub fn abstract_storage(d: &DurableState, servers: u8) -> Result<Durable, String
         voted_for: d.voted_for.map(|v| model_server(v, servers)).transpose()?,
         log: model_log(&d.log, 1)?,
         restarts: 0,
+        commit_index: 0,
     })
 }

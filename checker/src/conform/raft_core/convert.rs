@@ -86,25 +86,28 @@ pub(super) fn model_server(n: NodeId, servers: u8) -> Result<ServerId, String> {
 pub use raftcheck_adapter::Sent;
 
 /// A model message as raft-core receives it (the scripts' spec backend
-/// speaks raft-core's messages).
-pub fn impl_message(from: ServerId, to: ServerId, msg: &Msg) -> Message {
+/// speaks raft-core's messages). raft-core implements the paper's
+/// variant only: the fields other variants add are not carried, and their
+/// RPCs (Heartbeat) have no raft-core form (`None`).
+pub fn impl_message(from: ServerId, to: ServerId, msg: &Msg) -> Option<Message> {
     let body = match *msg {
         Msg::RequestVote(spec_msg::RequestVote {
             term,
             last_log_index,
             last_log_term,
+            ..
         }) => MessageBody::RequestVote(RequestVote {
             term: term.into(),
             candidate_id: node_id(from),
             last_log_index: last_log_index.into(),
             last_log_term: last_log_term.into(),
         }),
-        Msg::RequestVoteResponse(spec_msg::RequestVoteResponse { term, vote_granted }) => {
-            MessageBody::RequestVoteResponse(RequestVoteResponse {
-                term: term.into(),
-                vote_granted,
-            })
-        }
+        Msg::RequestVoteResponse(spec_msg::RequestVoteResponse {
+            term, vote_granted, ..
+        }) => MessageBody::RequestVoteResponse(RequestVoteResponse {
+            term: term.into(),
+            vote_granted,
+        }),
         Msg::AppendEntries(spec_msg::AppendEntries {
             term,
             prev_log_index,
@@ -132,17 +135,19 @@ pub fn impl_message(from: ServerId, to: ServerId, msg: &Msg) -> Message {
             term,
             success,
             match_index,
+            ..
         }) => MessageBody::AppendEntriesResponse(AppendEntriesResponse {
             term: term.into(),
             success,
             match_index: match_index.into(),
         }),
+        Msg::Heartbeat(_) | Msg::HeartbeatResponse(_) => return None,
     };
-    Message {
+    Some(Message {
         from: node_id(from),
         to: node_id(to),
         body,
-    }
+    })
 }
 
 /// An implementation message as the model's, or why it has no model form.
@@ -161,12 +166,16 @@ pub fn model_message(m: &Message, servers: u8) -> Result<Sent, String> {
                 term: small(rv.term, "term")?,
                 last_log_index: small(rv.last_log_index, "last log index")?,
                 last_log_term: small(rv.last_log_term, "last log term")?,
+                commit: 0,
+                commit_term: 0,
             })
         }
         MessageBody::RequestVoteResponse(r) => {
             Msg::RequestVoteResponse(spec_msg::RequestVoteResponse {
                 term: small(r.term, "term")?,
                 vote_granted: r.vote_granted,
+                commit: 0,
+                commit_term: 0,
             })
         }
         MessageBody::AppendEntries(ae) => {
@@ -189,6 +198,8 @@ pub fn model_message(m: &Message, servers: u8) -> Result<Sent, String> {
                 term: small(r.term, "term")?,
                 success: r.success,
                 match_index: small(r.match_index, "match index")?,
+                prev_log_index: 0,
+                conflict_term: 0,
             })
         }
     };

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use stateright::{Expectation, Model};
 
-use raft_spec::{Bug, Config, RaftModel};
+use raft_spec::{Bug, Config, RaftModel, Variant};
 
 use crate::behaviour::Behaviour;
 use crate::bounds::reproduce_command;
@@ -61,6 +61,9 @@ pub struct BugOptions {
     pub timeout: Option<Duration>,
     /// The engine's progress line on stderr while a search runs.
     pub show_progress: bool,
+    /// The protocol each wrong rule is switched on in (the paper's unless
+    /// asked): see `Bug::config_under`.
+    pub variant: Variant,
 }
 
 impl Default for BugOptions {
@@ -71,6 +74,7 @@ impl Default for BugOptions {
             threads: crate::bounds::threads_or_all_cores(None),
             timeout: Some(Duration::from_secs(120)),
             show_progress: false,
+            variant: Variant::PAPER,
         }
     }
 }
@@ -99,8 +103,8 @@ fn options(o: &BugOptions, stop_when: StopWhen) -> CheckOptions {
 
 /// Runs one bug of the catalogue with its own bounds.
 pub fn run_bug(bug: Bug, o: &BugOptions) -> Result<BugRun> {
-    let info = bug.info();
-    let cfg = bug.config();
+    let cfg = bug.config_under(o.variant);
+    let info = bug.info_under(&cfg.variant);
     let model = RaftModel::new(cfg.clone())?;
     let expected = model
         .properties()
@@ -122,7 +126,7 @@ pub fn run_bug(bug: Bug, o: &BugOptions) -> Result<BugRun> {
 }
 
 fn run_safety_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> Result<BugRun> {
-    let info = bug.info();
+    let info = bug.info_under(&cfg.variant);
     let CheckRun { report, behaviours } =
         check::run(cfg, &options(o, StopWhen::ViolationOf(info.violates)))?;
     let violated: Vec<&'static str> = report.violations().map(|p| p.name).collect();
@@ -200,7 +204,7 @@ fn run_safety_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> Result<BugRun> {
 /// reaches it, and its shortest witness is the saved trace (a behaviour the
 /// buggy protocol cannot perform).
 fn run_liveness_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> Result<BugRun> {
-    let info = bug.info();
+    let info = bug.info_under(&cfg.variant);
     let buggy = check::run(cfg, &options(o, StopWhen::Exhausted))?.report;
     let correct_cfg = Config {
         bug: None,
@@ -275,8 +279,14 @@ fn run_liveness_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> Result<BugRun> {
 pub fn write(dir: &Path, trace: &Trace) -> Result<Vec<PathBuf>> {
     let bug = trace.bug.ok_or(Error::NotACatalogueTrace)?;
     files::create_dir_all(dir)?;
-    let json = dir.join(format!("{bug}.json"));
-    let md = dir.join(format!("{bug}.md"));
+    // The paper's traces are the catalogue's own; another variant's are
+    // named after it (`commit-regresses.raft-rs.json`).
+    let stem = match trace.config.variant {
+        v if v.is_paper() => bug.to_string(),
+        v => format!("{bug}.{}", v.name().replace([',', '='], "_")),
+    };
+    let json = dir.join(format!("{stem}.json"));
+    let md = dir.join(format!("{stem}.md"));
     files::write(&json, trace.to_json())?;
     files::write(&md, crate::show::markdown(trace)?)?;
     Ok(vec![json, md])
@@ -412,7 +422,10 @@ pub fn run_catalogue(o: &CatalogueOptions) -> Result<Vec<BugResult>> {
     for (i, bug) in bugs.iter().enumerate() {
         let at = format!("[{}/{}] {bug}", i + 1, bugs.len());
         if opts.show_progress {
-            eprintln!("{at}: running ({})", bug.config().summary());
+            eprintln!(
+                "{at}: running ({})",
+                bug.config_under(opts.variant).summary()
+            );
         }
         let run = run_bug(*bug, opts)?;
         if opts.show_progress {

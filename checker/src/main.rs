@@ -22,6 +22,7 @@ fn main() -> ExitCode {
             })
             .map_err(anyhow::Error::from),
         Command::Bugs(args) => cli::bugs::run(&args),
+        Command::Variants(args) => cli::variants::run(&args),
         Command::Show(args) => cli::show::run(&args),
         Command::Explore(args) => args
             .options()

@@ -126,6 +126,28 @@ fn each_markdown_page_is_the_reviewed_rendering_of_its_trace() {
     }
 }
 
+/// The catalogue under raft-rs's preset: a cheap bug is still caught, and
+/// its trace names the variant.
+#[test]
+fn a_bug_is_caught_under_the_raft_rs_preset_too() {
+    let opts = BugOptions {
+        threads: 2,
+        timeout: None,
+        show_progress: false,
+        variant: raft_spec::Variant::RAFT_RS,
+    };
+    let run = run_bug(Bug::DoubleVote, &opts).unwrap();
+    assert!(run.result.caught, "{:?}", run.result.problem);
+    assert_eq!(run.result.config.variant, raft_spec::Variant::RAFT_RS);
+    assert!(
+        run.result.reproduce.contains("--variant raft-rs"),
+        "{}",
+        run.result.reproduce
+    );
+    let trace = run.trace.expect("a counterexample");
+    assert!(trace.to_json().contains("\"stale-term\": \"ignore\""));
+}
+
 /// Small bugs re-run in the test profile: still caught at the saved depth.
 #[test]
 fn cheap_bugs_are_still_caught_at_the_saved_depth() {
@@ -134,6 +156,7 @@ fn cheap_bugs_are_still_caught_at_the_saved_depth() {
             threads: 2,
             timeout: None,
             show_progress: false,
+            variant: raft_spec::Variant::PAPER,
         };
         let run = run_bug(bug, &opts).unwrap();
         assert!(run.result.caught, "{bug}: {:?}", run.result.problem);

@@ -124,6 +124,23 @@ impl Bug {
         }
     }
 
+    /// [`info`](Self::info) in the protocol `variant`: the property the
+    /// shortest counterexample breaks there, where it differs. Under
+    /// raft-rs's preset a follower that cuts its log on every append loses
+    /// a committed entry that a later leader then lacks (leader
+    /// completeness, depth 15) before two servers apply different values
+    /// (depth 18).
+    pub fn info_under(self, variant: &crate::Variant) -> BugInfo {
+        let info = self.info();
+        match self {
+            Bug::TruncateOnMatch if *variant == crate::Variant::RAFT_RS => BugInfo {
+                violates: prop::LEADER_COMPLETENESS,
+                ..info
+            },
+            _ => info,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         self.info().name
     }
@@ -137,6 +154,16 @@ impl Bug {
     /// lets a three-server election happen at all. Most bugs need no client
     /// value: leaders' no-op entries are entries enough, and without
     /// proposals the space to search is a third to a half smaller.
+    /// The bug's bounds in the protocol `variant`: [`config`](Self::config)
+    /// with the variant, raised where the variant needs more to show the
+    /// wrong rule (found by trying, as the catalogue's own).
+    pub fn config_under(self, variant: crate::Variant) -> Config {
+        Config {
+            variant,
+            ..self.config()
+        }
+    }
+
     pub fn config(self) -> Config {
         let base = Config {
             servers: 3,

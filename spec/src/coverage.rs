@@ -103,7 +103,7 @@ rules! {
         "failure: back nextIndex off (to the follower's hint at most) and retry";
     IgnoreAppendResponse => "ignore-append-response", "HandleAppendEntriesResponse",
         "a response ignored: not leader, another term, or a stale success (probe-replicate: or a stale rejection)";
-    IgnoreStaleRequest => "ignore-stale-request", "-",
+    IgnoreStaleRequest => "ignore-stale-request", "Receive",
         "stale-term=ignore: a request of an older term goes unanswered";
     RefuseVoteLeaderKnown => "refuse-vote-leader-known", "HandleRequestVoteRequest",
         "leader-stickiness: refuse, not having voted, while the term's leader is known";
@@ -113,9 +113,9 @@ rules! {
         "refused-candidate-steps-down: refusals leave no majority: become follower";
     CommitByVote => "commit-by-vote", "HandleRequestVoteRequest",
         "votes-carry-commit: a vote's commit index is an entry this server holds: commit it";
-    AcceptHeartbeat => "accept-heartbeat", "-",
+    AcceptHeartbeat => "accept-heartbeat", "HandleHeartbeatRequest",
         "heartbeat=rpc: a follower hears its leader: commit as far as the heartbeat says";
-    HeartbeatResponse => "heartbeat-response", "-",
+    HeartbeatResponse => "heartbeat-response", "HandleHeartbeatResponse",
         "heartbeat=rpc: a leader hears a follower: resume its probe, append if it is behind";
     AnswerBelowCommit => "answer-below-commit", "HandleAppendEntriesRequest",
         "rejection-hint=conflict-by-term: prevLogIndex below commitIndex: answer commitIndex";

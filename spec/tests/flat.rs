@@ -9,7 +9,8 @@ use std::hash::{Hash, Hasher};
 
 use raft_spec::flat::{FlatModel, FlatState};
 use raft_spec::servers::Servers;
-use raft_spec::{codec, Bug, Config, NetworkKind, Profile, RaftModel};
+use raft_spec::variant::OPTIONS;
+use raft_spec::{codec, Bug, Config, NetworkKind, Profile, RaftModel, Variant};
 use stateright::Model;
 
 fn hash_of<T: Hash>(t: &T) -> u64 {
@@ -118,6 +119,43 @@ fn agrees_on_a_reordering_network() {
         ..Profile::Quick.config()
     };
     agrees_breadth_first(cfg, 10_000);
+}
+
+/// The variants' fields (a known leader, refusals, progress states, a
+/// persisted commit, the new RPCs) convert, encode and step alike too.
+#[test]
+fn agrees_under_the_raft_rs_variant() {
+    let quick = Config {
+        variant: Variant::RAFT_RS,
+        ..Profile::Quick.config()
+    };
+    agrees_breadth_first(quick, 40_000);
+    let ci = Config {
+        variant: Variant::RAFT_RS,
+        ..Profile::Ci.config()
+    };
+    agrees_breadth_first(ci, 20_000);
+}
+
+#[test]
+fn agrees_under_each_option_alone() {
+    for option in OPTIONS {
+        let variant = Variant::paper_with(option.name, &Variant::RAFT_RS).unwrap();
+        // Probe-replicate needs the heartbeat RPC (the variant refuses it alone).
+        let variant = if variant.validate().is_err() {
+            Variant {
+                heartbeat: Variant::RAFT_RS.heartbeat,
+                ..variant
+            }
+        } else {
+            variant
+        };
+        let cfg = Config {
+            variant,
+            ..Profile::Ci.config()
+        };
+        agrees_breadth_first(cfg, 5_000);
+    }
 }
 
 #[test]

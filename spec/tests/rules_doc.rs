@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use raft_spec::coverage::Rule;
+use raft_spec::variant::OPTIONS;
 use raft_spec::Bug;
 
 fn repo() -> PathBuf {
@@ -173,6 +174,48 @@ fn problems(doc: &str) -> Vec<String> {
         }
     }
     out.extend(action_problems(doc, &spec, &core));
+    out.extend(variant_problems(doc, &spec));
+    out
+}
+
+/// The variants table: one row per option of `spec/src/variant.rs`, its
+/// values exactly the option's, its spec functions and tests existing.
+fn variant_problems(doc: &str, spec: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let rows = rows(doc, "option");
+    for o in OPTIONS {
+        let Some(row) = rows.iter().find(|r| r[0] == o.name) else {
+            out.push(format!("option {}: no row", o.name));
+            continue;
+        };
+        let [_, values, spec_fns, _impl, tests, bugs, _source] = &row[..] else {
+            out.push(format!("an option row without 7 cells: {row:?}"));
+            continue;
+        };
+        if names(values) != o.values {
+            out.push(format!(
+                "option {}: values {values}, the option has {:?}",
+                o.name, o.values
+            ));
+        }
+        for f in names(spec_fns) {
+            if !defines_fn(spec, &f) {
+                out.push(format!("option {}: no `fn {f}` in spec/src", o.name));
+            }
+        }
+        for t in names(tests) {
+            let (file, test) = t.split_once("::").unwrap_or((&t, ""));
+            let text = std::fs::read_to_string(repo().join(file)).unwrap_or_default();
+            if !defines_fn(&text, test) {
+                out.push(format!("option {}: no test `fn {test}` in {file}", o.name));
+            }
+        }
+        for b in names(bugs) {
+            if Bug::from_name(&b).is_none() {
+                out.push(format!("option {}: {b} is not a catalogued bug", o.name));
+            }
+        }
+    }
     out
 }
 
@@ -264,7 +307,16 @@ fn a_stale_doc_is_reported() {
         .replace(
             "| drop_message | DropMessage |",
             "| drop_message | LoseMessage |",
-        );
+        )
+        .replace(
+            "| leader-stickiness | false, true |",
+            "| leader-stickiness | no, yes |",
+        )
+        .replace(
+            "| batch-limit | entries, bytes | `append_entries`, `batch_len`",
+            "| batch-limit | entries, bytes | `append_entries`, `byte_len`",
+        )
+        .replace("| stale-term | answer", "| stale-terms | answer");
     let problems = problems(&stale).join("\n");
     for want in [
         "grant-a-vote: not a Rule",
@@ -278,6 +330,9 @@ fn a_stale_doc_is_reported() {
         "handle_request_vote_response: no `fn on_request_vote_response` in impl/core/src",
         "handle_request_vote_response: the implementation does not name it",
         "drop-message: its raft.tla operator DropMessage has no action row",
+        "option leader-stickiness: values no, yes",
+        "option batch-limit: no `fn byte_len` in spec/src",
+        "option stale-term: no row",
     ] {
         assert!(problems.contains(want), "{want:?} not in:\n{problems}");
     }

@@ -52,3 +52,77 @@ pub fn bench(profiles: &[raft_spec::Profile], threads: usize) -> crate::error::R
     ));
     Ok(out)
 }
+
+/// `raftcheck variants --bench`: each preset and each option alone
+/// model-checked at `profile`'s bounds, each in a fresh process, as a
+/// Markdown table; and whether every run was OK (every property holds,
+/// every sometimes property reached, and no rule the bounds allow left
+/// unfired).
+pub fn variants_bench(
+    profile: raft_spec::Profile,
+    threads: usize,
+) -> crate::error::Result<(String, bool)> {
+    use crate::error::Error::Child;
+    let exe = std::env::current_exe().map_err(|e| Child {
+        what: "cannot find this program's own path".into(),
+        error: e.to_string(),
+    })?;
+    let mut out = String::from(
+        "| variant | unique states | transitions | seconds | result | rules never fired |\n\
+         | --- | ---: | ---: | ---: | --- | --- |\n",
+    );
+    let mut all_ok = true;
+    for v in crate::cli::variants::bench_variants() {
+        let name = v.name();
+        let output = std::process::Command::new(&exe)
+            .args(["check", "--profile", profile.name(), "--variant", &name])
+            .args([
+                "--format",
+                "json",
+                "--quiet",
+                "--threads",
+                &threads.to_string(),
+            ])
+            .output()
+            .map_err(|e| Child {
+                what: format!("cannot run {}", exe.display()),
+                error: e.to_string(),
+            })?;
+        let report: serde_json::Value =
+            serde_json::from_slice(&output.stdout).map_err(|e| Child {
+                what: format!("variant {name}: unreadable report"),
+                error: e.to_string(),
+            })?;
+        let num = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
+        let uncovered: Vec<&str> = report["coverage"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["status"] == "uncovered")
+            .filter_map(|r| r["rule"].as_str())
+            .collect();
+        let ok = report["ok"].as_bool() == Some(true) && uncovered.is_empty();
+        all_ok &= ok;
+        out.push_str(&format!(
+            "| `{name}` | {} | {} | {:.1} | {} | {} |\n",
+            grouped(num("unique_states") as u64),
+            grouped(num("transitions") as u64),
+            num("seconds"),
+            if report["ok"].as_bool() == Some(true) {
+                "OK"
+            } else {
+                "FAILED"
+            },
+            if uncovered.is_empty() {
+                "-".to_string()
+            } else {
+                uncovered.join(", ")
+            },
+        ));
+    }
+    out.push_str(&format!(
+        "\nreproduce: raftcheck variants --bench --profile {profile} --threads {threads} \
+         (each row: raftcheck check --profile {profile} --variant VARIANT)\n"
+    ));
+    Ok((out, all_ok))
+}

@@ -48,6 +48,12 @@ pub struct BugsArgs {
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run the catalogue under this variant of the spec (`paper`,
+    /// `raft-rs`, or a preset with options changed; see `raftcheck
+    /// variants`): each wrong rule is switched on in that protocol, with the
+    /// bounds the catalogue gives it there.
+    #[arg(long, default_value = "paper")]
+    pub variant: raft_spec::Variant,
 }
 
 impl BugsArgs {
@@ -57,6 +63,7 @@ impl BugsArgs {
                 threads: crate::bounds::threads_or_all_cores(self.threads),
                 timeout: Some(Duration::from_secs(self.timeout)),
                 show_progress: !self.quiet,
+                variant: self.variant,
             },
             only: self.only,
             write: self.write.then(|| self.dir.clone()),

@@ -4,7 +4,10 @@
 use clap::{Parser, Subcommand};
 
 use super::conform::{RaftCoreConformArgs, RaftCoreReplayArgs};
-use super::{AvailabilityArgs, BugsArgs, CheckArgs, ExploreArgs, GateArgs, ShowArgs, TracesArgs};
+use super::{
+    AvailabilityArgs, BugsArgs, CheckArgs, ExploreArgs, GateArgs, ShowArgs, TracesArgs,
+    VariantsArgs,
+};
 
 /// The parsed command line.
 #[derive(Parser)]
@@ -40,6 +43,9 @@ pub enum Command {
     /// Run the bug catalogue: every known wrong rule must be caught, with a
     /// shortest counterexample.
     Bugs(BugsArgs),
+    /// The spec's protocol options (heartbeat RPC, flow control, leader
+    /// stickiness, ...) and presets (paper, raft-rs); --bench checks each.
+    Variants(VariantsArgs),
     /// Print a saved trace as steps, or as a Mermaid sequence diagram.
     Show(ShowArgs),
     /// Serve the explorer page for a saved trace: every state of its path with each property's verdict.

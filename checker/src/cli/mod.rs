@@ -15,6 +15,7 @@ pub mod gate;
 pub mod show;
 pub mod traces;
 mod values;
+pub mod variants;
 
 pub use availability::AvailabilityArgs;
 pub use bounds::{parse_threads, BoundsArgs};
@@ -26,6 +27,7 @@ pub use explore::ExploreArgs;
 pub use gate::GateArgs;
 pub use show::ShowArgs;
 pub use traces::TracesArgs;
+pub use variants::VariantsArgs;
 
 /// How a subcommand reports on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -542,7 +542,10 @@ impl RaftServer {
         outbox: &mut Outbox,
         o: &mut impl Effects,
     ) {
-        if state.match_index.get(follower) >= match_index {
+        let matched = state.match_index.get(follower);
+        // Bug::MatchIndexRegresses: a stale success moves matchIndex back.
+        let regresses = self.cfg.has_bug(Bug::MatchIndexRegresses) && match_index != matched;
+        if matched >= match_index && !regresses {
             o.cover(Rule::IgnoreAppendResponse);
             return;
         }
@@ -604,7 +607,10 @@ impl RaftServer {
         // (raft-rs 0.7's `maybe_decr_to` has no such floor, so a reordered
         // rejection can take its nextIndex to matchIndex; etcd's has it).
         let floor = s.checked(index_plus(matched, 1));
-        let new_next = if replicating {
+        let new_next = if self.cfg.has_bug(Bug::NextIndexNoFloor) {
+            // One lower, whatever matchIndex and the hint say.
+            s.checked(index_minus(next, 1))
+        } else if replicating {
             floor
         } else {
             s.checked(index_plus(hint, 1)).min(rejected).max(floor)

@@ -44,6 +44,10 @@ pub struct BugResult {
     pub reproduce: String,
     /// Why the run failed, if it did.
     pub problem: Option<String>,
+    /// Why the variant makes the wrong rule harmless, if it does: then
+    /// caught means every property holds with it on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub harmless: Option<&'static str>,
 }
 
 /// One bug's result and the trace to save, if one was found.
@@ -116,13 +120,52 @@ pub fn run_bug(bug: Bug, o: &BugOptions) -> Result<BugRun> {
             bounds: cfg.summary(),
         })?;
     let start = Instant::now();
-    let run = match expected.expectation {
-        Expectation::Always => run_safety_bug(bug, &cfg, o)?,
-        _ => run_liveness_bug(bug, &cfg, o)?,
+    let run = match (bug.harmless_under(&cfg.variant), expected.expectation) {
+        (Some(why), _) => run_harmless_bug(bug, why, &cfg, o)?,
+        (None, Expectation::Always) => run_safety_bug(bug, &cfg, o)?,
+        (None, _) => run_liveness_bug(bug, &cfg, o)?,
     };
     let mut result = run.result;
     result.seconds = start.elapsed().as_secs_f64();
     Ok(BugRun { result, ..run })
+}
+
+/// A wrong rule the variant makes harmless (`Bug::harmless_under`): the
+/// whole space at the bug's bounds is explored with it on, and it counts as
+/// caught as catalogued only if every property holds there.
+fn run_harmless_bug(bug: Bug, why: &'static str, cfg: &Config, o: &BugOptions) -> Result<BugRun> {
+    let info = bug.info_under(&cfg.variant);
+    let report = check::run(cfg, &options(o, StopWhen::AnyViolation))?.report;
+    let violated: Vec<&'static str> = report.violations().map(|p| p.name).collect();
+    let result = BugResult {
+        bug: info.name,
+        property: info.violates,
+        outcome: Outcome::Violates,
+        caught: report.ok(),
+        violated_at_min_depth: violated.clone(),
+        depth: None,
+        states: report.unique_states,
+        seconds: 0.0,
+        config: cfg.clone(),
+        reproduce: reproduce_command(cfg, Outcome::Violates),
+        problem: (!report.ok()).then(|| {
+            if violated.is_empty() {
+                "the run did not complete: harmlessness not shown".to_string()
+            } else {
+                format!(
+                    "catalogued as harmless under {} ({why}), yet it violates {}",
+                    cfg.variant,
+                    violated.join(", ")
+                )
+            }
+        }),
+        harmless: Some(why),
+    };
+    Ok(BugRun {
+        result,
+        trace: None,
+        behaviour: None,
+    })
 }
 
 fn run_safety_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> Result<BugRun> {
@@ -143,6 +186,7 @@ fn run_safety_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> Result<BugRun> {
         config: cfg.clone(),
         reproduce: reproduce_command(cfg, Outcome::Violates),
         problem: None,
+        harmless: None,
     };
     if violated.is_empty() && !report.complete {
         result.problem = Some(format!(
@@ -235,6 +279,7 @@ fn run_liveness_bug(bug: Bug, cfg: &Config, o: &BugOptions) -> Result<BugRun> {
         config: cfg.clone(),
         reproduce: reproduce_command(cfg, Outcome::Witnesses),
         problem: None,
+        harmless: None,
     };
     let witness = behaviours.get(info.violates).cloned();
     result.problem = match (status(&buggy), &witness) {
@@ -295,6 +340,7 @@ pub fn write(dir: &Path, trace: &Trace) -> Result<Vec<PathBuf>> {
 /// Whether the bug was caught as catalogued, in a few words.
 fn verdict(r: &BugResult) -> String {
     match (r.caught, r.outcome) {
+        (true, _) if r.harmless.is_some() => "harmless here: every property holds".to_string(),
         (true, Outcome::Violates) => "caught: violated".to_string(),
         (true, Outcome::Witnesses) => "caught: never reached (liveness)".to_string(),
         (false, _) => format!("FAILED: {}", r.problem.as_deref().unwrap_or("?")),

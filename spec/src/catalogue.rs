@@ -141,6 +141,25 @@ impl Bug {
         }
     }
 
+    /// Why the wrong rule can do no harm in the protocol `variant`, if it
+    /// cannot: the catalogue then checks that every property holds with it
+    /// switched on, at its bounds, rather than expecting a violation.
+    pub fn harmless_under(self, variant: &crate::Variant) -> Option<&'static str> {
+        match self {
+            // The paper reaches it through a stale-term answer read as a
+            // rejection, which takes nextIndex below where the logs agree.
+            Bug::CommitBeyondNewEntries if *variant == crate::Variant::RAFT_RS => Some(
+                "stale requests go unanswered, and a rejection's hint (the follower's, then the \
+                 leader's refinement, then the matchIndex + 1 floor) never takes nextIndex below \
+                 the last index where the two logs agree; so every append that reaches a \
+                 follower's stale entry carries the leader's entry there and truncates it, and no \
+                 follower holds a stale entry past an append's last new entry for \
+                 min(leaderCommit, lastIndex) to commit",
+            ),
+            _ => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         self.info().name
     }

@@ -56,7 +56,8 @@ pub mod node;
 
 use raft::eraftpb::Message;
 use raft_spec::types::ServerId;
-use raft_spec::Config;
+use raft_spec::variant::HeartbeatKind;
+use raft_spec::{Config, Variant};
 use raftcheck_adapter::{
     AdapterError, Durable, Implementation, Input, Loosening, Sent, ServerState,
 };
@@ -103,17 +104,32 @@ impl Implementation for RaftRs {
         "raft-rs"
     }
 
-    fn loosenings(&self) -> Vec<(Loosening, &'static str)> {
-        LOOSENINGS.to_vec()
+    /// None under [`Variant::RAFT_RS`], the model of raft-rs itself: every
+    /// field is compared. Under any other variant (the paper's, or a mix)
+    /// [`LOOSENINGS`].
+    fn loosenings(&self, cfg: &Config) -> Vec<(Loosening, &'static str)> {
+        if cfg.variant == Variant::RAFT_RS {
+            Vec::new()
+        } else {
+            LOOSENINGS.to_vec()
+        }
     }
 
+    /// The design differences of [`differences`] under any variant but
+    /// [`Variant::RAFT_RS`], where none is known: every divergence there is
+    /// real (a deviation of raft-rs's from its own design is saved as a
+    /// counterexample, not named here).
     fn known_difference(
         &self,
+        cfg: &Config,
         field: &str,
         model: &str,
         implementation: &str,
         action: &str,
     ) -> Option<&'static str> {
+        if cfg.variant == Variant::RAFT_RS {
+            return None;
+        }
         differences::classify(field, model, implementation, action).map(|d| d.name())
     }
 
@@ -154,6 +170,14 @@ impl Implementation for RaftRs {
                 raw.campaign()
                     .map_err(|e| AdapterError::refused("election timeout", e))
             }),
+            Input::HeartbeatTimeout if node.variant.heartbeat == HeartbeatKind::Rpc => {
+                // raft-rs's own heartbeat (`MsgBeat`): a leader's
+                // `bcast_heartbeat`, nothing on any other role.
+                node.run("heartbeat timeout", |raw| {
+                    raw.raft.ping();
+                    Ok(())
+                })
+            }
             Input::HeartbeatTimeout => node.run("heartbeat timeout", |raw| {
                 if raw.raft.state == raft::StateRole::Leader {
                     for (_, pr) in raw.raft.mut_prs().iter_mut() {
@@ -198,18 +222,18 @@ impl Implementation for RaftRs {
             return Err(AdapterError::refused("the node's state", reason));
         }
         node.raw()
-            .map(abstraction::abstract_state)
+            .map(|raw| abstraction::abstract_state(raw, &node.variant))
             .transpose()
             .map_err(|e| AdapterError::unrepresentable("the node's state", e))
     }
 
     fn storage(&self, node: &Node) -> Result<Durable, AdapterError> {
-        abstraction::abstract_storage(&node.durable())
+        abstraction::abstract_storage(&node.durable(), &node.variant)
             .map_err(|e| AdapterError::unrepresentable("the node's storage", e))
     }
 
-    fn model_message(&self, m: &Message) -> Result<Sent, AdapterError> {
-        convert::model_message(m)
+    fn model_message(&self, cfg: &Config, m: &Message) -> Result<Sent, AdapterError> {
+        convert::model_message(&cfg.variant, m)
     }
 
     fn fingerprint(&self, node: &Node) -> u64 {

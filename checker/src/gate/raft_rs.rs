@@ -182,7 +182,7 @@ fn classify_replay(
         return Ok(());
     }
     // Each of the adapter's loosenings in turn compared again.
-    let all = Loosen::default().names(&RaftRs);
+    let all = Loosen::default().names(&RaftRs, &trace.config);
     for l in &all {
         let without = Loosen {
             strict: true,

@@ -116,9 +116,10 @@ impl Implementation for RaftRs {
     }
 
     /// The design differences of [`differences`] under any variant but
-    /// [`Variant::RAFT_RS`], where none is known: every divergence there is
-    /// real (a deviation of raft-rs's from its own design is saved as a
-    /// counterexample, not named here).
+    /// [`Variant::RAFT_RS`]. Under that one, raft-rs's own model, no design
+    /// difference is left: only the known deviation of raft-rs from it
+    /// ([`differences::Deviation`], each saved as a counterexample) is
+    /// named; any other divergence is real.
     fn known_difference(
         &self,
         cfg: &Config,
@@ -128,7 +129,8 @@ impl Implementation for RaftRs {
         action: &str,
     ) -> Option<&'static str> {
         if cfg.variant == Variant::RAFT_RS {
-            return None;
+            return differences::classify_deviation(field, model, implementation, action)
+                .map(|d| d.name());
         }
         differences::classify(field, model, implementation, action).map(|d| d.name())
     }

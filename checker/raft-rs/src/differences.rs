@@ -1,8 +1,9 @@
-//! raft-rs's known design differences from the model (Figure 2) that no
-//! loosening hides, by the divergence they make: the harness's gate
-//! accepts a divergence named here as a known difference (and fails on
-//! any other). Each is safe; each is a configuration option of the spec
-//! to come, after which it is no divergence at all.
+//! raft-rs's known design differences from the paper's model (Figure 2)
+//! that no loosening hides, by the divergence they make: a paper-mode run
+//! (`conform --past-known`) stops exploring at one named here. Each is
+//! safe, and each is an option of `Variant::RAFT_RS`, under which it is no
+//! divergence at all: the gate checks raft-rs there, where the only
+//! divergence named is a [`Deviation`] of raft-rs from its own model.
 
 /// One known difference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

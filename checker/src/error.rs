@@ -36,6 +36,13 @@ pub enum Error {
     StaleExplorerPath { file: PathBuf },
     #[error(transparent)]
     ExplorerPath(#[from] ExplorerPathError),
+    /// A model variant the implementation under test does not implement.
+    #[error("{implementation} does not implement variant {variant}: {reason}")]
+    Unsupported {
+        implementation: String,
+        variant: String,
+        reason: String,
+    },
     /// Options that do not go together.
     #[error("{0}")]
     Options(&'static str),

@@ -462,3 +462,34 @@ fn known_differences_are_counted_and_the_rest_explored() {
     let stopped = exhaustive_on(&imp, &cfg, 2, Keying::Fingerprint).report;
     assert!(stopped.divergence.is_some() && stopped.unique_states < r.unique_states);
 }
+
+/// raft-core implements only the paper: a run of any other variant is
+/// refused before it starts, with a reason, in every mode.
+#[test]
+fn raft_core_refuses_a_variant_it_does_not_implement() {
+    use raftcheck::conform::walks::walks;
+    let cfg = Config {
+        variant: raft_spec::Variant::RAFT_RS,
+        ..Profile::Quick.config()
+    };
+    let core = RaftCore::default();
+    let want = "raft-core does not implement variant raft-rs: raft-core implements only the paper's Figure 2 (variant paper)";
+    let err = exhaustive::run(&core, &cfg, &ExhaustiveOptions::default())
+        .err()
+        .expect("refused");
+    assert_eq!(err.to_string(), want);
+    let err = walks(&core, &cfg, &Loosen::default(), 1, 1, 0).unwrap_err();
+    assert_eq!(err.to_string(), want);
+    let init = raft_spec::RaftModel::new(cfg.clone()).unwrap();
+    let behaviour = (stateright::Model::init_states(&init).remove(0), Vec::new());
+    let err = replay::replay_behaviour(&core, &cfg, &behaviour, &Loosen::default()).unwrap_err();
+    assert_eq!(err.to_string(), want);
+    // One option off the paper is refused too; the paper is not.
+    let cfg = Config {
+        variant: "paper,leader-stickiness".parse().unwrap(),
+        ..cfg
+    };
+    assert!(walks(&core, &cfg, &Loosen::default(), 1, 1, 0).is_err());
+    let paper = Profile::Quick.config();
+    assert!(walks(&core, &paper, &Loosen::default(), 1, 1, 0).is_ok());
+}

@@ -191,3 +191,53 @@ fn a_rule_that_never_fires_fails_the_gate() {
     assert!(junit.contains("name=\"client-request\""));
     assert!(junit.contains("<failure message=\"never fired at these bounds"));
 }
+
+fn raft_rs_part(counterexamples: &std::path::Path) -> gate::GateReport {
+    let small = raft_spec::Config {
+        servers: 2,
+        ..Profile::Quick.config()
+    };
+    let gc = GateConfig {
+        raft_rs_runs: GateRun::single(small.clone()),
+        raft_rs_walks: (20, raftcheck::conform::walks::five_servers()),
+        config: small,
+        parts: vec![Part::RaftRs],
+        counterexamples: counterexamples.to_path_buf(),
+        out_dir: tempfile_dir("raft-rs-part"),
+        threads: 1,
+        show_progress: false,
+        ..GateConfig::default()
+    };
+    gate::run(&gc).unwrap()
+}
+
+/// raft-rs is checked under its own variant with nothing loosened, and its
+/// one known deviation is accepted at its saved counterexample only.
+#[test]
+fn the_raft_rs_part_runs_raft_rs_under_its_own_variant() {
+    let report = raft_rs_part(std::path::Path::new("../counterexamples"));
+    assert!(report.ok, "{}", gate::render_text(&report));
+    for c in &report.cases {
+        assert_eq!(c.part, Part::RaftRs);
+        assert!(c.detail.contains("variant=raft-rs"), "{}", c.detail);
+        assert!(!c.detail.contains("loosened"), "{}", c.detail);
+    }
+    let deviation = report
+        .cases
+        .iter()
+        .find(|c| c.name.contains("next-index-below-match.json"))
+        .expect("the deviation's counterexample is replayed");
+    assert_eq!(deviation.status, gate::CaseStatus::KnownDifference);
+    assert!(
+        deviation.detail.contains("maybe_decr_to"),
+        "{}",
+        deviation.detail
+    );
+    // Without it the gate fails: the deviation's trace is missing.
+    let empty = tempfile_dir("no-raft-rs-counterexamples");
+    let report = raft_rs_part(&empty);
+    assert!(!report.ok);
+    let failed: Vec<_> = report.cases.iter().filter(|c| c.failed()).collect();
+    assert_eq!(failed.len(), 1, "{}", gate::render_text(&report));
+    assert!(failed[0].name.contains("next-index-below-match"));
+}

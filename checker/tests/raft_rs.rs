@@ -82,3 +82,60 @@ fn three_raft_rs_servers_conform_at_quick_with_their_loosenings() {
     assert!(out.contains("loosened: refused-candidate"), "{out}");
     assert!(out.contains("never diverged"), "{out}");
 }
+
+/// Under raft-rs's own variant nothing is loosened, and three servers
+/// conform on every transition of `quick`.
+#[test]
+fn three_raft_rs_servers_conform_at_quick_under_the_raft_rs_variant() {
+    let o = raftcheck_raft_rs(&[
+        "conform",
+        "--profile",
+        "quick",
+        "--variant",
+        "raft-rs",
+        "--threads",
+        "2",
+        "-q",
+    ]);
+    let out = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("variant=raft-rs"), "{out}");
+    assert!(!out.contains("loosened"), "{out}");
+    assert!(out.contains("never diverged"), "{out}");
+}
+
+/// raft-rs's known deviation from its model replays to its divergence:
+/// nextIndex at matchIndex after a stale rejection.
+#[test]
+fn the_next_index_deviation_replays_to_its_divergence() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../counterexamples/raft-rs/next-index-below-match.json"
+    );
+    let o = raftcheck_raft_rs(&["replay", file]);
+    let out = stdout(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("divergence at step 13"), "{out}");
+    assert!(out.contains("s0.next_index"), "{out}");
+    assert!(out.contains("variant=raft-rs"), "{out}");
+}
+
+/// raft-core implements only the paper: `raftcheck conform` refuses any
+/// other variant up front, with a usage error (exit 2), not a divergence.
+#[test]
+fn raft_core_conformance_refuses_the_raft_rs_variant() {
+    let o = Command::new(env!("CARGO_BIN_EXE_raftcheck"))
+        .args(["conform", "--profile", "quick", "--variant", "raft-rs"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("raft-core does not implement variant raft-rs"),
+        "{err}"
+    );
+}

@@ -34,6 +34,7 @@ use std::hash::Hash;
 pub use raft_spec::message::Msg;
 pub use raft_spec::server::{Durable, ServerState};
 pub use raft_spec::types::{ServerId, Value};
+pub use raft_spec::variant::Variant;
 pub use raft_spec::Config;
 
 /// A message a server sent, in the model's vocabulary.
@@ -195,9 +196,17 @@ pub trait Implementation: Sync {
     /// The implementation's name in reports ("raft-core", "raft-rs").
     fn name(&self) -> &str;
 
-    /// The comparisons this adapter switches off, and why (shown in every
-    /// report). Empty: everything the model fixes is compared.
-    fn loosenings(&self) -> Vec<(Loosening, &'static str)> {
+    /// Whether the adapter can run nodes of `variant` (see
+    /// [`raft_spec::variant`]): `Err` says why not, and the harness refuses
+    /// the run before it starts. The default accepts every variant.
+    fn supports(&self, _variant: &Variant) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The comparisons this adapter switches off when checked against the
+    /// model `cfg` (its variant, mostly), and why (shown in every report).
+    /// Empty: everything the model fixes is compared.
+    fn loosenings(&self, _cfg: &Config) -> Vec<(Loosening, &'static str)> {
         Vec::new()
     }
 
@@ -229,8 +238,9 @@ pub trait Implementation: Sync {
     /// The node's durable storage as the model's (ghost `restarts` 0).
     fn storage(&self, node: &Self::Node) -> Result<Durable, AdapterError>;
 
-    /// A message the implementation sent, as the model's.
-    fn model_message(&self, m: &Self::Message) -> Result<Sent, AdapterError>;
+    /// A message the implementation sent, as the model `cfg`'s (whose
+    /// variant decides which fields its messages have).
+    fn model_message(&self, cfg: &Config, m: &Self::Message) -> Result<Sent, AdapterError>;
 
     /// A fingerprint of the node's whole state: everything that can change
     /// what a later input does (hidden state included: refusal tallies,
@@ -247,11 +257,13 @@ pub trait Implementation: Sync {
     /// A divergence that is a known design difference of this
     /// implementation (safe, and not expressible in the model), by name:
     /// `conform --past-known` stops exploring there instead of stopping
-    /// the run. Given the divergence's field, the model's and the
-    /// implementation's values, and the action as raftcheck prints it.
-    /// `None` (the default): every divergence stops the run.
+    /// the run. Given the model's config, the divergence's field, the
+    /// model's and the implementation's values, and the action as
+    /// raftcheck prints it. `None` (the default): every divergence stops
+    /// the run.
     fn known_difference(
         &self,
+        _cfg: &Config,
         _field: &str,
         _model: &str,
         _implementation: &str,

@@ -1,8 +1,9 @@
-//! raft-rs's known design differences from the model (Figure 2) that no
-//! loosening hides, by the divergence they make: the harness's gate
-//! accepts a divergence named here as a known difference (and fails on
-//! any other). Each is safe; each is a configuration option of the spec
-//! to come, after which it is no divergence at all.
+//! raft-rs's known design differences from the paper's model (Figure 2)
+//! that no loosening hides, by the divergence they make: a paper-mode run
+//! (`conform --past-known`) stops exploring at one named here. Each is
+//! safe, and each is an option of `Variant::RAFT_RS`, under which it is no
+//! divergence at all: the gate checks raft-rs there, where the only
+//! divergence named is a [`Deviation`] of raft-rs from its own model.
 
 /// One known difference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -99,9 +100,96 @@ pub fn classify(
     None
 }
 
+/// A known deviation of raft-rs 0.7 from its own model (`Variant::RAFT_RS`),
+/// saved as a counterexample under `counterexamples/raft-rs/`: not a design
+/// choice of the family, so no variant option models it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Deviation {
+    /// A stale rejection that arrives while the follower is probed again
+    /// at the index it rejected takes nextIndex to `min(rejected, hint + 1)`
+    /// with no floor at matchIndex + 1 (`Progress::maybe_decr_to`, raft-rs
+    /// 0.7 `src/tracker/progress.rs`; etcd's has the floor), so nextIndex
+    /// falls to matchIndex or below. Safe: the next append's log check is
+    /// one the follower passes, and matchIndex never moves back.
+    NextIndexBelowMatch,
+}
+
+impl Deviation {
+    pub const ALL: [Deviation; 1] = [Deviation::NextIndexBelowMatch];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Deviation::NextIndexBelowMatch => "next-index-below-match",
+        }
+    }
+
+    /// Its counterexample, under the counterexamples directory.
+    pub fn trace(self) -> &'static str {
+        match self {
+            Deviation::NextIndexBelowMatch => "raft-rs/next-index-below-match.json",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Deviation::NextIndexBelowMatch => {
+                "raft-rs 0.7's maybe_decr_to has no matchIndex + 1 floor: a stale rejection takes a probed follower's nextIndex to its match index or below (safe; see counterexamples/raft-rs/next-index-below-match.md)"
+            }
+        }
+    }
+}
+
+/// The known raft-rs deviation a divergence under `Variant::RAFT_RS` is,
+/// if any: a leader's nextIndex lower than the model's after it took a
+/// rejection (the model's is floored at matchIndex + 1).
+pub fn classify_deviation(
+    field: &str,
+    model: &str,
+    implementation: &str,
+    action: &str,
+) -> Option<Deviation> {
+    if !field.ends_with(".next_index") || !action.contains(" AppendEntriesResponse(") {
+        return None;
+    }
+    if !action.contains(", reject,") {
+        return None;
+    }
+    // "[s0:3 s1:0]": per peer; some lower than the model's, none higher.
+    let peers = |s: &str| -> Vec<Option<u8>> {
+        s.trim_start_matches('[')
+            .trim_end_matches(']')
+            .split_whitespace()
+            .map(|p| p.split_once(':').and_then(|(_, v)| v.parse().ok()))
+            .collect()
+    };
+    let (want, got) = (peers(model), peers(implementation));
+    let lower = want.len() == got.len()
+        && want.iter().zip(&got).all(|(w, g)| w.is_some() && g <= w)
+        && want.iter().zip(&got).any(|(w, g)| g < w);
+    lower.then_some(Deviation::NextIndexBelowMatch)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lower_next_index_after_a_rejection_is_the_known_deviation() {
+        let reject = "s1 → s0 AppendEntriesResponse(t1, reject, match=1@t1, prev=2)";
+        let got = classify_deviation("s0.next_index", "[s0:0 s1:3]", "[s0:0 s1:2]", reject);
+        assert_eq!(got, Some(Deviation::NextIndexBelowMatch));
+        // Higher than the model's, on another action, or another field: no.
+        let higher = classify_deviation("s0.next_index", "[s0:0 s1:2]", "[s0:0 s1:3]", reject);
+        assert_eq!(higher, None);
+        let ok = "s1 → s0 AppendEntriesResponse(t1, ok, match=2)";
+        let success = classify_deviation("s0.next_index", "[s0:0 s1:3]", "[s0:0 s1:2]", ok);
+        assert_eq!(success, None);
+        assert_eq!(
+            classify_deviation("s0.match_index", "[s0:0 s1:3]", "[s0:0 s1:2]", reject),
+            None
+        );
+    }
 
     const VOTE: &str = "s2 → s1 RequestVote(t2, last=1@t1)";
 

@@ -12,7 +12,8 @@
 //! commit group and committed index, the inflight count and whether the
 //! window is full); the vote tally per voter; the voters and learners;
 //! messages not yet taken (none, after a step). A crashed node: its
-//! durable copy.
+//! durable copy. And the variant the node is checked under (it decides how
+//! a heartbeat timeout is taken).
 //!
 //! Not reachable, and why that is safe:
 //! - the inflight window's *contents* (private; only `count` and `full`
@@ -134,9 +135,11 @@ fn running(raw: &RawNode<MemStorage>) -> u64 {
 
 pub(crate) fn node_fingerprint(node: &Node) -> u64 {
     match &node.life {
-        Life::Running(raw) => fingerprint(&(0u8, running(raw))),
-        Life::Crashed(d) => fingerprint(&(1u8, node.id, durable(d))),
-        Life::Failed { reason, durable: d } => fingerprint(&(2u8, node.id, reason, durable(d))),
+        Life::Running(raw) => fingerprint(&(0u8, node.variant, running(raw))),
+        Life::Crashed(d) => fingerprint(&(1u8, node.variant, node.id, durable(d))),
+        Life::Failed { reason, durable: d } => {
+            fingerprint(&(2u8, node.variant, node.id, reason, durable(d)))
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use raft::eraftpb::{ConfState, Entry, HardState, Message};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RawNode, Storage};
 use raft_spec::types::{ServerId, LOG_CAPACITY};
-use raft_spec::Config;
+use raft_spec::variant::BatchLimit;
+use raft_spec::{Config, Variant};
 use raftcheck_adapter::AdapterError;
 
 use crate::convert::node_id;
@@ -35,6 +36,9 @@ pub(crate) enum Life {
 pub struct Node {
     pub(crate) id: u64,
     pub(crate) servers: u8,
+    /// The protocol the model runs: what the abstraction shows and how a
+    /// heartbeat timeout is taken.
+    pub(crate) variant: Variant,
     pub(crate) config: raft::Config,
     pub(crate) life: Life,
 }
@@ -53,20 +57,26 @@ impl std::fmt::Debug for Node {
     }
 }
 
-/// Bytes a value entry (term and index below 128, one byte of data) takes
-/// in raft-rs's size accounting; a no-op (no data) takes 4.
-const VALUE_ENTRY_SIZE: u64 = 7;
+// Bytes a value entry (term and index below 128, one byte of data) takes
+// in raft-rs's size accounting (protobuf); a no-op (no data) takes 4.
+use raft_spec::variant::VALUE_ENTRY_BYTES;
 
-/// `max_size_per_msg` for a batch limit of `max_batch` entries. raft-rs
-/// limits bytes (always keeping at least one entry), so the limit is exact
-/// for `max_batch == 1` (0 bytes: one entry) and for `max_batch` at least
-/// the log's capacity (no limit); in between it is exact for batches of
-/// values, and a batch holding no-ops (4 bytes, not 7) may carry more.
-pub fn max_size_per_msg(max_batch: u8) -> u64 {
-    match max_batch {
+/// `max_size_per_msg` for a batch limit of `max_batch` in the model `cfg`.
+/// Under `BatchLimit::Bytes` the model counts bytes as raft-rs does
+/// (`max_batch` value entries' worth, always at least one entry): exact.
+/// Under `BatchLimit::Entries` raft-rs still limits bytes, so the limit is
+/// exact for `max_batch == 1` (0 bytes: one entry) and for `max_batch` at
+/// least the log's capacity (no limit); in between it is exact for
+/// batches of values, and a batch holding no-ops (4 bytes, not 7) may
+/// carry more.
+pub fn max_size_per_msg(cfg: &Config) -> u64 {
+    if cfg.variant.batch_limit == BatchLimit::Bytes {
+        return u64::from(VALUE_ENTRY_BYTES) * u64::from(cfg.max_batch);
+    }
+    match cfg.max_batch {
         0 | 1 => 0,
         b if usize::from(b) >= LOG_CAPACITY => raft::NO_LIMIT,
-        b => VALUE_ENTRY_SIZE * u64::from(b),
+        b => u64::from(VALUE_ENTRY_BYTES) * u64::from(b),
     }
 }
 
@@ -81,7 +91,7 @@ pub fn rs_config(cfg: &Config, s: ServerId) -> raft::Config {
         heartbeat_tick: 1,
         min_election_tick: 10,
         max_election_tick: 11,
-        max_size_per_msg: max_size_per_msg(cfg.max_batch),
+        max_size_per_msg: max_size_per_msg(cfg),
         // Far above what a model log can put in flight (at most one
         // non-empty append per entry of a leadership): the window never
         // fills, so it never pauses replication.
@@ -155,6 +165,7 @@ impl Node {
         Ok(Node {
             id: config.id,
             servers: cfg.servers,
+            variant: cfg.variant,
             config,
             life: Life::Running(Box::new(raw)),
         })
@@ -275,6 +286,7 @@ impl Node {
         Some(Node {
             id: self.id,
             servers: self.servers,
+            variant: self.variant,
             config: self.config.clone(),
             life,
         })

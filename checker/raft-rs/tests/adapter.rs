@@ -211,7 +211,7 @@ fn bad_input_is_an_error_not_a_panic() {
     let err = RS.step(c.node(S1), Input::Deliver(&rv)).unwrap_err();
     assert!(err.to_string().contains("from node 9"), "{err}");
     assert!(matches!(
-        RS.model_message(&rv),
+        RS.model_message(&cfg(1), &rv),
         Err(AdapterError::Unrepresentable { .. })
     ));
     rv.from = 1;
@@ -223,7 +223,7 @@ fn bad_input_is_an_error_not_a_panic() {
     let mut beat = Message::default();
     beat.set_msg_type(MessageType::MsgHeartbeat);
     (beat.from, beat.to, beat.term) = (1, 2, 1);
-    let err = RS.model_message(&beat).unwrap_err();
+    let err = RS.model_message(&cfg(1), &beat).unwrap_err();
     assert!(err.to_string().contains("MsgHeartbeat"), "{err}");
     let mut local = beat.clone();
     local.set_msg_type(MessageType::MsgHup);

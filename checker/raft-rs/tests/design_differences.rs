@@ -52,11 +52,11 @@ fn a_candidate_refused_by_a_majority_becomes_a_follower() {
     let (rv, _) = to(&votes, S1);
     let (refusal, _) = to(&c.deliver(&rv), S0);
     let candidate = c.state(S0);
-    let image = RS.model_message(&refusal).unwrap();
+    let image = RS.model_message(&cfg(1), &refusal).unwrap();
     c.deliver(&refusal);
     let (rv, _) = to(&votes, S2);
     let (refusal2, _) = to(&c.deliver(&rv), S0);
-    let image2 = RS.model_message(&refusal2).unwrap();
+    let image2 = RS.model_message(&cfg(1), &refusal2).unwrap();
     c.deliver(&refusal2);
     assert_eq!(
         c.state(S0).role,
@@ -84,10 +84,16 @@ fn a_stale_term_request_vote_gets_no_reply() {
         c.deliver(&rv1).is_empty(),
         "raft-rs ignores the term-1 request"
     );
-    let (_, sends) = model_receive(1, S1, voter, S0, RS.model_message(&rv1).unwrap().msg);
+    let (_, sends) = model_receive(
+        1,
+        S1,
+        voter,
+        S0,
+        RS.model_message(&cfg(1), &rv1).unwrap().msg,
+    );
     assert_eq!(sends.len(), 1, "the model refuses it: {sends:?}");
     assert!(matches!(
-        RS.model_message(&rv1).unwrap().msg,
+        RS.model_message(&cfg(1), &rv1).unwrap().msg,
         Msg::RequestVote(RequestVote { term: 1, .. })
     ));
 }
@@ -123,7 +129,7 @@ fn an_append_below_the_commit_index_drops_its_new_entries() {
         "raft-rs: prev 0 < commit 1, entries dropped"
     );
     assert!(matches!(
-        RS.model_message(&reply).unwrap().msg,
+        RS.model_message(&cfg(1), &reply).unwrap().msg,
         Msg::AppendEntriesResponse(r) if r.success && r.match_index == 1
     ));
     let (model, _) = model_receive(2, S2, follower, S0, image);

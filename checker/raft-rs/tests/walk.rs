@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use raft::eraftpb::Message;
-use raft_spec::server::{Role, ServerState};
+use raft_spec::server::{Durable, Role, ServerState};
 use raft_spec::types::{ServerId, Value};
-use raft_spec::{Config, Profile};
+use raft_spec::{Config, Profile, Variant};
 use raftcheck_adapter::{AdapterError, Implementation, Input};
 use raftcheck_raft_rs::RaftRs;
 
@@ -83,7 +83,7 @@ fn run(cfg: &Config, seed: u64, steps: usize, copy: bool) -> Vec<u64> {
         let sent = match (rng.below(8), state) {
             (0..=2, _) if !net.is_empty() => {
                 let m = net.swap_remove(rng.below(net.len()));
-                let to = RS.model_message(&m).unwrap().to.0 as usize;
+                let to = RS.model_message(cfg, &m).unwrap().to.0 as usize;
                 if !up[to] || rng.below(5) == 0 {
                     continue; // lost
                 }
@@ -115,7 +115,9 @@ fn run(cfg: &Config, seed: u64, steps: usize, copy: bool) -> Vec<u64> {
             _ => continue,
         };
         for m in &sent {
-            let image = RS.model_message(m).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            let image = RS
+                .model_message(cfg, m)
+                .unwrap_or_else(|e| panic!("{ctx}: {e}"));
             assert!(RS.fingerprint(&nodes[image.from.0 as usize]) != 0);
         }
         net.extend(sent.iter().cloned());
@@ -126,7 +128,16 @@ fn run(cfg: &Config, seed: u64, steps: usize, copy: bool) -> Vec<u64> {
         for (n, s) in nodes.iter().zip(&states) {
             let d = RS.storage(n).unwrap();
             if let Some(s) = s {
-                assert_eq!(d, s.durable(), "{ctx}: storage is the state's durable part");
+                let commit_index = if cfg.variant.persisted_commit {
+                    s.commit_index
+                } else {
+                    0
+                };
+                let want = Durable {
+                    commit_index,
+                    ..s.durable()
+                };
+                assert_eq!(d, want, "{ctx}: storage is the state's durable part");
             }
         }
         check_safety(&states, &mut leaders);
@@ -154,13 +165,16 @@ fn random_runs_stay_representable_and_safe() {
         max_crashes: 2,
         ..Profile::Quick.config()
     };
-    for max_batch in [1, 2, 7] {
-        let cfg = Config {
-            max_batch,
-            ..cfg.clone()
-        };
-        for seed in 0..150 {
-            run(&cfg, seed, 120, false);
+    for variant in [Variant::PAPER, Variant::RAFT_RS] {
+        for max_batch in [1, 2, 7] {
+            let cfg = Config {
+                max_batch,
+                variant,
+                ..cfg.clone()
+            };
+            for seed in 0..150 {
+                run(&cfg, seed, 120, false);
+            }
         }
     }
 }
@@ -175,12 +189,18 @@ fn a_snapshot_behaves_as_its_original() {
         max_batch: 2,
         ..Profile::Quick.config()
     };
-    for seed in 0..60 {
-        assert_eq!(
-            run(&cfg, seed, 120, true),
-            run(&cfg, seed, 120, false),
-            "seed {seed}"
-        );
+    for variant in [Variant::PAPER, Variant::RAFT_RS] {
+        let cfg = Config {
+            variant,
+            ..cfg.clone()
+        };
+        for seed in 0..60 {
+            assert_eq!(
+                run(&cfg, seed, 120, true),
+                run(&cfg, seed, 120, false),
+                "{variant} seed {seed}"
+            );
+        }
     }
 }
 

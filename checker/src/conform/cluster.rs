@@ -53,10 +53,7 @@ impl<'a, I: Implementation> Cluster<'a, I> {
         init: &State,
         loosened: Vec<Loosening>,
     ) -> Result<Self, Mismatch> {
-        let rules = Rules {
-            loosened,
-            lossy: cfg.network.is_lossy(),
-        };
+        let rules = Rules::new(cfg, loosened);
         let mut nodes = Vec::with_capacity(cfg.servers as usize);
         for i in 0..cfg.servers {
             let s = ServerId(i);
@@ -171,7 +168,10 @@ impl<'a, I: Implementation> Cluster<'a, I> {
         let node = &self.nodes[i];
         let mut sent = Vec::with_capacity(released.len());
         for m in &released {
-            sent.push(imp.model_message(m).map_err(|e| adapter_mismatch(s, e))?);
+            sent.push(
+                imp.model_message(&self.cfg, m)
+                    .map_err(|e| adapter_mismatch(s, e))?,
+            );
         }
         let observed = Observed {
             state: imp.state(node).map_err(|e| adapter_mismatch(s, e))?,

@@ -54,6 +54,7 @@ pub fn compare_server(
         ServerState {
             role: model.role,
             votes_granted: model.votes_granted,
+            votes_refused: model.votes_refused,
             ..*imp
         }
     } else {
@@ -107,16 +108,42 @@ pub fn compare_server(
             show_peers(&imp.match_index, servers),
         );
     }
+    // The variants' fields (each the default under the paper, on both
+    // sides).
+    if model.leader != imp.leader {
+        return field("leader", show_vote(model.leader), show_vote(imp.leader));
+    }
+    if model.votes_refused != imp.votes_refused && !rules.loosened(Loosening::VotesGranted) {
+        return field(
+            "votes_refused",
+            show_set(model.votes_refused),
+            show_set(imp.votes_refused),
+        );
+    }
+    if model.replicating != imp.replicating {
+        return field(
+            "replicating",
+            show_set(model.replicating),
+            show_set(imp.replicating),
+        );
+    }
+    if model.paused != imp.paused {
+        return field("paused", show_set(model.paused), show_set(imp.paused));
+    }
     None
 }
 
 fn show_durable(d: &Durable) -> String {
-    format!(
+    let mut s = format!(
         "term={} vote={} log={}",
         d.term,
         show_vote(d.voted_for),
         d.log
-    )
+    );
+    if d.commit_index != 0 {
+        s.push_str(&format!(" commit={}", d.commit_index));
+    }
+    s
 }
 
 /// What a comparison checks: every field the model fixes, less the
@@ -127,9 +154,21 @@ fn show_durable(d: &Durable) -> String {
 pub struct Rules {
     pub loosened: Vec<Loosening>,
     pub lossy: bool,
+    /// `Variant::persisted_commit`: the node's storage holds its commit
+    /// index too.
+    pub persisted_commit: bool,
 }
 
 impl Rules {
+    /// The rules of the model `cfg` (its network and variant).
+    pub fn new(cfg: &raft_spec::Config, loosened: Vec<Loosening>) -> Self {
+        Rules {
+            loosened,
+            lossy: cfg.network.is_lossy(),
+            persisted_commit: cfg.variant.persisted_commit,
+        }
+    }
+
     pub fn loosened(&self, l: Loosening) -> bool {
         self.loosened.contains(&l)
     }
@@ -202,11 +241,21 @@ pub fn compare_step(
             }
             let own = Durable {
                 restarts: 0,
+                commit_index: if rules.persisted_commit {
+                    imp.commit_index
+                } else {
+                    0
+                },
                 ..imp.durable()
             };
             if observed.storage != own {
+                let what = if rules.persisted_commit {
+                    "term, vote, log and commit index"
+                } else {
+                    "term, vote and log"
+                };
                 return Err(Mismatch::new(
-                    format!("{s}.storage (persistence contract: the node's term, vote and log)"),
+                    format!("{s}.storage (persistence contract: the node's {what})"),
                     show_durable(&own),
                     show_durable(&observed.storage),
                 ));
@@ -344,6 +393,7 @@ mod tests {
         let rules = Rules {
             loosened: vec![Loosening::MessagesSent],
             lossy: false,
+            ..Rules::default()
         };
         assert_eq!(compare(&[], vec![vote(0, 1, true)], &rules), Ok(vec![]));
     }
@@ -353,9 +403,100 @@ mod tests {
         let rules = Rules {
             loosened: vec![Loosening::MessagesSent],
             lossy: true,
+            ..Rules::default()
         };
         assert!(compare(&[], vec![vote(1, 2, true)], &rules).is_err());
         assert!(compare(&[], vec![vote(0, 3, true)], &rules).is_err());
         assert!(compare(&[], vec![vote(0, 0, true)], &rules).is_err());
+    }
+
+    /// Each variant field of the server state is compared, by its name.
+    #[test]
+    fn the_variant_fields_are_compared() {
+        let model = ServerState::default();
+        let one = |f: fn(&mut ServerState)| {
+            let mut imp = model;
+            f(&mut imp);
+            compare_server(ServerId(0), &model, &imp, 3, &Rules::default())
+                .map(|m| (m.field, m.model, m.implementation))
+        };
+        let found =
+            |field: &str, i: &str| Some((format!("s0.{field}"), model_value(field), i.into()));
+        fn model_value(field: &str) -> String {
+            if field == "leader" {
+                "none".into()
+            } else {
+                "{}".into()
+            }
+        }
+        assert_eq!(one(|s| s.leader = Some(ServerId(2))), found("leader", "s2"));
+        assert_eq!(
+            one(|s| s.votes_refused.insert(ServerId(1))),
+            found("votes_refused", "{s1}")
+        );
+        assert_eq!(
+            one(|s| s.replicating.insert(ServerId(1))),
+            found("replicating", "{s1}")
+        );
+        assert_eq!(
+            one(|s| s.paused.insert(ServerId(2))),
+            found("paused", "{s2}")
+        );
+        assert_eq!(one(|_| {}), None);
+    }
+
+    /// Under `persisted-commit` the storage holds the commit index: the
+    /// model's and the node's own are both compared with it.
+    #[test]
+    fn the_durable_commit_is_compared_when_persisted() {
+        let mut state = ServerState::recovered(&Durable::default());
+        state.commit_index = 1;
+        let rules = Rules {
+            persisted_commit: true,
+            ..Rules::default()
+        };
+        let saved = Durable {
+            commit_index: 1,
+            ..state.durable()
+        };
+        let expected = |storage| Expected {
+            state: &state,
+            crashed: false,
+            storage,
+            sent: &[],
+        };
+        let observed = |commit_index| Observed {
+            state: Some(state),
+            storage: Durable {
+                commit_index,
+                ..state.durable()
+            },
+            sent: vec![],
+        };
+        let run = |storage, commit, rules: &Rules| {
+            compare_step(ServerId(0), 3, expected(storage), &observed(commit), rules)
+        };
+        assert_eq!(run(Some(&saved), 1, &rules), Ok(vec![]));
+        // The node's storage lacks the commit its state has.
+        let err = run(None, 0, &rules).unwrap_err();
+        assert!(err.field.contains("commit index"), "{err:?}");
+        assert_eq!(
+            (err.model.as_str(), err.implementation.as_str()),
+            (
+                "term=0 vote=none log=[] commit=1",
+                "term=0 vote=none log=[]"
+            )
+        );
+        // The model saved another commit than the node.
+        let other = Durable {
+            commit_index: 2,
+            ..saved
+        };
+        let err = run(Some(&other), 1, &rules).unwrap_err();
+        assert_eq!(err.field, "s0.storage");
+        assert!(err.model.ends_with("commit=2"), "{err:?}");
+        // Without the option a storage holding a commit index diverges.
+        assert!(run(None, 1, &Rules::default()).is_err());
+        assert_eq!(run(None, 0, &Rules::default()), Ok(vec![]));
     }
 }

@@ -110,7 +110,7 @@ pub fn run<I: Implementation>(
     cfg: &Config,
     opts: &ExhaustiveOptions,
 ) -> Result<ExhaustiveRun> {
-    let loosened = opts.loosen.resolve(imp);
+    let loosened = opts.loosen.resolve(imp, cfg);
     let pm = ProductModel::new(
         imp,
         cfg,

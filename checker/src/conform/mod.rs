@@ -27,6 +27,19 @@ pub mod walks;
 
 pub use divergence::{Divergence, Mismatch};
 
+use raft_spec::Config;
+
+/// Refuses, before anything runs, a model whose variant `imp` does not
+/// implement (raft-core implements only the paper's).
+pub fn check_supported<I: Implementation>(imp: &I, cfg: &Config) -> crate::error::Result<()> {
+    imp.supports(&cfg.variant)
+        .map_err(|reason| crate::error::Error::Unsupported {
+            implementation: imp.name().to_string(),
+            variant: cfg.variant.name(),
+            reason,
+        })
+}
+
 /// Which comparisons a run switches off: the adapter's loosenings (unless
 /// `strict`) and any asked for.
 #[derive(Clone, Debug, Default)]
@@ -37,12 +50,13 @@ pub struct Loosen {
 }
 
 impl Loosen {
-    /// The loosenings in effect for `imp`, each with why, in order.
-    pub fn resolve<I: Implementation>(&self, imp: &I) -> Vec<(Loosening, String)> {
+    /// The loosenings in effect for `imp` checked against the model `cfg`,
+    /// each with why, in order.
+    pub fn resolve<I: Implementation>(&self, imp: &I, cfg: &Config) -> Vec<(Loosening, String)> {
         let mut all: Vec<(Loosening, String)> = if self.strict {
             Vec::new()
         } else {
-            imp.loosenings()
+            imp.loosenings(cfg)
                 .into_iter()
                 .map(|(l, why)| (l, why.to_string()))
                 .collect()
@@ -57,8 +71,8 @@ impl Loosen {
     }
 
     /// [`resolve`](Self::resolve), without the reasons.
-    pub fn names<I: Implementation>(&self, imp: &I) -> Vec<Loosening> {
-        self.resolve(imp).into_iter().map(|(l, _)| l).collect()
+    pub fn names<I: Implementation>(&self, imp: &I, cfg: &Config) -> Vec<Loosening> {
+        self.resolve(imp, cfg).into_iter().map(|(l, _)| l).collect()
     }
 }
 pub use raft_core::{Perturbation, RaftCore};

@@ -75,7 +75,8 @@ pub fn replay_behaviour<I: Implementation>(
             bug: cfg.bug,
         })
     };
-    let mut cluster = match Cluster::new(imp, cfg, init, loosen.names(imp)) {
+    super::check_supported(imp, cfg)?;
+    let mut cluster = match Cluster::new(imp, cfg, init, loosen.names(imp, cfg)) {
         Ok(c) => c,
         Err(m) => return Ok(diverge(0, "initial state".into(), m)),
     };
@@ -145,7 +146,7 @@ pub fn replay_trace<I: Implementation>(
     }
     Ok(ReplayReport {
         implementation: imp.name().to_string(),
-        loosened: loosen.names(imp),
+        loosened: loosen.names(imp, &trace.config),
         file: file.map(Path::to_path_buf),
         config: trace.config.clone(),
         bug: trace.config.bug,

@@ -121,7 +121,7 @@ pub fn walks<I: Implementation>(
     seed: u64,
 ) -> Result<WalksReport> {
     let start = std::time::Instant::now();
-    let loosened = loosen.resolve(imp);
+    let loosened = loosen.resolve(imp, cfg);
     let pm = ProductModel::new(
         imp,
         cfg,

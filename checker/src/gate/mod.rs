@@ -32,9 +32,10 @@ pub enum Part {
     Conformance,
     /// Every saved counterexample replays against the implementation.
     Replay,
-    /// tikv/raft-rs through its adapter: exhaustive, random walks over the
-    /// product, the counterexamples; a divergence its adapter names as a
-    /// design difference is reported, any other fails.
+    /// tikv/raft-rs through its adapter, under its own variant (raft-rs)
+    /// with nothing loosened: exhaustive, random walks over the product,
+    /// its counterexamples; its one known deviation from its model is
+    /// reported at its saved counterexample, any other divergence fails.
     RaftRs,
     /// The quick profile's state-space size equals the reviewed snapshot.
     StateSpace,
@@ -76,13 +77,15 @@ pub enum Plan {
 }
 
 impl Plan {
-    /// raft-rs's exhaustive runs: `quick` and `quick-term3` conform with
-    /// its loosenings; `ci` reaches a known design difference (leader
-    /// stickiness) in a dozen steps. (`quick-term3-log3` conforms too, but
-    /// over 125 M product states: minutes.)
+    /// raft-rs's exhaustive runs, each under raft-rs's own variant with
+    /// nothing loosened: `quick` (3.4 M product states, 11 s on 2 cores)
+    /// and `quick-term3` (23 M, 68 s) conform. `ci` is not run: its product
+    /// under the raft-rs variant passed 57 M states at depth 20 of about 50
+    /// in 180 s and 5 GB, still growing (the model alone has 55 M states
+    /// with symmetry), beyond the gate's time and memory.
     pub fn raft_rs_profiles(self) -> Vec<Profile> {
         match self {
-            Plan::Ci => vec![Profile::Quick, Profile::QuickTerm3, Profile::Ci],
+            Plan::Ci => vec![Profile::Quick, Profile::QuickTerm3],
             Plan::Quick => vec![Profile::Quick],
         }
     }

@@ -63,8 +63,8 @@ impl Implementation for Tweaked {
     fn storage(&self, n: &MemNode) -> Result<Durable, AdapterError> {
         CORE.storage(n)
     }
-    fn model_message(&self, m: &Message) -> Result<Sent, AdapterError> {
-        CORE.model_message(m)
+    fn model_message(&self, cfg: &Config, m: &Message) -> Result<Sent, AdapterError> {
+        CORE.model_message(cfg, m)
     }
     fn fingerprint(&self, n: &MemNode) -> u64 {
         CORE.fingerprint(n)
@@ -144,8 +144,8 @@ impl Implementation for StepsDownAfterTwoRefusals {
     fn storage(&self, n: &Tallied) -> Result<Durable, AdapterError> {
         CORE.storage(&n.node)
     }
-    fn model_message(&self, m: &Message) -> Result<Sent, AdapterError> {
-        CORE.model_message(m)
+    fn model_message(&self, cfg: &Config, m: &Message) -> Result<Sent, AdapterError> {
+        CORE.model_message(cfg, m)
     }
     fn fingerprint(&self, n: &Tallied) -> u64 {
         fingerprint(&(CORE.fingerprint(&n.node), n.refusals, n.term))
@@ -159,6 +159,7 @@ impl Implementation for StepsDownAfterTwoRefusals {
     /// Its stepping down is declared a known difference (as raft-rs's is).
     fn known_difference(
         &self,
+        _: &Config,
         field: &str,
         model: &str,
         imp: &str,

@@ -5,7 +5,7 @@ use raft::eraftpb::Message;
 use raft_spec::message::Msg;
 use raft_spec::server::ServerState;
 use raft_spec::types::{Entry, ServerId, Value};
-use raft_spec::{Config, Profile};
+use raft_spec::{Config, Profile, Variant};
 use raftcheck_adapter::{Implementation, Input};
 use raftcheck_raft_rs::{Node, RaftRs};
 
@@ -21,7 +21,16 @@ pub fn cfg(max_batch: u8) -> Config {
     }
 }
 
+/// `cfg` under raft-rs's own variant.
+pub fn raft_rs(cfg: Config) -> Config {
+    Config {
+        variant: Variant::RAFT_RS,
+        ..cfg
+    }
+}
+
 pub struct Cluster {
+    pub cfg: Config,
     pub nodes: Vec<Node>,
 }
 
@@ -30,7 +39,15 @@ impl Cluster {
         let nodes = (0..cfg.servers)
             .map(|i| RS.fresh(cfg, ServerId(i)).unwrap())
             .collect();
-        Cluster { nodes }
+        Cluster {
+            cfg: cfg.clone(),
+            nodes,
+        }
+    }
+
+    /// The image of `m` under the cluster's variant.
+    pub fn image(&self, m: &Message) -> Msg {
+        RS.model_message(&self.cfg, m).unwrap().msg
     }
 
     pub fn node(&mut self, s: ServerId) -> &mut Node {
@@ -47,19 +64,24 @@ impl Cluster {
 
     /// Delivers `m` to its receiver.
     pub fn deliver(&mut self, m: &Message) -> Vec<Message> {
-        let to = RS.model_message(m).unwrap().to;
+        let to = RS.model_message(&self.cfg, m).unwrap().to;
         self.input(to, Input::Deliver(m))
     }
 }
 
-/// The one message of `sent` to `to`, with its image.
+/// The one message of `sent` to `to`, with its image under the paper.
 pub fn to(sent: &[Message], to: ServerId) -> (Message, Msg) {
+    to_in(&cfg(1), sent, to)
+}
+
+/// The one message of `sent` to `to`, with its image under `cfg`.
+pub fn to_in(cfg: &Config, sent: &[Message], to: ServerId) -> (Message, Msg) {
     let mut hits = sent
         .iter()
-        .filter(|m| RS.model_message(m).unwrap().to == to);
+        .filter(|m| RS.model_message(cfg, m).unwrap().to == to);
     let m = hits.next().expect("a message to the server").clone();
     assert!(hits.next().is_none(), "one message to {to}: {sent:?}");
-    let image = RS.model_message(&m).unwrap().msg;
+    let image = RS.model_message(cfg, &m).unwrap().msg;
     (m, image)
 }
 

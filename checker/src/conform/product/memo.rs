@@ -188,7 +188,7 @@ impl<'a, I: Implementation> Memo<'a, I> {
         for m in released {
             let image = self
                 .imp
-                .model_message(&m)
+                .model_message(&self.cfg, &m)
                 .map_err(|e| adapter_mismatch(s, e))?;
             let fp = self.imp.message_fingerprint(&m);
             let wire = self

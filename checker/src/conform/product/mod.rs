@@ -159,12 +159,10 @@ impl<'a, I: Implementation> ProductModel<'a, I> {
     /// Builds the product and checks the initial state: every fresh node
     /// must abstract to the model's initial server state.
     pub fn new(imp: &'a I, cfg: &Config, keying: Keying, loosened: Vec<Loosening>) -> Result<Self> {
+        crate::conform::check_supported(imp, cfg)?;
         let model = FlatModel::new(cfg.clone())?;
         let memo = Memo::new(imp, cfg, keying);
-        let rules = Rules {
-            loosened,
-            lossy: cfg.network.is_lossy(),
-        };
+        let rules = Rules::new(cfg, loosened);
         let spec = model.init_states()[0];
         let mut nodes = [0; MAX_SERVERS];
         for (i, node) in nodes.iter_mut().enumerate().take(cfg.servers as usize) {
@@ -508,7 +506,7 @@ impl<I: Implementation> StepInPlace for ProductModel<'_, I> {
                     .past_known
                     .then(|| {
                         self.imp
-                            .known_difference(&m.field, &m.model, &m.implementation, &action_text)
+                            .known_difference(&self.cfg, &m.field, &m.model, &m.implementation, &action_text)
                     })
                     .flatten();
                 match known {

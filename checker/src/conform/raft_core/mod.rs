@@ -16,7 +16,7 @@ mod step;
 use raft_core::Message;
 use raft_sim::MemNode;
 use raft_spec::types::{ServerId, MAX_SERVERS};
-use raft_spec::Config;
+use raft_spec::{Config, Variant};
 use raftcheck_adapter::{
     fingerprint, AdapterError, Durable, Implementation, Input, Sent, ServerState,
 };
@@ -45,6 +45,16 @@ impl Implementation for RaftCore {
 
     fn name(&self) -> &str {
         "raft-core"
+    }
+
+    /// raft-core implements Figure 2 as the paper writes it: no other
+    /// protocol of the family.
+    fn supports(&self, variant: &Variant) -> Result<(), String> {
+        if variant.is_paper() {
+            Ok(())
+        } else {
+            Err("raft-core implements only the paper's Figure 2 (variant paper)".into())
+        }
     }
 
     fn fresh(&self, cfg: &Config, id: ServerId) -> Result<MemNode, AdapterError> {
@@ -79,7 +89,7 @@ impl Implementation for RaftCore {
             .map_err(|e| AdapterError::unrepresentable("the node's storage", e))
     }
 
-    fn model_message(&self, m: &Message) -> Result<Sent, AdapterError> {
+    fn model_message(&self, _cfg: &Config, m: &Message) -> Result<Sent, AdapterError> {
         convert::model_message(m, SERVERS)
             .map_err(|e| AdapterError::unrepresentable(format!("message {m:?}"), e))
     }

@@ -26,7 +26,10 @@ pub fn describe(r: &RuleCoverage) -> String {
         (CoverageStatus::Covered, Some(d), _) => {
             format!("{} transitions, first at depth {d}", grouped(r.transitions))
         }
-        (CoverageStatus::Excluded, _, Some(why)) => format!("excluded by the bounds: {why}"),
+        (CoverageStatus::Excluded, _, Some(why)) => match why.strip_prefix("variant: ") {
+            Some(option) => format!("excluded by the variant: {option}"),
+            None => format!("excluded by the bounds: {why}"),
+        },
         _ => "never fired at these bounds".to_string(),
     }
 }

@@ -103,10 +103,26 @@ fn every_rule_fires_at_small_bounds() {
         network: NetworkKind::LossyDuplicating,
         ..Profile::Quick.config()
     };
+    // raft-rs's variant: every rule of its options, in two small runs
+    // (three in flight for a delayed vote request, a third entry for a
+    // second batch to pipeline).
+    let raft_rs_votes = Config {
+        max_log_len: 1,
+        max_in_flight: 3,
+        variant: raft_spec::Variant::RAFT_RS,
+        ..Profile::Quick.config()
+    };
+    let raft_rs_log = Config {
+        max_log_len: 3,
+        variant: raft_spec::Variant::RAFT_RS,
+        ..Profile::Quick.config()
+    };
     let runs = [
         check(&Profile::Quick.config()),
         check(&crash),
         check(&duplicating),
+        check(&raft_rs_votes),
+        check(&raft_rs_log),
     ];
     // quick fires every rule its bounds allow; the two others exist for
     // the rules quick excludes (their log of one entry leaves rules that
@@ -125,6 +141,17 @@ fn every_rule_fires_at_small_bounds() {
             "{} never fires",
             rule.name()
         );
+        // The rules of raft-rs's options fire under raft-rs's variant.
+        if rule
+            .excluded_by_variant(&raft_spec::Variant::PAPER)
+            .is_some()
+        {
+            assert!(
+                runs[3..].iter().any(|r| count(r, *rule) > 0),
+                "{} never fires under raft-rs",
+                rule.name()
+            );
+        }
     }
     let text = check::render_text(&runs[0], "test");
     assert!(text.contains("crash                           Restart"));

@@ -185,29 +185,34 @@ impl Rule {
     pub fn excluded_by_variant(self, v: &Variant) -> Option<&'static str> {
         let off = |on: bool, why: &'static str| (!on).then_some(why);
         match self {
-            Rule::IgnoreStaleRequest => off(v.stale_term == StaleTerm::Ignore, "stale-term=answer"),
+            Rule::IgnoreStaleRequest => off(
+                v.stale_term == StaleTerm::Ignore,
+                "variant: stale-term=answer",
+            ),
             Rule::RefuseVoteStaleTerm | Rule::RejectAppendStaleTerm => off(
                 v.stale_term == StaleTerm::Answer,
-                "stale-term=ignore: no stale request is answered",
+                "variant: stale-term=ignore: no stale request is answered",
             ),
-            Rule::RefuseVoteLeaderKnown => off(v.leader_stickiness, "no leader-stickiness"),
+            Rule::RefuseVoteLeaderKnown => {
+                off(v.leader_stickiness, "variant: no leader-stickiness")
+            }
             Rule::CountRefusal | Rule::CandidateLoses => off(
                 v.refused_candidate_steps_down,
-                "no refused-candidate-steps-down",
+                "variant: no refused-candidate-steps-down",
             ),
-            Rule::CommitByVote => off(v.votes_carry_commit, "no votes-carry-commit"),
+            Rule::CommitByVote => off(v.votes_carry_commit, "variant: no votes-carry-commit"),
             Rule::AcceptHeartbeat | Rule::HeartbeatResponse => off(
                 v.heartbeat == HeartbeatKind::Rpc,
-                "heartbeat=append-entries",
+                "variant: heartbeat=append-entries",
             ),
             Rule::AnswerBelowCommit => off(
                 v.rejection_hint == RejectionHint::ConflictByTerm,
-                "rejection-hint=paper",
+                "variant: rejection-hint=paper",
             ),
-            Rule::BroadcastCommit => off(v.commit_broadcast, "no commit-broadcast"),
+            Rule::BroadcastCommit => off(v.commit_broadcast, "variant: no commit-broadcast"),
             Rule::SkipPausedProbe | Rule::ReplicateFollower => off(
                 v.flow_control == FlowControl::ProbeReplicate,
-                "flow-control=resend",
+                "variant: flow-control=resend",
             ),
             _ => None,
         }

@@ -413,6 +413,22 @@ impl Variant {
     }
 }
 
+/// Each preset, then each option alone (the paper with just that option
+/// as raft-rs has it; probe-replicate with the heartbeat RPC it needs): the
+/// variants `raftcheck variants --bench` checks and the README tabulates.
+pub fn each_preset_and_option() -> Vec<Variant> {
+    let mut out: Vec<Variant> = PRESETS.iter().map(|(_, v)| *v).collect();
+    for o in OPTIONS {
+        let mut v =
+            Variant::paper_with(o.name, &Variant::RAFT_RS).expect("every option is in OPTIONS");
+        if v.validate().is_err() {
+            v.heartbeat = Variant::RAFT_RS.heartbeat;
+        }
+        out.push(v);
+    }
+    out
+}
+
 impl std::str::FromStr for Variant {
     type Err = VariantError;
 

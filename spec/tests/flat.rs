@@ -9,7 +9,6 @@ use std::hash::{Hash, Hasher};
 
 use raft_spec::flat::{FlatModel, FlatState};
 use raft_spec::servers::Servers;
-use raft_spec::variant::OPTIONS;
 use raft_spec::{codec, Bug, Config, NetworkKind, Profile, RaftModel, Variant};
 use stateright::Model;
 
@@ -139,17 +138,7 @@ fn agrees_under_the_raft_rs_variant() {
 
 #[test]
 fn agrees_under_each_option_alone() {
-    for option in OPTIONS {
-        let variant = Variant::paper_with(option.name, &Variant::RAFT_RS).unwrap();
-        // Probe-replicate needs the heartbeat RPC (the variant refuses it alone).
-        let variant = if variant.validate().is_err() {
-            Variant {
-                heartbeat: Variant::RAFT_RS.heartbeat,
-                ..variant
-            }
-        } else {
-            variant
-        };
+    for variant in raft_spec::variant::each_preset_and_option() {
         let cfg = Config {
             variant,
             ..Profile::Ci.config()

@@ -72,7 +72,7 @@ pub fn variants_bench(
          | --- | ---: | ---: | ---: | --- | --- |\n",
     );
     let mut all_ok = true;
-    for v in crate::cli::variants::bench_variants() {
+    for v in raft_spec::variant::each_preset_and_option() {
         let name = v.name();
         let output = std::process::Command::new(&exe)
             .args(["check", "--profile", profile.name(), "--variant", &name])

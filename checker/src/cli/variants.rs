@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use raft_spec::variant::{Variant, OPTIONS, PRESETS};
+use raft_spec::variant::{OPTIONS, PRESETS};
 use raft_spec::Profile;
 
 use super::{parse_threads, Format};
@@ -97,20 +97,5 @@ fn render_list() -> String {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    out
-}
-
-/// The variants `--bench` checks: each preset, then each option alone
-/// (probe-replicate with the heartbeat RPC it needs).
-pub fn bench_variants() -> Vec<Variant> {
-    let mut out: Vec<Variant> = PRESETS.iter().map(|(_, v)| *v).collect();
-    for o in OPTIONS {
-        let mut v =
-            Variant::paper_with(o.name, &Variant::RAFT_RS).expect("every option is in OPTIONS");
-        if v.validate().is_err() {
-            v.heartbeat = Variant::RAFT_RS.heartbeat;
-        }
-        out.push(v);
-    }
     out
 }

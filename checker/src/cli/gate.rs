@@ -107,7 +107,21 @@ impl GateArgs {
                         .collect::<Vec<_>>()
                 };
                 let (check, conform) = plan.profiles();
-                (runs(check), runs(conform))
+                let mut checks = runs(check);
+                // raft-rs's protocol (the spec's raft-rs preset) is gated
+                // too, at the plan's ci (or quick) bounds: 55 M states, 80 s.
+                let base = match plan {
+                    Plan::Ci => Profile::Ci,
+                    Plan::Quick => Profile::Quick,
+                };
+                checks.push(GateRun {
+                    name: Some(format!("{} variant=raft-rs", base.name())),
+                    config: raft_spec::Config {
+                        variant: raft_spec::Variant::RAFT_RS,
+                        ..base.config()
+                    },
+                });
+                (checks, runs(conform))
             }
             None => {
                 let cfg = self.bounds.config()?;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use stateright::{Expectation, Model};
 
+use raft_spec::variant::PRESETS;
 use raft_spec::{Bug, Config, RaftModel, Variant};
 
 use crate::behaviour::Behaviour;
@@ -107,6 +108,15 @@ fn options(o: &BugOptions, stop_when: StopWhen) -> CheckOptions {
 
 /// Runs one bug of the catalogue with its own bounds.
 pub fn run_bug(bug: Bug, o: &BugOptions) -> Result<BugRun> {
+    // What each bug must break is set for the presets (and checked there);
+    // under another mix of options a bug may break something else first.
+    if !PRESETS.iter().any(|(_, v)| *v == o.variant) {
+        return Err(Error::Options(
+            "the bug catalogue runs under a preset only: --variant paper or --variant raft-rs \
+             (under another mix of options a wrong rule may break another property first; \
+             check one with `raftcheck check --bug BUG --variant ...`)",
+        ));
+    }
     let cfg = bug.config_under(o.variant);
     let info = bug.info_under(&cfg.variant);
     let model = RaftModel::new(cfg.clone())?;

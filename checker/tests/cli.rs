@@ -255,3 +255,61 @@ fn bugs_reports_progress_on_stderr() {
     let quiet = raftcheck(&["bugs", "--only", "double-vote", "--quiet"]);
     assert!(stderr(&quiet).is_empty(), "{}", stderr(&quiet));
 }
+
+/// Under a variant raft-core does not implement, the gate still runs: its
+/// conformance is a skipped case that says why; and the catalogue refuses
+/// a mix of options no preset has, naming the presets.
+#[test]
+fn a_variant_raft_core_lacks_skips_its_conformance_and_the_catalogue_wants_a_preset() {
+    let o = raftcheck(&[
+        "gate",
+        "--profile",
+        "quick",
+        "--variant",
+        "raft-rs",
+        "-q",
+        "--skip",
+        "model-check",
+        "--skip",
+        "coverage",
+        "--skip",
+        "bugs",
+        "--skip",
+        "replay",
+        "--skip",
+        "raft-rs",
+        "--skip",
+        "state-space",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("not run under variant raft-rs"), "{out}");
+    assert!(out.contains("raft-core implements only the paper"), "{out}");
+    let o = raftcheck(&[
+        "bugs",
+        "--only",
+        "double-vote",
+        "--variant",
+        "paper,leader-stickiness",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("runs under a preset only"),
+        "{}",
+        stderr(&o)
+    );
+    let o = raftcheck(&[
+        "check",
+        "--profile",
+        "quick",
+        "--variant",
+        "paper,batch-limit",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("batch-limit is not on or off"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -149,9 +149,10 @@ impl Bug {
             // The paper reaches it through a stale-term answer read as a
             // rejection, which takes nextIndex below where the logs agree.
             Bug::CommitBeyondNewEntries if *variant == crate::Variant::RAFT_RS => Some(
-                "stale requests go unanswered, and a rejection's hint (the follower's, then the \
-                 leader's refinement, then the matchIndex + 1 floor) never takes nextIndex below \
-                 the last index where the two logs agree; so every append that reaches a \
+                "stale requests go unanswered, and while a follower still holds a stale entry a \
+                 rejection's hint (the follower's, then the leader's refinement, then the \
+                 matchIndex + 1 floor) never takes nextIndex below the last index where the two \
+                 logs agree; so every append that reaches a \
                  follower's stale entry carries the leader's entry there and truncates it, and no \
                  follower holds a stale entry past an append's last new entry for \
                  min(leaderCommit, lastIndex) to commit",

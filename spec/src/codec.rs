@@ -27,6 +27,8 @@ const OUT_OF_RANGE_SHIFT: u8 = 7;
 /// progress states): the paper's states never set it, so they encode (and
 /// hash) as before variants existed.
 const VARIANT_FIELDS_SHIFT: u8 = 6;
+/// In the packet count: an overflow count follows.
+const OVERFLOW_BIT: u8 = 0x80;
 
 /// Encodes a state. `decode(&encode(s)) == s` for every model state.
 pub fn encode(s: &FlatState) -> Box<[u8]> {
@@ -55,7 +57,7 @@ const PACKET_BYTES: usize = 3 + 5 + LOG_BYTES;
 const MAX_ENCODED: usize = 3
     + MAX_SERVERS * (SERVER_BYTES + 2 + DURABLE_BYTES)
     + GHOST_BYTES
-    + 1
+    + 2
     + NETWORK_CAPACITY * PACKET_BYTES;
 
 /// Appends a state's encoding to `w`. The search encodes every state it
@@ -89,7 +91,12 @@ pub fn encode_into(s: &FlatState, w: &mut Vec<u8>) {
     }
     out.ghost(&s.ghost);
     let packets = s.network.packets();
-    out.put([packets.len() as u8]);
+    // A network past its array (see `FlatNetwork::overflow`) says so in
+    // the count's top bit; no state within any bound sets it.
+    match s.network.overflow() {
+        0 => out.put([packets.len() as u8]),
+        n => out.put([packets.len() as u8 | OVERFLOW_BIT, n]),
+    }
     for (p, count) in packets {
         out.packet(p, *count);
     }
@@ -116,7 +123,11 @@ pub fn decode(bytes: &[u8]) -> FlatState {
         s.set_crashed(i, crashed & (1 << i) != 0);
     }
     s.ghost = r.ghost();
-    for _ in 0..r.u8() {
+    let count = r.u8();
+    if count & OVERFLOW_BIT != 0 {
+        s.network.set_overflow(r.u8());
+    }
+    for _ in 0..count & !OVERFLOW_BIT {
         let (p, count) = r.packet();
         s.network.push_last(p, count);
     }

@@ -94,7 +94,7 @@ pub const NOOP_ENTRY_BYTES: u32 = 4;
 
 /// One value of every option.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(default, rename_all = "kebab-case")]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Variant {
     pub heartbeat: HeartbeatKind,
     pub stale_term: StaleTerm,
@@ -206,6 +206,12 @@ pub enum VariantError {
     BadValue { option: &'static str, got: String },
     #[error("a variant starts with a preset (paper or raft-rs), got {0:?}")]
     NoPreset(String),
+    #[error("{0} is a preset: a variant names one, first (then the options changed from it)")]
+    LatePreset(String),
+    #[error("option {0} is not on or off: write {0}=VALUE, VALUE one of {values}", values = values_of(.0))]
+    NotBoolean(&'static str),
+    #[error("option {0} is given twice")]
+    Repeated(&'static str),
     #[error(
         "flow-control=probe-replicate needs heartbeat=rpc: a probe is paused until it is \
          answered or a heartbeat response arrives, so without the heartbeat RPC one lost \
@@ -446,14 +452,30 @@ impl std::str::FromStr for Variant {
                     VariantError::UnknownOption(first.to_string())
                 }
             })?;
+        let mut seen = Vec::new();
         for item in items {
-            match item.split_once('=') {
-                Some((name, value)) => v.set(name, value)?,
-                None => match item.strip_prefix("no-") {
-                    Some(name) if OPTIONS.iter().any(|o| o.name == name) => v.set(name, "false")?,
-                    _ => v.set(item, "true")?,
-                },
+            if PRESETS.iter().any(|(name, _)| *name == item) {
+                return Err(VariantError::LatePreset(item.to_string()));
             }
+            let (name, value) = match item.split_once('=') {
+                Some((name, value)) => (name, value),
+                None => match item.strip_prefix("no-") {
+                    Some(name) if OPTIONS.iter().any(|o| o.name == name) => (name, "false"),
+                    _ => (item, "true"),
+                },
+            };
+            let info = OPTIONS
+                .iter()
+                .find(|o| o.name == name)
+                .ok_or_else(|| VariantError::UnknownOption(name.to_string()))?;
+            if !item.contains('=') && info.values != BOOL {
+                return Err(VariantError::NotBoolean(info.name));
+            }
+            if seen.contains(&info.name) {
+                return Err(VariantError::Repeated(info.name));
+            }
+            seen.push(info.name);
+            v.set(name, value)?;
         }
         v.validate()?;
         Ok(v)
@@ -517,6 +539,18 @@ mod tests {
         assert!(err("paper,flow-control=probe-replicate")
             .starts_with("flow-control=probe-replicate needs heartbeat=rpc"));
         assert!(err("raft-rs,heartbeat=append-entries").contains("needs heartbeat=rpc"));
+        assert_eq!(
+            err("paper,batch-limit"),
+            "option batch-limit is not on or off: write batch-limit=VALUE, VALUE one of entries | bytes"
+        );
+        assert!(err("paper,no-heartbeat").starts_with("option heartbeat is not on or off"));
+        assert!(err("raft-rs,paper").starts_with("paper is a preset"));
+        assert_eq!(
+            err("paper,leader-stickiness,no-leader-stickiness"),
+            "option leader-stickiness is given twice"
+        );
+        assert!(err("paper,leader-stickness")
+            .starts_with("unknown variant option \"leader-stickness\""));
     }
 
     /// A trace saved before variants existed has no variant: it is the paper's.
@@ -526,5 +560,7 @@ mod tests {
         assert_eq!(v, Variant::PAPER);
         let v: Variant = serde_json::from_str(r#"{"leader-stickiness": true}"#).unwrap();
         assert_eq!(v.name(), "paper,leader-stickiness");
+        // A misspelt option in a trace is an error, not the paper's rule.
+        assert!(serde_json::from_str::<Variant>(r#"{"leader-stickness": true}"#).is_err());
     }
 }

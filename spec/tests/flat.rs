@@ -171,3 +171,34 @@ fn equal_states_hash_alike_and_renamings_share_an_orbit() {
         assert_eq!(g.representative().orbit_key(), f.orbit_key());
     }
 }
+
+/// A send to a full network is counted, not kept: the state is then past
+/// every in-flight bound, and its encoding (so its hash) says so.
+#[test]
+fn a_send_to_a_full_network_is_counted_and_encoded() {
+    use raft_spec::flat::{Packet, NETWORK_CAPACITY};
+    use raft_spec::message::{Heartbeat, Msg};
+    use raft_spec::types::ServerId;
+    let flat = FlatModel::new(Profile::Quick.config()).unwrap();
+    let mut s = flat.init_states().remove(0);
+    let packet = |k: usize| Packet {
+        src: ServerId(0),
+        dst: ServerId(1),
+        msg: Msg::Heartbeat(Heartbeat {
+            term: k as u8,
+            leader_commit: 0,
+        }),
+    };
+    for k in 0..NETWORK_CAPACITY {
+        s.network.send(packet(k), false);
+    }
+    let full = s;
+    s.network.send(packet(NETWORK_CAPACITY), false);
+    assert_eq!(s.network.overflow(), 1);
+    assert_eq!(s.network.in_flight(), NETWORK_CAPACITY + 1);
+    assert_ne!(s, full);
+    let decoded = codec::decode(&codec::encode(&s));
+    assert_eq!(decoded, s);
+    assert_ne!(hash_of(&decoded), hash_of(&full));
+    assert!(!flat.within_boundary(&s));
+}

@@ -141,8 +141,14 @@ impl Deviation {
 }
 
 /// The known raft-rs deviation a divergence under `Variant::RAFT_RS` is,
-/// if any: a leader's nextIndex lower than the model's after it took a
-/// rejection (the model's is floored at matchIndex + 1).
+/// if any: after a rejection, the leader's nextIndex for the rejecting
+/// follower (and for no other peer) is lower than the model's, and no
+/// higher than the index the rejection refused, as raft-rs's unfloored
+/// `min(rejected, hint + 1)` makes it (the model's is floored at
+/// matchIndex + 1). The divergence names the first field that differs, so
+/// role, term, vote, log, commit index and granted votes are equal; fields
+/// compared after nextIndex are not seen here, and `--past-known` explores
+/// no further from the step.
 pub fn classify_deviation(
     field: &str,
     model: &str,
@@ -155,19 +161,36 @@ pub fn classify_deviation(
     if !action.contains(", reject,") {
         return None;
     }
-    // "[s0:3 s1:0]": per peer; some lower than the model's, none higher.
-    let peers = |s: &str| -> Vec<Option<u8>> {
+    // "s1 → s0 AppendEntriesResponse(t1, reject, match=1@t1, prev=2)".
+    let follower = action.split(' ').next()?;
+    let rejected: u8 = action
+        .split("prev=")
+        .nth(1)?
+        .trim_end_matches(')')
+        .parse()
+        .ok()?;
+    // "[s0:3 s1:0]": per peer.
+    let peers = |s: &str| -> Vec<(String, Option<u8>)> {
         s.trim_start_matches('[')
             .trim_end_matches(']')
             .split_whitespace()
-            .map(|p| p.split_once(':').and_then(|(_, v)| v.parse().ok()))
+            .filter_map(|p| p.split_once(':'))
+            .map(|(peer, v)| (peer.to_string(), v.parse().ok()))
             .collect()
     };
     let (want, got) = (peers(model), peers(implementation));
-    let lower = want.len() == got.len()
-        && want.iter().zip(&got).all(|(w, g)| w.is_some() && g <= w)
-        && want.iter().zip(&got).any(|(w, g)| g < w);
-    lower.then_some(Deviation::NextIndexBelowMatch)
+    if want.len() != got.len() {
+        return None;
+    }
+    let only_the_follower_lower = want.iter().zip(&got).all(|((wp, w), (gp, g))| {
+        wp == gp
+            && match (w, g) {
+                (Some(w), Some(g)) if wp == follower => g < w && *g <= rejected,
+                (w, g) => w == g,
+            }
+    });
+    let differs = want.iter().zip(&got).any(|(w, g)| w != g);
+    (only_the_follower_lower && differs).then_some(Deviation::NextIndexBelowMatch)
 }
 
 #[cfg(test)]
@@ -182,6 +205,17 @@ mod tests {
         // Higher than the model's, on another action, or another field: no.
         let higher = classify_deviation("s0.next_index", "[s0:0 s1:2]", "[s0:0 s1:3]", reject);
         assert_eq!(higher, None);
+        // Another peer's nextIndex, or one above the rejected index: no.
+        let other = classify_deviation(
+            "s0.next_index",
+            "[s0:0 s1:3 s2:3]",
+            "[s0:0 s1:3 s2:2]",
+            reject,
+        );
+        assert_eq!(other, None);
+        let wide = "s1 → s0 AppendEntriesResponse(t1, reject, match=1@t1, prev=1)";
+        let above = classify_deviation("s0.next_index", "[s0:0 s1:3]", "[s0:0 s1:2]", wide);
+        assert_eq!(above, None);
         let ok = "s1 → s0 AppendEntriesResponse(t1, ok, match=2)";
         let success = classify_deviation("s0.next_index", "[s0:0 s1:3]", "[s0:0 s1:2]", ok);
         assert_eq!(success, None);

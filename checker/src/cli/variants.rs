@@ -25,13 +25,13 @@ pub struct VariantsArgs {
     #[arg(long)]
     pub bench: bool,
     /// The bounds --bench checks at.
-    #[arg(long, default_value = "ci")]
+    #[arg(long, default_value = "ci", requires = "bench")]
     pub profile: Profile,
     /// Worker threads per --bench run, at least 1 (default: all cores).
-    #[arg(long, value_parser = parse_threads)]
+    #[arg(long, value_parser = parse_threads, requires = "bench")]
     pub threads: Option<usize>,
-    /// List as a text table or JSON (on stdout).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    /// List as text or JSON (on stdout); --bench prints a Markdown table.
+    #[arg(long, value_enum, default_value_t = Format::Text, conflicts_with = "bench")]
     pub format: Format,
 }
 

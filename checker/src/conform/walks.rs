@@ -61,6 +61,9 @@ pub struct WalksReport {
     pub divergences: Vec<WalkDivergence>,
     /// Divergences per field.
     pub by_field: BTreeMap<String, usize>,
+    /// Messages the model sent that the implementation did not, counted as
+    /// lost (a lossy network only; on another they are divergences).
+    pub messages_lost: u64,
     pub seconds: f64,
 }
 
@@ -90,6 +93,12 @@ impl WalksReport {
         ));
         for (field, n) in &self.by_field {
             out.push_str(&format!("  {n:>5} on {field}\n"));
+        }
+        if self.messages_lost > 0 {
+            out.push_str(&format!(
+                "messages lost: {} sent by the model and not by the implementation (a lossy network may lose them)\n",
+                self.messages_lost
+            ));
         }
         if let Some(first) = self.divergences.first() {
             out.push_str(&format!(
@@ -139,6 +148,7 @@ pub fn walks<I: Implementation>(
         steps: 0,
         divergences: Vec::new(),
         by_field: BTreeMap::new(),
+        messages_lost: 0,
         seconds: 0.0,
     };
     let mut actions = Vec::new();
@@ -186,6 +196,7 @@ pub fn walks<I: Implementation>(
             state = next;
         }
     }
+    report.messages_lost = pm.lost();
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -14,6 +14,7 @@ use crate::conform::{exhaustive, replay, Loosen, RaftCore};
 use crate::error::{Error, Result};
 use crate::trace::{Outcome, Trace};
 use crate::{bounds, bugs, files, show};
+use raftcheck_adapter::Implementation;
 use raftcheck_engine::StopWhen;
 
 /// Runs the gate's parts in order and collects one report.
@@ -207,6 +208,11 @@ fn bug_catalogue(gc: &GateConfig, cases: &mut Vec<Case>) -> Result<()> {
             let run = bugs::run_bug(bug, &opts)?;
             let r = &run.result;
             let detail = match (r.caught, &r.problem) {
+                (true, _) if r.harmless.is_some() => format!(
+                    "harmless under {preset}: every property holds in all {} states with it on ({})",
+                    r.states,
+                    r.harmless.unwrap_or_default()
+                ),
                 (true, _) => format!(
                     "breaks {} at depth {}",
                     r.property,
@@ -229,6 +235,19 @@ fn bug_catalogue(gc: &GateConfig, cases: &mut Vec<Case>) -> Result<()> {
 
 fn conformance(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> Result<()> {
     let cfg = &run.config;
+    // raft-core implements the paper only: under another variant its
+    // conformance is a skipped case, not an aborted gate.
+    if let Err(why) = RaftCore::default().supports(&cfg.variant) {
+        let mut case = Case::new(
+            Part::Conformance,
+            run.named("raft-core: exhaustive"),
+            true,
+            format!("not run under variant {}: {why}", cfg.variant),
+        );
+        case.status = CaseStatus::Skipped;
+        cases.push(case);
+        return Ok(());
+    }
     let conformed = exhaustive::run(
         &RaftCore::default(),
         cfg,

@@ -63,6 +63,16 @@ impl FlatNetwork {
         &self.slots[..self.len as usize]
     }
 
+    /// Messages sent to a full array and not kept (see the field).
+    pub fn overflow(&self) -> u8 {
+        self.overflow
+    }
+
+    /// Restores the overflow count (the decoder).
+    pub fn set_overflow(&mut self, n: u8) {
+        self.overflow = n;
+    }
+
     /// Messages in flight, each copy counted.
     pub fn in_flight(&self) -> usize {
         self.overflow as usize

@@ -7,7 +7,7 @@ use super::{Effects, Outbox, RaftServer, RecordRange, Role, ServerState};
 use crate::bug::Bug;
 use crate::coverage::Rule;
 use crate::message::{AppendEntries, AppendEntriesResponse, Heartbeat, HeartbeatResponse, Msg};
-use crate::types::{index_minus, index_plus, Entry, Index, Log, ServerId, Term, Value};
+use crate::types::{index_minus, index_plus, Checked, Entry, Index, Log, ServerId, Term, Value};
 use crate::variant::{
     BatchLimit, FlowControl, HeartbeatKind, RejectionHint, NOOP_ENTRY_BYTES, VALUE_ENTRY_BYTES,
 };
@@ -281,7 +281,7 @@ impl RaftServer {
 
     /// Variant::heartbeat: the Heartbeat receiver. No log check: the commit
     /// index it carries is at most what this server holds of the leader's
-    /// log (clamped to the log regardless).
+    /// log.
     pub(super) fn handle_heartbeat_request(
         &self,
         state: &mut Cow<ServerState>,
@@ -305,9 +305,14 @@ impl RaftServer {
             return;
         }
         o.cover(Rule::AcceptHeartbeat);
-        let commit = state
-            .commit_index
-            .max(req.leader_commit.min(state.log.last_index()));
+        // A commit past the log is a leader's fault (raft-rs treats it as
+        // fatal): recorded for "indices in range", and clamped.
+        let last = state.log.last_index();
+        let taken = state.checked(Checked {
+            value: req.leader_commit.min(last),
+            in_range: req.leader_commit <= last,
+        });
+        let commit = state.commit_index.max(taken);
         if commit != state.commit_index {
             o.cover(Rule::AdvanceFollowerCommit);
             state.to_mut().commit_index = commit;

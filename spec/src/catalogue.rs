@@ -126,15 +126,16 @@ impl Bug {
 
     /// [`info`](Self::info) in the protocol `variant`: the property the
     /// shortest counterexample breaks there, where it differs. Under
-    /// raft-rs's preset a follower that cuts its log on every append loses
-    /// a committed entry that a later leader then lacks (leader
-    /// completeness, depth 15) before two servers apply different values
-    /// (depth 18).
+    /// raft-rs's preset a follower that cuts its log on every append is
+    /// then sent a heartbeat whose commit (the leader's matchIndex for it)
+    /// lies past its log's end, which raft-rs treats as fatal (indices in
+    /// range, depth 14), before a later leader lacks a committed entry
+    /// (leader completeness, depth 15).
     pub fn info_under(self, variant: &crate::Variant) -> BugInfo {
         let info = self.info();
         match self {
             Bug::TruncateOnMatch if *variant == crate::Variant::RAFT_RS => BugInfo {
-                violates: prop::LEADER_COMPLETENESS,
+                violates: prop::INDEX_RANGE,
                 ..info
             },
             _ => info,

@@ -342,13 +342,8 @@ mod tests {
 
     #[test]
     fn refused_connections_everywhere_fail_fast_naming_the_endpoints() {
-        // Ports nobody listens on: bound, then released.
-        let dead: Vec<String> = (0..2)
-            .map(|_| {
-                let l = TcpListener::bind("127.0.0.1:0").unwrap();
-                l.local_addr().unwrap().to_string()
-            })
-            .collect();
+        // Ports nobody listens on.
+        let dead = crate::server::test_http::refused_addrs(2);
         let mut client = KvClient::new(dead.clone());
         // Were refusals retried like other errors, this would take a minute.
         client.retry_for = Duration::from_secs(60);
@@ -366,11 +361,7 @@ mod tests {
 
     #[test]
     fn one_refusing_endpoint_does_not_stop_the_retries() {
-        let dead = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .to_string();
+        let dead = crate::server::test_http::refused_addrs(1).remove(0);
         let (live, server) = flaky_server(2);
         let mut client = KvClient::new(vec![dead, live]);
         client.refused_for = Duration::ZERO;

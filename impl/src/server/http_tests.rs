@@ -55,11 +55,7 @@ fn client(addr: &str) -> HttpClient {
 
 #[test]
 fn a_refused_connect_is_not_sent() {
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string();
+    let addr = crate::server::test_http::refused_addrs(1).remove(0);
     let err = client(&addr).request("PUT", "/x", b"{}").unwrap_err();
     assert!(!err.was_sent(), "{err}");
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);

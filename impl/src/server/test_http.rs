@@ -102,3 +102,24 @@ pub fn read_response(r: &mut impl BufRead) -> Option<RawResponse> {
     r.read_exact(&mut body).ok()?;
     Some((resp.code?, headers, body))
 }
+
+/// `n` loopback addresses where nobody listens, so a connect is refused.
+/// Taken from the ports below 1024, which `bind(":0")` never hands out: a
+/// port bound and released would race with every other test's
+/// `bind(":0")`, which may be given that very port and then receive
+/// connections meant to be refused.
+pub fn refused_addrs(n: usize) -> Vec<String> {
+    let out: Vec<String> = (1..1024u16)
+        .map(|port| std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .filter(|addr| {
+            matches!(
+                std::net::TcpStream::connect_timeout(addr, std::time::Duration::from_millis(200)),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused
+            )
+        })
+        .take(n)
+        .map(|addr| addr.to_string())
+        .collect();
+    assert_eq!(out.len(), n, "fewer than {n} refusing ports below 1024");
+    out
+}

@@ -6,35 +6,20 @@ use crate::markup::grouped;
 /// `raftcheck check --bench`: each profile in a fresh process (so peak memory
 /// is the profile's own), as a table of throughput and memory per state.
 pub fn bench(profiles: &[raft_spec::Profile], threads: usize) -> crate::error::Result<String> {
-    use crate::error::Error::Child;
-    let exe = std::env::current_exe().map_err(|e| Child {
-        what: "cannot find this program's own path".into(),
-        error: e.to_string(),
-    })?;
     let mut out = String::from(
         "profile  unique states  transitions  seconds  unique states/s  peak MiB  bytes/state\n",
     );
     for profile in profiles {
-        let output = std::process::Command::new(&exe)
-            .args([
+        let report = check_json(
+            &[
                 "check",
                 "--profile",
                 profile.name(),
-                "--format",
-                "json",
-                "--quiet",
-            ])
-            .args(["--threads", &threads.to_string()])
-            .output()
-            .map_err(|e| Child {
-                what: format!("cannot run {}", exe.display()),
-                error: e.to_string(),
-            })?;
-        let report: serde_json::Value =
-            serde_json::from_slice(&output.stdout).map_err(|e| Child {
-                what: format!("profile {profile}: unreadable report"),
-                error: e.to_string(),
-            })?;
+                "--threads",
+                &threads.to_string(),
+            ],
+            &format!("profile {profile}"),
+        )?;
         let num = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
         out.push_str(&format!(
             "{:<8} {:>14} {:>12} {:>8.1} {:>16} {:>9.0} {:>12.0}\n",
@@ -62,11 +47,6 @@ pub fn variants_bench(
     profile: raft_spec::Profile,
     threads: usize,
 ) -> crate::error::Result<(String, bool)> {
-    use crate::error::Error::Child;
-    let exe = std::env::current_exe().map_err(|e| Child {
-        what: "cannot find this program's own path".into(),
-        error: e.to_string(),
-    })?;
     let mut out = String::from(
         "| variant | unique states | transitions | seconds | result | rules never fired |\n\
          | --- | ---: | ---: | ---: | --- | --- |\n",
@@ -74,25 +54,18 @@ pub fn variants_bench(
     let mut all_ok = true;
     for v in raft_spec::variant::each_preset_and_option() {
         let name = v.name();
-        let output = std::process::Command::new(&exe)
-            .args(["check", "--profile", profile.name(), "--variant", &name])
-            .args([
-                "--format",
-                "json",
-                "--quiet",
+        let report = check_json(
+            &[
+                "check",
+                "--profile",
+                profile.name(),
+                "--variant",
+                &name,
                 "--threads",
                 &threads.to_string(),
-            ])
-            .output()
-            .map_err(|e| Child {
-                what: format!("cannot run {}", exe.display()),
-                error: e.to_string(),
-            })?;
-        let report: serde_json::Value =
-            serde_json::from_slice(&output.stdout).map_err(|e| Child {
-                what: format!("variant {name}: unreadable report"),
-                error: e.to_string(),
-            })?;
+            ],
+            &format!("variant {name}"),
+        )?;
         let num = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
         let uncovered: Vec<&str> = report["coverage"]
             .as_array()
@@ -125,4 +98,26 @@ pub fn variants_bench(
          (each row: raftcheck check --profile {profile} --variant VARIANT)\n"
     ));
     Ok((out, all_ok))
+}
+
+/// `raftcheck check ARGS --format json --quiet` in a fresh process (this
+/// program), its report parsed; `what` names the run in errors.
+fn check_json(args: &[&str], what: &str) -> crate::error::Result<serde_json::Value> {
+    use crate::error::Error::Child;
+    let exe = std::env::current_exe().map_err(|e| Child {
+        what: "cannot find this program's own path".into(),
+        error: e.to_string(),
+    })?;
+    let output = std::process::Command::new(&exe)
+        .args(args)
+        .args(["--format", "json", "--quiet"])
+        .output()
+        .map_err(|e| Child {
+            what: format!("cannot run {}", exe.display()),
+            error: e.to_string(),
+        })?;
+    serde_json::from_slice(&output.stdout).map_err(|e| Child {
+        what: format!("{what}: unreadable report"),
+        error: e.to_string(),
+    })
 }

@@ -103,6 +103,7 @@ fn options(o: &BugOptions, stop_when: StopWhen) -> CheckOptions {
         show_progress: o.show_progress,
         timeout: o.timeout,
         memory_budget: None,
+        disk: None,
     }
 }
 

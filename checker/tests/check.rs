@@ -15,6 +15,7 @@ fn options(stop_when: StopWhen) -> CheckOptions {
         show_progress: false,
         timeout: None,
         memory_budget: None,
+        disk: None,
     }
 }
 
@@ -221,13 +222,18 @@ fn a_timeout_gives_an_incomplete_report_and_exit_code_3() {
     assert!(text.contains("result: INCOMPLETE (timeout)"), "{text}");
 }
 
-/// `--memory-budget-mib` stops the run before the visited set and queued
-/// states outgrow it, with the same incomplete report.
+/// `--max-memory` stops the run before the visited set and queued states
+/// outgrow it, with the same incomplete report and what to try.
 #[test]
 fn a_memory_budget_gives_an_incomplete_report_and_exit_code_3() {
-    let (code, text, _) = raftcheck_check(&["--profile", "ci", "--memory-budget-mib", "4"]);
+    let (code, text, _) = raftcheck_check(&["--profile", "ci", "--max-memory", "4M"]);
     assert_eq!(code, Some(3), "{text}");
     assert!(text.contains("run incomplete (memory budget): "), "{text}");
+    assert!(text.contains("was reached and checked"), "{text}");
+    assert!(
+        text.contains("to go further: a larger --max-memory"),
+        "{text}"
+    );
     assert!(
         text.contains("result: INCOMPLETE (memory budget)"),
         "{text}"
@@ -240,6 +246,7 @@ fn a_memory_budget_gives_an_incomplete_report_and_exit_code_3() {
         &Profile::Ci.config(),
         &CheckOptions {
             memory_budget: Some(4 << 20),
+            disk: None,
             ..options(StopWhen::AnyViolation)
         },
     )
@@ -250,15 +257,22 @@ fn a_memory_budget_gives_an_incomplete_report_and_exit_code_3() {
     assert!(cut.expanded < cut.states, "{cut:?}");
     assert_eq!(r.exit_code(), check::EXIT_INCOMPLETE);
 
+    // The old flag still works, alone.
+    let (code, text, _) = raftcheck_check(&["--profile", "ci", "--memory-budget-mib", "4"]);
+    assert_eq!(code, Some(3), "{text}");
+
     // A budget of 0, or one for another strategy, is refused (exit code 2).
-    let (code, _, err) = raftcheck_check(&["--profile", "quick", "--memory-budget-mib", "0"]);
+    let (code, _, err) = raftcheck_check(&["--profile", "quick", "--max-memory", "0"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--memory-budget-mib"), "{err}");
+    assert!(
+        err.contains("--max-memory") && err.contains("too small"),
+        "{err}"
+    );
     let (code, _, err) = raftcheck_check(&[
         "--profile",
         "quick",
-        "--memory-budget-mib",
-        "64",
+        "--max-memory",
+        "64M",
         "--strategy",
         "stateright-dfs",
     ]);
@@ -293,4 +307,72 @@ fn an_unreached_sometimes_property_names_the_bounds() {
     assert_eq!(r.exit_code(), check::EXIT_FAILED);
     let text = check::render_text(r, "test");
     assert!(text.contains(&check::property_verdict(r, p)), "{text}");
+}
+
+/// `--disk DIR`: the visited set and the frontier in files: the same states
+/// and verdicts as in memory, the disk used in the JSON report, nothing left
+/// in DIR; and a bug's shortest counterexample rebuilt from the parents on
+/// disk. (The engine's own tests force a cache too small for the space, so
+/// that duplicates are found by the merge on disk.)
+#[test]
+fn a_disk_backed_run_finds_what_an_in_memory_run_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().to_str().unwrap();
+    let json = |args: &[&str]| {
+        let (code, stdout, err) = raftcheck_check(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}{stdout}");
+        serde_json::from_str::<serde_json::Value>(&stdout).expect("a JSON report")
+    };
+    let memory = json(&["--profile", "quick", "--format", "json"]);
+    let on_disk = json(&[
+        "--profile",
+        "quick",
+        "--format",
+        "json",
+        "--disk",
+        disk,
+        "--max-memory",
+        "256M",
+    ]);
+    for field in [
+        "unique_states",
+        "boundary_states",
+        "transitions",
+        "max_depth",
+        "complete",
+    ] {
+        assert_eq!(memory[field], on_disk[field], "{field}");
+    }
+    assert_eq!(memory["properties"], on_disk["properties"]);
+    assert!(memory.get("disk").is_none());
+    assert!(on_disk["disk"]["written_bytes"].as_u64().unwrap() > 0);
+    assert!(on_disk["disk"]["peak_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    let bug = ["--profile", "quick", "--bug", "double-vote"];
+    let (_, in_memory, _) = raftcheck_check(&bug);
+    let (code, text, _) = raftcheck_check(&[&bug[..], &["--disk", disk]].concat());
+    assert_eq!(code, Some(1), "{text}");
+    let counterexample = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("counterexample: "))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        counterexample(&text).as_deref(),
+        Some("counterexample: election safety violated (9 steps):"),
+        "{text}"
+    );
+    assert_eq!(counterexample(&text), counterexample(&in_memory));
+
+    // A directory that cannot be made is bad input, named.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let sub = file.join("sub");
+    let (code, _, err) = raftcheck_check(&["--profile", "quick", "--disk", sub.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("explore on disk in") && err.contains("a-file"),
+        "{err}"
+    );
 }

@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use stateright::Model;
@@ -23,8 +22,10 @@ use crate::search::{Batch, Search, Stored, Visit};
 use crate::visited::Visited;
 
 mod coverage;
+mod disk;
 mod fingerprint;
 mod limits;
+pub mod memory;
 mod path;
 pub mod progress;
 mod search;
@@ -34,7 +35,7 @@ use fingerprint::NO_PARENT;
 pub use fingerprint::{fingerprint, Fingerprint};
 
 pub use coverage::{RuleCounts, MAX_RULES};
-use limits::Limits;
+pub use disk::{explore_on_disk, DiskOptions, DiskUse};
 pub use limits::{LevelCut, StopReason};
 
 /// Maps a state to the representative of its symmetry class, or to `None`
@@ -183,7 +184,24 @@ pub struct Outcome {
 /// rebuilding paths.
 pub struct Exploration {
     pub outcome: Outcome,
-    parents: Visited,
+    parents: Parents,
+}
+
+/// Where each visited state's parent is kept.
+enum Parents {
+    Memory(Visited),
+    Disk(disk::DiskParents),
+}
+
+impl Parents {
+    /// The parent `fp` was first reached from (`None` if unknown, or if
+    /// the disk cannot be read).
+    fn parent(&self, fp: Fingerprint) -> Option<Fingerprint> {
+        match self {
+            Parents::Memory(v) => v.parent(fp),
+            Parents::Disk(d) => d.visited.parent(fp).ok().flatten(),
+        }
+    }
 }
 
 /// Explores `model` breadth-first. `progress` is updated as it goes.
@@ -211,27 +229,7 @@ where
 {
     let start = Instant::now();
     let properties = model.properties();
-    assert!(properties.len() <= 64, "at most 64 properties");
-    let stop_at_once = opts
-        .stop_when
-        .immediate()
-        .and_then(|name| properties.iter().position(|p| p.name == name))
-        .map_or(0, |i| 1 << i);
-    let search = Search {
-        model,
-        properties: &properties,
-        stop_at_once,
-        stopping: AtomicBool::new(false),
-        limits: Limits::new(opts.timeout.map(|t| start + t), opts.memory_budget),
-        symmetry: opts.symmetry,
-        codec,
-        visited: Visited::default(),
-        found: AtomicU64::new(0),
-        discoveries: Mutex::new(BTreeMap::new()),
-        boundary: AtomicU64::new(0),
-        rules: coverage::SharedCounts::new(),
-        progress,
-    };
+    let search = Search::new(model, opts, &properties, codec, start, progress);
     let rule_count = model.rule_count();
     assert!(rule_count <= MAX_RULES, "at most {MAX_RULES} rules");
 
@@ -345,6 +343,6 @@ where
             discoveries: discoveries.into_inner().expect("discoveries lock"),
             rules: (rule_count > 0).then(|| rules.counts(rule_count)),
         },
-        parents: visited,
+        parents: Parents::Memory(visited),
     }
 }

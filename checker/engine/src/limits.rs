@@ -53,7 +53,13 @@ pub(super) struct Limits {
     /// threads' lists of them (kept with a budget only).
     queued_heap: AtomicU64,
     queued_lists: AtomicU64,
+    /// When the resident memory was last read, in ms since `born`.
+    born: Instant,
+    rss_read_at_ms: AtomicU64,
 }
+
+/// How often the resident memory is read (a /proc read, too dear per chunk).
+const RSS_EVERY_MS: u64 = 100;
 
 impl Limits {
     pub(super) fn new(deadline: Option<Instant>, memory_budget: Option<u64>) -> Self {
@@ -64,6 +70,8 @@ impl Limits {
             current_bytes: AtomicU64::new(0),
             queued_heap: AtomicU64::new(0),
             queued_lists: AtomicU64::new(0),
+            born: Instant::now(),
+            rss_read_at_ms: AtomicU64::new(0),
         }
     }
 
@@ -80,27 +88,47 @@ impl Limits {
 
     /// Whether the time or the memory budget is spent, given the visited
     /// set's bytes. Once per chunk: a clock read, and with a budget a few
-    /// relaxed loads.
+    /// relaxed loads (and every 100 ms the resident memory).
     pub(super) fn over(&self, visited_bytes: impl FnOnce() -> u64) -> Option<StopReason> {
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
-            Some(StopReason::Timeout)
-        } else if self
-            .memory_budget
-            .is_some_and(|b| self.bytes_needed(visited_bytes()) > b)
-        {
+            return Some(StopReason::Timeout);
+        }
+        let budget = self.memory_budget?;
+        // The estimate sees a doubling of the visited set coming; the
+        // resident memory also sees what it misses (allocator slack, the
+        // model's own memory), which the kernel's out-of-memory killer counts.
+        if self.bytes_needed(visited_bytes()) > budget || self.resident_over(budget) {
             Some(StopReason::MemoryBudget)
         } else {
             None
         }
     }
 
+    /// Whether the process's resident memory is past `budget`, read by one
+    /// thread at most every [`RSS_EVERY_MS`].
+    fn resident_over(&self, budget: u64) -> bool {
+        let now = self.born.elapsed().as_millis() as u64;
+        let last = self.rss_read_at_ms.load(Ordering::Relaxed);
+        if now < last + RSS_EVERY_MS
+            || self
+                .rss_read_at_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        crate::memory::rss_bytes().is_some_and(|rss| rss > budget)
+    }
+
     /// The search's memory, estimated: the visited set (with a doubling
     /// that is due) and the queued states of this level and the next.
     fn bytes_needed(&self, visited_bytes: u64) -> u64 {
+        // The threads' lists twice: gathering them into the next level's
+        // one list holds both for a moment.
         visited_bytes
             + self.current_bytes.load(Ordering::Relaxed)
             + self.queued_heap.load(Ordering::Relaxed)
-            + self.queued_lists.load(Ordering::Relaxed)
+            + 2 * self.queued_lists.load(Ordering::Relaxed)
     }
 
     /// A level starts: the queued states, gathered into one list of
@@ -248,7 +276,10 @@ mod tests {
         assert_eq!((cut.depth, cut.states), (1, model.width as u64));
         assert!(cut.expanded > 0 && cut.expanded < cut.states, "{cut:?}");
         assert!(o.unique < all);
-        assert!(e.parents.bytes_for(o.unique) <= budget * 2);
+        let crate::Parents::Memory(visited) = &e.parents else {
+            panic!("an in-memory search keeps its parents in memory")
+        };
+        assert!(visited.bytes_for(o.unique) <= budget * 2);
 
         // Without a budget the same space is explored whole.
         let whole = explore(&model, &options(None, None), &Progress::default());

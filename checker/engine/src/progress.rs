@@ -51,10 +51,4 @@ fn line(p: &Progress, elapsed: Duration) -> String {
     )
 }
 
-/// Peak resident memory of this process, from /proc (Linux); None elsewhere.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
+pub use crate::memory::peak_rss_bytes;

@@ -46,9 +46,9 @@ pub(crate) enum Visit {
 /// small per successor: a batch entry is written for every transition.
 pub(crate) struct Batch<S> {
     /// Each successor's fingerprint, and where its encoding is in `bytes`.
-    reached: Vec<(Fingerprint, std::ops::Range<usize>)>,
+    pub(crate) reached: Vec<(Fingerprint, std::ops::Range<usize>)>,
     /// The successors' encodings, end to end, when there is a codec.
-    bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
     /// The successors' canonical forms (one per entry of `reached`), to
     /// queue, when there is no codec.
     canonical: Vec<Option<S>>,
@@ -97,6 +97,43 @@ pub(crate) struct Search<'a, M: Model> {
     pub(crate) boundary: AtomicU64,
     pub(crate) rules: coverage::SharedCounts,
     pub(crate) progress: &'a Progress,
+    /// The disk-backed search's visited set is a bounded cache: its memory
+    /// is what it holds, not what the states reached would need.
+    pub(crate) visited_is_cache: bool,
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    pub(crate) fn new(
+        model: &'a M,
+        opts: &crate::Options<M>,
+        properties: &'a [stateright::Property<M>],
+        codec: Option<&'a Codec<M::State>>,
+        start: std::time::Instant,
+        progress: &'a Progress,
+    ) -> Self {
+        assert!(properties.len() <= 64, "at most 64 properties");
+        let stop_at_once = opts
+            .stop_when
+            .immediate()
+            .and_then(|name| properties.iter().position(|p| p.name == name))
+            .map_or(0, |i| 1 << i);
+        Search {
+            model,
+            properties,
+            stop_at_once,
+            stopping: AtomicBool::new(false),
+            limits: Limits::new(opts.timeout.map(|t| start + t), opts.memory_budget),
+            symmetry: opts.symmetry,
+            codec,
+            visited: Visited::default(),
+            found: AtomicU64::new(0),
+            discoveries: Mutex::new(BTreeMap::new()),
+            boundary: AtomicU64::new(0),
+            rules: coverage::SharedCounts::new(),
+            progress,
+            visited_is_cache: false,
+        }
+    }
 }
 
 impl<M> Search<'_, M>
@@ -121,6 +158,26 @@ where
         states: &[(Fingerprint, Stored<M::State>)],
         depth: usize,
         out: &mut Vec<(Fingerprint, Stored<M::State>)>,
+    ) {
+        self.expand_into(states, depth, |search, k, batch, parent, state, depth| {
+            search.record(k, batch, parent, state, depth, out)
+        });
+    }
+
+    /// [`expand`](Self::expand), each successor not already in this
+    /// state's batch handed to `record` (which looks it up and keeps it).
+    pub(crate) fn expand_into(
+        &self,
+        states: &[(Fingerprint, Stored<M::State>)],
+        depth: usize,
+        mut record: impl FnMut(
+            &Self,
+            usize,
+            &mut Batch<M::State>,
+            Fingerprint,
+            &M::State,
+            usize,
+        ) -> Visit,
     ) {
         let mut actions = Vec::new();
         let mut batch = Batch::new();
@@ -162,7 +219,7 @@ where
                 if batch.reached[..k].iter().any(|r| r.0 == fp) {
                     continue;
                 }
-                match self.record(k, &mut batch, *parent, state, depth, out) {
+                match record(self, k, &mut batch, *parent, state, depth) {
                     Visit::Seen => {}
                     Visit::New => new += 1,
                     Visit::Boundary => {
@@ -232,7 +289,7 @@ where
         Visit::New
     }
 
-    fn check_properties(&self, state: &M::State, fp: Fingerprint, depth: usize) {
+    pub(crate) fn check_properties(&self, state: &M::State, fp: Fingerprint, depth: usize) {
         let found = self.found.load(Ordering::Relaxed);
         for (i, p) in self.properties.iter().enumerate() {
             if found & (1 << i) != 0 {
@@ -312,7 +369,11 @@ impl<M: Model> Search<'_, M> {
     /// search).
     pub(crate) fn over_limit(&self) -> bool {
         let visited = || {
-            let unique = self.progress.unique.load(Ordering::Relaxed);
+            let unique = if self.visited_is_cache {
+                0
+            } else {
+                self.progress.unique.load(Ordering::Relaxed)
+            };
             self.visited.bytes_for(unique)
         };
         match self.limits.over(visited) {
@@ -322,6 +383,12 @@ impl<M: Model> Search<'_, M> {
             }
             None => false,
         }
+    }
+
+    /// The disk-backed search's exact figures, after a level's merge.
+    pub(crate) fn set_exact(&self, unique: u64, boundary: u64) {
+        self.progress.unique.store(unique, Ordering::Relaxed);
+        self.boundary.store(boundary, Ordering::Relaxed);
     }
 
     /// A level starts: the queued states, gathered into one list of

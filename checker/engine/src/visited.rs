@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use crate::fingerprint::Fingerprint;
 
-const SHARD_BITS: u32 = 6;
+pub(crate) const SHARD_BITS: u32 = 6;
 /// Slots a shard starts with (a power of two).
 const INITIAL_SLOTS: usize = 1 << 10;
 /// The empty slot's key: fingerprints are never 0.
@@ -139,6 +139,39 @@ impl Visited {
             self.hints[Self::index(fp)].update(&shard);
         }
         inserted
+    }
+
+    /// Whether `fp` is known; if not, records it (reached from `parent`)
+    /// while its shard holds fewer than `room` entries. A set used as a
+    /// bounded cache (the disk-backed search's) never grows past `room`
+    /// per shard.
+    pub fn seen_or_insert_within(&self, fp: Fingerprint, parent: Fingerprint, room: usize) -> bool {
+        debug_assert_ne!(fp, EMPTY);
+        let mut shard = self.shard(fp);
+        let i = shard.slot_of(fp);
+        if shard.slots.as_slice()[i][0] == fp {
+            return true;
+        }
+        if shard.len < room {
+            let slots = shard.slots.len;
+            shard.insert_new(fp, parent);
+            if shard.slots.len != slots {
+                self.hints[Self::index(fp)].update(&shard);
+            }
+        }
+        false
+    }
+
+    /// Entries a shard holds, at most, with `bytes` for the whole set,
+    /// without outgrowing them (a shard doubles past three quarters full).
+    pub fn room_per_shard(bytes: u64) -> usize {
+        let slots = ((bytes / SLOT_BYTES as u64) >> SHARD_BITS).max(INITIAL_SLOTS as u64);
+        let slots = if slots.is_power_of_two() {
+            slots
+        } else {
+            slots.next_power_of_two() / 2
+        };
+        (slots as usize * 3 / 4).max(1)
     }
 
     /// Starts loading the slot where `fp` would be found, so that a batch
@@ -283,6 +316,28 @@ mod tests {
         }
         assert_eq!(v.len(), keys.len());
         assert_eq!(v.parent(7), None);
+    }
+
+    #[test]
+    fn a_cache_with_room_keeps_its_size() {
+        let v = Visited::default();
+        let room = Visited::room_per_shard(1 << 20);
+        // 1 MiB is the initial size: 1,024 slots per shard, 768 entries.
+        assert_eq!(room, INITIAL_SLOTS * 3 / 4);
+        let keys: Vec<u64> = (1..=200_000u64)
+            .map(|k| k.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+            .collect();
+        for k in &keys {
+            assert!(!v.seen_or_insert_within(*k, 1, room));
+        }
+        assert_eq!(v.len(), room << SHARD_BITS);
+        assert_eq!(v.bytes_for(0), 1 << 20);
+        // What it kept it knows; what it had no room for it does not.
+        let known = keys
+            .iter()
+            .filter(|k| v.seen_or_insert_within(**k, 1, room))
+            .count();
+        assert_eq!(known, room << SHARD_BITS);
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct CheckOptions {
     pub timeout: Option<Duration>,
     /// Bytes the bfs engine's visited set and queued states may take.
     pub memory_budget: Option<u64>,
+    /// Keep the bfs engine's visited set and frontier in files under this
+    /// directory (bounds past memory), within the memory budget.
+    pub disk: Option<std::path::PathBuf>,
 }
 
 impl Default for CheckOptions {
@@ -52,6 +55,7 @@ impl Default for CheckOptions {
             show_progress: false,
             timeout: None,
             memory_budget: None,
+            disk: None,
         }
     }
 }
@@ -123,6 +127,18 @@ pub struct CheckReport {
     /// Per rule of the spec: transitions that took it and the depth where
     /// it first fired (`None` for stateright's checkers, which record none).
     pub coverage: Option<Vec<raft_spec::coverage::RuleCoverage>>,
+    /// What a run with `--disk` kept on disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskReport>,
+}
+
+/// The disk a `--disk` run used.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DiskReport {
+    /// Bytes written: frontier, sorted runs and the visited set.
+    pub written_bytes: u64,
+    /// The most bytes its files held at once.
+    pub peak_bytes: u64,
 }
 
 impl CheckReport {
@@ -164,16 +180,21 @@ pub fn run(cfg: &Config, opts: &CheckOptions) -> crate::error::Result<CheckRun> 
             "a memory budget applies to the bfs strategy only",
         ));
     }
+    if opts.disk.is_some() && opts.strategy != Strategy::Bfs {
+        return Err(crate::error::Error::Options(
+            "--disk applies to the bfs strategy only",
+        ));
+    }
     let model = RaftModel::new(cfg.clone())?;
     let progress = Progress::default();
-    let (outcome, behaviours) = std::thread::scope(|scope| {
+    let result = std::thread::scope(|scope| {
         if opts.show_progress {
             scope.spawn(|| progress::report_until_done(&progress));
         }
         let result = match opts.strategy {
             Strategy::Bfs => run_engine(&model, opts, &progress),
             Strategy::StaterightDfs | Strategy::StaterightBfs => {
-                run_stateright(&model, opts, &progress)
+                Ok(run_stateright(&model, opts, &progress))
             }
         };
         progress
@@ -181,6 +202,7 @@ pub fn run(cfg: &Config, opts: &CheckOptions) -> crate::error::Result<CheckRun> 
             .store(true, std::sync::atomic::Ordering::Relaxed);
         result
     });
+    let (outcome, behaviours, disk) = result?;
     let peak = progress::peak_rss_bytes();
     let secs = outcome.elapsed.as_secs_f64();
     let properties = model
@@ -223,6 +245,10 @@ pub fn run(cfg: &Config, opts: &CheckOptions) -> crate::error::Result<CheckRun> 
         bytes_per_unique_state: peak.map(|b| b as f64 / outcome.unique.max(1) as f64),
         properties,
         coverage: crate::coverage::from_counts(cfg, outcome.rules.as_ref()),
+        disk: disk.map(|d| DiskReport {
+            written_bytes: d.written,
+            peak_bytes: d.peak,
+        }),
     };
     Ok(CheckRun { report, behaviours })
 }
@@ -234,7 +260,7 @@ fn run_engine(
     model: &RaftModel,
     opts: &CheckOptions,
     progress: &Progress,
-) -> (engine::Outcome, BTreeMap<&'static str, Behaviour>) {
+) -> crate::error::Result<EngineRun> {
     let flat = FlatModel::new(model.cfg.clone()).expect("the config was validated");
     let symmetry: engine::Symmetry<FlatState> =
         opts.symmetry.then_some(FlatState::representative_if_other);
@@ -242,18 +268,33 @@ fn run_engine(
         encode: raft_spec::codec::encode_into,
         decode: raft_spec::codec::decode,
     };
-    let exploration = engine::explore_with_codec(
-        &flat,
-        &Options {
-            threads: opts.threads,
-            symmetry,
-            stop_when: opts.stop_when,
-            timeout: opts.timeout,
-            memory_budget: opts.memory_budget,
-        },
-        Some(&codec),
-        progress,
-    );
+    let options = Options {
+        threads: opts.threads,
+        symmetry,
+        stop_when: opts.stop_when,
+        timeout: opts.timeout,
+        memory_budget: opts.memory_budget,
+    };
+    let (exploration, disk) = match &opts.disk {
+        None => (
+            engine::explore_with_codec(&flat, &options, Some(&codec), progress),
+            None,
+        ),
+        Some(dir) => {
+            // Within the budget, or (with none) a fixed few GiB.
+            let memory = opts.memory_budget.unwrap_or(4 << 30);
+            let disk = engine::DiskOptions::within(dir.clone(), memory);
+            let (exploration, usage) = engine::explore_on_disk(
+                &flat, &options, &codec, &disk, progress,
+            )
+            .map_err(|error| crate::error::Error::File {
+                action: "explore on disk in",
+                path: dir.clone(),
+                error,
+            })?;
+            (exploration, Some(usage))
+        }
+    };
     let orbit_key = if symmetry.is_some() {
         FlatState::orbit_key
     } else {
@@ -273,8 +314,16 @@ fn run_engine(
             Some((*name, behaviour?))
         })
         .collect();
-    (exploration.outcome, behaviours)
+    Ok((exploration.outcome, behaviours, disk))
 }
+
+/// An engine run: its outcome, a behaviour per discovery, and what it kept
+/// on disk (with `--disk`).
+type EngineRun = (
+    engine::Outcome,
+    BTreeMap<&'static str, Behaviour>,
+    Option<engine::DiskUse>,
+);
 
 /// Takes a flat model's path in `model`, step by step, checking that each
 /// step reaches the same state.
@@ -297,11 +346,7 @@ fn replay(model: &RaftModel, steps: Vec<(Action, FlatState)>) -> Option<Behaviou
     Some((init, out))
 }
 
-fn run_stateright(
-    model: &RaftModel,
-    opts: &CheckOptions,
-    progress: &Progress,
-) -> (engine::Outcome, BTreeMap<&'static str, Behaviour>) {
+fn run_stateright(model: &RaftModel, opts: &CheckOptions, progress: &Progress) -> EngineRun {
     use std::sync::atomic::Ordering::Relaxed;
     let start = std::time::Instant::now();
     let mut builder = model.clone().checker().threads(opts.threads);
@@ -364,7 +409,7 @@ fn run_stateright(
         discoveries,
         rules: None,
     };
-    (outcome, behaviours)
+    (outcome, behaviours, None)
 }
 
 /// The report as text.
@@ -391,12 +436,17 @@ pub fn render_text(report: &CheckReport, command: &str) -> String {
     ));
     if let Some(cut) = report.stopped_in {
         out.push_str(&format!(
-            "run incomplete ({}): {} of the {} at depth {} expanded\n",
+            "run incomplete ({}): {} of the {} at depth {} expanded; every state to depth {} \
+             was reached and checked\n",
             stop_reason(report),
             grouped(cut.expanded),
             states(cut.states),
+            cut.depth,
             cut.depth
         ));
+        if let Some(hint) = what_to_try(report) {
+            out.push_str(&hint);
+        }
     }
     let mem = match (report.peak_memory_bytes, report.bytes_per_unique_state) {
         (Some(b), Some(per)) => format!(
@@ -441,6 +491,22 @@ pub fn render_text(report: &CheckReport, command: &str) -> String {
     }
     out.push_str(&format!("reproduce: {command}\n"));
     out
+}
+
+/// For a run stopped by a limit, how to get further.
+fn what_to_try(report: &CheckReport) -> Option<String> {
+    match report.stopped_by? {
+        StopReason::MemoryBudget => Some(
+            "to go further: a larger --max-memory (if the machine has it), \
+             --disk DIR (the visited set and the frontier on disk), \
+             `raftcheck simulate` (random walks at these bounds), or smaller bounds\n"
+                .to_string(),
+        ),
+        StopReason::Timeout => Some(
+            "to go further: a longer --timeout, more --threads, or smaller bounds\n".to_string(),
+        ),
+        StopReason::Violation | StopReason::Discovery => None,
+    }
 }
 
 /// "1 state", "52,062 states".

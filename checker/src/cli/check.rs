@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use raftcheck_engine::StopWhen;
 
 use super::bounds::{parse_threads, BoundsArgs};
+use super::memory::{parse_max_memory, MaxMemory, DEFAULT_MAX_MEMORY};
 use super::{command_line, Format};
 use crate::bounds::threads_or_all_cores;
 use crate::check::{self, CheckOptions, Strategy};
@@ -33,11 +34,26 @@ pub struct CheckArgs {
     /// level, so the run stops within a fraction of a second of it.
     #[arg(long)]
     pub timeout: Option<u64>,
-    /// Stop before the bfs engine's visited set and queued states would take
-    /// more than this many MiB (an estimate; the process peak is somewhat
-    /// higher). The run is then incomplete, as with --timeout.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Stop cleanly, with an incomplete report (levels finished, states,
+    /// what to try next), before the run takes more memory than this:
+    /// `20G`, `512M`, `75%` (of the machine's memory, or of its cgroup's
+    /// limit when lower) or `none`. Checked against the engine's estimate
+    /// (visited set and queued states) and the process's resident memory.
+    /// Default: 80% with the bfs strategy, none with stateright's.
+    #[arg(long, value_name = "SIZE", value_parser = parse_max_memory)]
+    pub max_memory: Option<MaxMemory>,
+    /// The same limit in MiB (kept for old scripts; use --max-memory).
+    #[arg(long, hide = true, conflicts_with = "max_memory", value_parser = clap::value_parser!(u64).range(1..))]
     pub memory_budget_mib: Option<u64>,
+    /// Explore past memory: keep the visited set (fingerprints and
+    /// parents) and the frontier (compressed) in files under DIR, removed
+    /// at the end. Duplicates are found per level by merging sorted runs,
+    /// so the run needs disk, not memory, in proportion to the states:
+    /// about 16 bytes a state plus two levels' frontiers. --max-memory
+    /// then bounds the in-memory cache and buffers. Same states, verdicts
+    /// and shortest counterexamples as in memory, somewhat slower.
+    #[arg(long, value_name = "DIR")]
+    pub disk: Option<std::path::PathBuf>,
     /// Report as text or JSON (on stdout).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -53,6 +69,21 @@ pub struct CheckArgs {
     /// and print unique states/s and peak bytes per unique state.
     #[arg(long)]
     pub bench: bool,
+}
+
+/// The memory limit in bytes: as given, else the default for the bfs
+/// engine (stateright's checkers have no limit to apply).
+fn memory_budget(args: &CheckArgs) -> Option<u64> {
+    if let Some(mib) = args.memory_budget_mib {
+        return Some(mib.saturating_mul(1 << 20));
+    }
+    match args.max_memory {
+        Some(limit) => limit.bytes(),
+        None if args.strategy == Strategy::Bfs => parse_max_memory(DEFAULT_MAX_MEMORY)
+            .expect("the default parses")
+            .bytes(),
+        None => None,
+    }
 }
 
 /// `raftcheck check`.
@@ -75,7 +106,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         },
         show_progress: !args.quiet,
         timeout: args.timeout.map(std::time::Duration::from_secs),
-        memory_budget: args.memory_budget_mib.map(|m| m.saturating_mul(1 << 20)),
+        memory_budget: memory_budget(args),
+        disk: args.disk.clone(),
     };
     let run = check::run(&cfg, &opts)?;
     if let Some(path) = &args.save {

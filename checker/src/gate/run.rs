@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::trace::{Outcome, Trace};
 use crate::{bounds, bugs, files, show};
 use raftcheck_adapter::Implementation;
+use raftcheck_engine::StopReason;
 use raftcheck_engine::StopWhen;
 
 /// Runs the gate's parts in order and collects one report.
@@ -68,7 +69,12 @@ fn model_check(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> Result<
         stop_when: StopWhen::AnyViolation,
         show_progress: gc.show_progress,
         timeout: None,
-        memory_budget: None,
+        // The deep profile outgrows a small machine: a clean stop (a
+        // failed case saying so) rather than the out-of-memory killer.
+        memory_budget: crate::cli::memory::parse_max_memory(crate::cli::memory::DEFAULT_MAX_MEMORY)
+            .expect("the default parses")
+            .bytes(),
+        disk: None,
     };
     let checked = check::run(cfg, &opts)?;
     let r = &checked.report;
@@ -80,11 +86,24 @@ fn model_check(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> Result<
         };
         let mut case = Case::new(Part::ModelCheck, run.named(p.name), p.is_ok(), detail);
         if p.is_undecided() {
-            case.status = CaseStatus::Skipped;
-            case.detail = format!(
-                "{} not determined: the run stopped at the first violation",
-                p.kind
-            );
+            if r.stopped_by == Some(StopReason::Violation) {
+                case.status = CaseStatus::Skipped;
+                case.detail = format!(
+                    "{} not determined: the run stopped at the first violation",
+                    p.kind
+                );
+            } else {
+                // A limit stopped the run: what it did not explore is not
+                // checked, and the gate must not pass on it.
+                case.status = CaseStatus::Fail;
+                case.detail = format!(
+                    "{} not determined: the run stopped ({}) after {} states, to depth {}",
+                    p.kind,
+                    r.stopped_by.map_or("early".to_string(), |s| s.to_string()),
+                    r.unique_states,
+                    r.max_depth
+                );
+            }
         }
         case.states = Some(r.unique_states);
         case.seconds = r.seconds;

@@ -15,6 +15,7 @@ pub mod explore;
 pub mod files;
 pub mod gate;
 pub mod markup;
+pub mod memory;
 pub mod script;
 pub mod show;
 pub mod trace;

@@ -192,6 +192,42 @@ fn a_rule_that_never_fires_fails_the_gate() {
     assert!(junit.contains("<failure message=\"never fired at these bounds"));
 }
 
+/// A model check stopped by the memory budget does not pass the gate: what
+/// it did not explore was not checked, so each property's case fails and
+/// says why (on disk too, where the budget bounds the cache and buffers).
+#[test]
+fn a_model_check_stopped_by_memory_fails_the_gate() {
+    let disk = tempfile_dir("memory-disk");
+    for disk in [None, Some(disk)] {
+        let config = Profile::Ci.config();
+        let gc = GateConfig {
+            model_checks: GateRun::single(config.clone()),
+            config,
+            parts: vec![Part::ModelCheck],
+            out_dir: tempfile_dir("memory"),
+            threads: 2,
+            show_progress: false,
+            memory_budget: Some(4 << 20),
+            disk: disk.clone(),
+            ..GateConfig::default()
+        };
+        let report = gate::run(&gc).unwrap();
+        assert!(!report.ok, "{disk:?}");
+        let case = report
+            .cases
+            .iter()
+            .find(|c| c.name.contains("election safety"))
+            .expect("an election safety case");
+        assert!(case.failed(), "{disk:?}: {case:?}");
+        assert!(
+            case.detail
+                .starts_with("always not determined: the run stopped (memory budget) after "),
+            "{}",
+            case.detail
+        );
+    }
+}
+
 fn raft_rs_part(counterexamples: &std::path::Path) -> gate::GateReport {
     let small = raft_spec::Config {
         servers: 2,

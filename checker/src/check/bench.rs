@@ -38,6 +38,63 @@ pub fn bench(profiles: &[raft_spec::Profile], threads: usize) -> crate::error::R
     Ok(out)
 }
 
+/// `raftcheck check --bench --disk DIR`: `profile` in memory, on disk with
+/// the default memory (the cache holds what fits), and on disk within
+/// `tight` bytes (a cache far smaller than the space, so nearly every
+/// duplicate is found by the merge on disk), each in a fresh process; with
+/// each run's speed as a ratio to the in-memory run of the same bench. Also
+/// whether all three found the same states.
+pub fn disk_bench(
+    profile: raft_spec::Profile,
+    threads: usize,
+    dir: &std::path::Path,
+    tight: &str,
+) -> crate::error::Result<(String, bool)> {
+    let dir = dir.to_string_lossy().into_owned();
+    let threads = threads.to_string();
+    let base = ["check", "--profile", profile.name(), "--threads", &threads];
+    let runs: [(&str, Vec<&str>); 3] = [
+        ("in memory", vec![]),
+        ("disk", vec!["--disk", &dir]),
+        ("disk, tight", vec!["--disk", &dir, "--max-memory", tight]),
+    ];
+    let mut out = String::from(
+        "| run | unique states | seconds | unique states/s | vs in memory | peak MiB | disk written MiB | disk peak MiB |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    let mib = |b: f64| b / (1 << 20) as f64;
+    let (mut first, mut same) = (None, true);
+    for (name, extra) in runs {
+        let args: Vec<&str> = base.iter().copied().chain(extra).collect();
+        let report = check_json(&args, name)?;
+        let num = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
+        let unique = report["unique_states"].as_u64();
+        let speed = num("unique_states_per_second");
+        let (base_unique, base_speed) = *first.get_or_insert((unique, speed));
+        same &= unique == base_unique && report["complete"].as_bool() == Some(true);
+        let disk = |k: &str| {
+            report["disk"][k]
+                .as_f64()
+                .map_or("-".to_string(), |b| format!("{:.0}", mib(b)))
+        };
+        out.push_str(&format!(
+            "| {name} | {} | {:.1} | {} | {:.2} | {:.0} | {} | {} |\n",
+            grouped(unique.unwrap_or(0)),
+            num("seconds"),
+            grouped(speed as u64),
+            speed / base_speed,
+            mib(num("peak_memory_bytes")),
+            disk("written_bytes"),
+            disk("peak_bytes"),
+        ));
+    }
+    out.push_str(&format!(
+        "\nreproduce: raftcheck check --bench --disk {dir} --profile {profile} --threads {threads} \
+         (rows: raftcheck check --profile {profile} [--disk {dir} [--max-memory {tight}]])\n"
+    ));
+    Ok((out, same))
+}
+
 /// `raftcheck variants --bench`: each preset and each option alone
 /// model-checked at `profile`'s bounds, each in a fresh process, as a
 /// Markdown table; and whether every run was OK (every property holds,

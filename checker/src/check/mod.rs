@@ -73,7 +73,7 @@ pub const EXIT_INCOMPLETE: u8 = 3;
 
 mod bench;
 mod status;
-pub use bench::{bench, variants_bench};
+pub use bench::{bench, disk_bench, variants_bench};
 pub use status::Status;
 
 #[derive(Debug, Clone, Serialize)]

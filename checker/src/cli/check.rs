@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use raftcheck_engine::StopWhen;
 
 use super::bounds::{parse_threads, BoundsArgs};
-use super::memory::{parse_max_memory, MaxMemory, DEFAULT_MAX_MEMORY};
 use super::{command_line, Format};
 use crate::bounds::threads_or_all_cores;
 use crate::check::{self, CheckOptions, Strategy};
+use crate::memory::{parse_max_memory, MaxMemory, DEFAULT_MAX_MEMORY};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
@@ -66,7 +66,9 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub save: Option<std::path::PathBuf>,
     /// Benchmark: run the quick and ci profiles, each in a fresh process,
-    /// and print unique states/s and peak bytes per unique state.
+    /// and print unique states/s and peak bytes per unique state. With
+    /// --disk: the profile (default ci) in memory, on disk, and on disk
+    /// within 256M, with each speed as a ratio to the in-memory run.
     #[arg(long)]
     pub bench: bool,
 }
@@ -90,6 +92,16 @@ fn memory_budget(args: &CheckArgs) -> Option<u64> {
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.bounds.config()?;
     let threads = threads_or_all_cores(args.threads);
+    if let (true, Some(dir)) = (args.bench, &args.disk) {
+        let profile = args.bounds.profile;
+        let (table, same) = check::disk_bench(profile, threads, dir, "256M")?;
+        print!("{table}");
+        if !same {
+            eprintln!("error: the runs did not all explore the same states completely");
+            return Ok(ExitCode::from(check::EXIT_FAILED));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.bench {
         let profiles = [raft_spec::Profile::Quick, raft_spec::Profile::Ci];
         print!("{}", check::bench(&profiles, threads)?);

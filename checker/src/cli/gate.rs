@@ -10,6 +10,7 @@ use super::bounds::{parse_threads, BoundsArgs};
 use super::Format;
 use crate::bounds::threads_or_all_cores;
 use crate::gate::{self, GateConfig, GateRun, Part, Plan};
+use crate::memory::{parse_max_memory, MaxMemory, DEFAULT_MAX_MEMORY};
 
 /// `raftcheck gate`: everything CI needs, one exit code.
 #[derive(Debug, Clone, Args)]
@@ -71,6 +72,15 @@ pub struct GateArgs {
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Stop each model check cleanly past this much memory (as `raftcheck
+    /// check --max-memory`; a check stopped so fails its cases).
+    #[arg(long, value_name = "SIZE", default_value = DEFAULT_MAX_MEMORY, value_parser = parse_max_memory)]
+    pub max_memory: MaxMemory,
+    /// Model-check with the visited set and the frontier in files under
+    /// DIR (as `raftcheck check --disk`), for bounds past memory: the
+    /// scheduled `deep` run uses it.
+    #[arg(long, value_name = "DIR")]
+    pub disk: Option<PathBuf>,
 }
 
 impl GateArgs {
@@ -144,6 +154,8 @@ impl GateArgs {
             known_gaps: self.known_gap.clone(),
             threads,
             show_progress: !self.quiet,
+            disk: self.disk.clone(),
+            memory_budget: self.max_memory.bytes(),
             command,
         })
     }

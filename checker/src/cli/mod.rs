@@ -12,7 +12,6 @@ mod command;
 pub mod conform;
 pub mod explore;
 pub mod gate;
-pub mod memory;
 pub mod show;
 pub mod traces;
 mod values;

@@ -230,6 +230,10 @@ pub struct GateConfig {
     pub known_gaps: Vec<Bug>,
     pub threads: usize,
     pub show_progress: bool,
+    /// Model checks keep their states in files under this directory.
+    pub disk: Option<PathBuf>,
+    /// Bytes a model check may take before it stops (and fails).
+    pub memory_budget: Option<u64>,
     pub command: String,
 }
 
@@ -252,6 +256,10 @@ impl Default for GateConfig {
             known_gaps: Vec::new(),
             threads: crate::bounds::threads_or_all_cores(None),
             show_progress: true,
+            disk: None,
+            memory_budget: crate::memory::parse_max_memory(crate::memory::DEFAULT_MAX_MEMORY)
+                .expect("the default parses")
+                .bytes(),
             command: "raftcheck gate".into(),
         }
     }

@@ -71,10 +71,8 @@ fn model_check(gc: &GateConfig, run: &GateRun, cases: &mut Vec<Case>) -> Result<
         timeout: None,
         // The deep profile outgrows a small machine: a clean stop (a
         // failed case saying so) rather than the out-of-memory killer.
-        memory_budget: crate::cli::memory::parse_max_memory(crate::cli::memory::DEFAULT_MAX_MEMORY)
-            .expect("the default parses")
-            .bytes(),
-        disk: None,
+        memory_budget: gc.memory_budget,
+        disk: gc.disk.clone(),
     };
     let checked = check::run(cfg, &opts)?;
     let r = &checked.report;

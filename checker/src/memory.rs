@@ -1,4 +1,4 @@
-//! `--max-memory`: how much memory an exhaustive run may take before it
+//! `--max-memory` (of `check` and `gate`): how much memory an exhaustive run may take before it
 //! stops cleanly with an incomplete report (rather than being killed by the
 //! kernel's out-of-memory killer, which leaves no report at all).
 

@@ -17,4 +17,5 @@ pub mod gate;
 pub mod markup;
 pub mod script;
 pub mod show;
+pub mod simulate;
 pub mod trace;

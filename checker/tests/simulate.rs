@@ -211,3 +211,25 @@ fn help_teaches_swarm_seeds_and_shards() {
         assert!(help.contains(needle), "{needle:?} missing from:\n{help}");
     }
 }
+
+/// A swarm that reaches no interesting state proves little: exit 3, and
+/// the report says which sometimes property was never reached.
+#[test]
+fn a_swarm_that_reaches_nothing_interesting_exits_3() {
+    let out = raftcheck(&[
+        "simulate",
+        "--profile",
+        "quick",
+        "--walks",
+        "1",
+        "--depth",
+        "1",
+        "--quiet",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("NOT REACHED") && text.contains("INCONCLUSIVE"),
+        "{text}"
+    );
+}

@@ -10,6 +10,7 @@ use super::{Shard, SimulateOptions};
 use crate::bounds::flags_for;
 use crate::bugs::{self, BugOptions};
 use crate::error::Result;
+use crate::markup::grouped;
 
 /// The deep profile with one bug on, each bound raised to what the bug's
 /// catalogue entry needs (five servers for votes-not-deduplicated, four
@@ -41,7 +42,8 @@ struct Row {
     bug: Bug,
     exhaustive: String,
     simulation: String,
-    rerun: String,
+    /// None for a liveness bug, which the swarm cannot show.
+    rerun: Option<String>,
 }
 
 /// The table (Markdown) and the commands that reproduce each row. Each
@@ -90,10 +92,10 @@ pub fn bench(depth: usize, cap: Duration, threads: usize) -> Result<String> {
             let report = super::run(&cfg, &opts)?.report;
             match &report.violation {
                 Some(v) => format!(
-                    "{:.2} s, walk {} of {}, {} steps minimised to {}{}",
+                    "{:.2} s, walk {} ({} run), {} steps minimised to {}{}",
                     v.seconds_to_find,
-                    v.walk,
-                    report.walks,
+                    grouped(v.walk),
+                    grouped(report.walks),
                     v.steps,
                     v.minimised_steps,
                     if v.property == info.violates {
@@ -102,14 +104,18 @@ pub fn bench(depth: usize, cap: Duration, threads: usize) -> Result<String> {
                         format!(" (violates {:?} first)", v.property)
                     }
                 ),
-                None => format!("not found in {} s ({} walks)", cap.as_secs(), report.walks),
+                None => format!(
+                    "not found in {} s ({} walks)",
+                    cap.as_secs(),
+                    grouped(report.walks)
+                ),
             }
         };
         rows.push(Row {
             bug,
             exhaustive: exhaustive_cell,
+            rerun: (!entry.liveness).then_some(rerun),
             simulation,
-            rerun,
         });
     }
     let mut out = format!(
@@ -132,10 +138,9 @@ pub fn bench(depth: usize, cap: Duration, threads: usize) -> Result<String> {
         cap.as_secs()
     ));
     for r in &rows {
-        out.push_str(&format!(
-            "  {:<26} {} --threads {threads}\n",
-            r.bug, r.rerun
-        ));
+        if let Some(rerun) = &r.rerun {
+            out.push_str(&format!("  {:<26} {rerun} --threads {threads}\n", r.bug));
+        }
     }
     Ok(out)
 }

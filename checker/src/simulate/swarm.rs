@@ -236,7 +236,7 @@ fn choose(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use raft_spec::{Bug, Config, Profile};
 
@@ -284,8 +284,9 @@ mod tests {
         assert!(crashed);
     }
 
-    #[test]
-    fn a_walk_stops_at_a_violation_and_records_the_path_to_it() {
+    /// The first violating walk at quick bounds with vote-without-log-check
+    /// on (found within a few walks), with its model and checks.
+    pub(in crate::simulate) fn violating_walk() -> (RaftModel, Checks, WalkRun) {
         let model = RaftModel::new(Config {
             bug: Some(Bug::VoteWithoutLogCheck),
             ..Profile::Quick.config()
@@ -293,9 +294,15 @@ mod tests {
         .unwrap();
         let checks = Checks::of(&model);
         let run = (0..200)
-            .map(|s| walk(&model, &checks, 30, s))
+            .map(|s| walk(&model, &checks, 40, s))
             .find(|r| r.violation.is_some())
             .expect("vote-without-log-check is found within 200 walks");
+        (model, checks, run)
+    }
+
+    #[test]
+    fn a_walk_stops_at_a_violation_and_records_the_path_to_it() {
+        let (model, checks, run) = violating_walk();
         let mut state = model.init_states().remove(0);
         for a in &run.actions {
             state = model.next_state(&state, a.clone()).unwrap();

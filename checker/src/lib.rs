@@ -18,4 +18,5 @@ pub mod markup;
 pub mod memory;
 pub mod script;
 pub mod show;
+pub mod simulate;
 pub mod trace;

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => cli::check::run(&args),
+        Command::Simulate(args) => cli::simulate::run(&args),
         Command::Availability(args) => raftcheck::availability::render(&args.options())
             .map(|report| {
                 print!("{report}");

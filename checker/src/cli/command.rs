@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand};
 
 use super::conform::{RaftCoreConformArgs, RaftCoreReplayArgs};
 use super::{
-    AvailabilityArgs, BugsArgs, CheckArgs, ExploreArgs, GateArgs, ShowArgs, TracesArgs,
-    VariantsArgs,
+    AvailabilityArgs, BugsArgs, CheckArgs, ExploreArgs, GateArgs, ShowArgs, SimulateArgs,
+    TracesArgs, VariantsArgs,
 };
 
 /// The parsed command line.
@@ -38,6 +38,9 @@ pub enum Command {
         budget stopped the run, with no violation in the states explored)."
     )]
     Check(CheckArgs),
+    /// Swarm simulation: random walks, each with its own fault mix, for
+    /// bounds no exhaustive check finishes; a violation is minimised and saved.
+    Simulate(SimulateArgs),
     /// Quorum availability of an n-server single-leader cluster.
     Availability(AvailabilityArgs),
     /// Run the bug catalogue: every known wrong rule must be caught, with a

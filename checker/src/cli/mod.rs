@@ -13,6 +13,7 @@ pub mod conform;
 pub mod explore;
 pub mod gate;
 pub mod show;
+pub mod simulate;
 pub mod traces;
 mod values;
 pub mod variants;
@@ -26,6 +27,7 @@ pub use conform::{ConformArgs, RaftCoreConformArgs, RaftCoreReplayArgs, ReplayAr
 pub use explore::ExploreArgs;
 pub use gate::GateArgs;
 pub use show::ShowArgs;
+pub use simulate::SimulateArgs;
 pub use traces::TracesArgs;
 pub use variants::VariantsArgs;
 

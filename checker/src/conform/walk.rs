@@ -5,7 +5,7 @@
 use stateright::Model;
 
 use raft_sim::SplitMix64;
-use raft_spec::{Action, Config, RaftModel};
+use raft_spec::{Action, Config, RaftModel, State};
 
 use crate::behaviour::Behaviour;
 use crate::error::{Error, Result};
@@ -23,15 +23,9 @@ pub fn random_walk(model: &RaftModel, depth: usize, rng: &mut SplitMix64) -> Opt
         let mut state = init.clone();
         let mut steps = Vec::with_capacity(depth);
         while steps.len() < depth {
-            actions.clear();
-            model.actions(&state, &mut actions);
-            let choices: Vec<_> = actions
-                .drain(..)
-                .filter(|a| TraceAction::from_action(a).is_some())
-                .filter_map(|a| {
-                    let next = model.next_state(&state, a.clone())?;
-                    model.within_boundary(&next).then_some((a, next))
-                })
+            let choices: Vec<_> = successors(model, &state, &mut actions, |_| true)
+                .into_iter()
+                .filter(|(_, next)| model.within_boundary(next))
                 .collect();
             if choices.is_empty() {
                 continue 'attempt;
@@ -43,6 +37,27 @@ pub fn random_walk(model: &RaftModel, depth: usize, rng: &mut SplitMix64) -> Opt
         return Some((init, steps));
     }
     None
+}
+
+/// Every action enabled in `state` that `keep` accepts and a trace can
+/// record, with the state it leads to: actions that change nothing are left
+/// out, successors beyond the bounds are not (the caller decides whether to
+/// enter them). In the model's action order; `buf` is scratch space.
+pub fn successors(
+    model: &RaftModel,
+    state: &State,
+    buf: &mut Vec<Action>,
+    keep: impl Fn(&Action) -> bool,
+) -> Vec<(Action, State)> {
+    buf.clear();
+    model.actions(state, buf);
+    buf.drain(..)
+        .filter(|a| keep(a) && TraceAction::from_action(a).is_some())
+        .filter_map(|a| {
+            let next = model.next_state(state, a.clone())?;
+            Some((a, next))
+        })
+        .collect()
 }
 
 /// The trace of walk `seed`.

@@ -376,3 +376,26 @@ fn a_disk_backed_run_finds_what_an_in_memory_run_finds() {
         "{err}"
     );
 }
+
+/// Ctrl-C (SIGINT) stops a long run as a limit does: the report is printed,
+/// saying it was interrupted, with exit code 3.
+#[test]
+fn ctrl_c_stops_the_run_with_its_report() {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_raftcheck"))
+        .args(["check", "--profile", "ci", "--threads", "2", "--quiet"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run raftcheck");
+    // The ci profile takes minutes in a test build: this lands mid-run.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("run incomplete (interrupted): "), "{text}");
+    assert!(text.contains("result: INCOMPLETE (interrupted)"), "{text}");
+}

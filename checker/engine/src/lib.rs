@@ -36,7 +36,7 @@ pub use fingerprint::{fingerprint, Fingerprint};
 
 pub use coverage::{RuleCounts, MAX_RULES};
 pub use disk::{explore_on_disk, DiskOptions, DiskUse};
-pub use limits::{LevelCut, StopReason};
+pub use limits::{interrupt_flag, LevelCut, StopReason};
 
 /// Maps a state to the representative of its symmetry class, or to `None`
 /// when it is its own representative (sparing a copy).

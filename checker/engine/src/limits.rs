@@ -1,8 +1,8 @@
 //! When a search stops early: the timeout and the memory budget, checked
 //! before each chunk so that a run stops within a chunk of either, mid-level.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -17,6 +17,8 @@ pub enum StopReason {
     Discovery,
     Timeout,
     MemoryBudget,
+    /// The interrupt flag was set (Ctrl-C).
+    Interrupted,
 }
 
 impl std::fmt::Display for StopReason {
@@ -26,8 +28,22 @@ impl std::fmt::Display for StopReason {
             StopReason::Discovery => "stopped at the discovery it looked for",
             StopReason::Timeout => "timeout",
             StopReason::MemoryBudget => "memory budget",
+            StopReason::Interrupted => "interrupted",
         })
     }
+}
+
+static INTERRUPT: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// The process's interrupt flag: once set (by a Ctrl-C handler), every
+/// search stops as at a limit, within a chunk, and reports what it did.
+/// Process-wide, as the signal that sets it is.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    INTERRUPT.get_or_init(Default::default).clone()
+}
+
+fn interrupted() -> bool {
+    INTERRUPT.get().is_some_and(|f| f.load(Ordering::Relaxed))
 }
 
 /// The level a stopped run was expanding: how much of it was done.
@@ -92,6 +108,9 @@ impl Limits {
     pub(super) fn over(&self, visited_bytes: impl FnOnce() -> u64) -> Option<StopReason> {
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Some(StopReason::Timeout);
+        }
+        if interrupted() {
+            return Some(StopReason::Interrupted);
         }
         let budget = self.memory_budget?;
         // The estimate sees a doubling of the visited set coming; the

@@ -505,7 +505,7 @@ fn what_to_try(report: &CheckReport) -> Option<String> {
         StopReason::Timeout => Some(
             "to go further: a longer --timeout, more --threads, or smaller bounds\n".to_string(),
         ),
-        StopReason::Violation | StopReason::Discovery => None,
+        StopReason::Violation | StopReason::Discovery | StopReason::Interrupted => None,
     }
 }
 

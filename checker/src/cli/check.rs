@@ -88,6 +88,17 @@ fn memory_budget(args: &CheckArgs) -> Option<u64> {
     }
 }
 
+/// Ctrl-C stops the run as a limit does, with its report (exit code 3); a
+/// second Ctrl-C exits at once (130, as a shell reports SIGINT).
+pub(crate) fn stop_on_ctrl_c() {
+    let flag = raftcheck_engine::interrupt_flag();
+    let sigint = signal_hook::consts::SIGINT;
+    // Registration fails only for a signal that cannot be caught; SIGINT
+    // can, so an error leaves the default (an immediate exit).
+    let _ = signal_hook::flag::register_conditional_shutdown(sigint, 130, flag.clone());
+    let _ = signal_hook::flag::register(sigint, flag);
+}
+
 /// `raftcheck check`.
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.bounds.config()?;
@@ -121,6 +132,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         memory_budget: memory_budget(args),
         disk: args.disk.clone(),
     };
+    stop_on_ctrl_c();
     let run = check::run(&cfg, &opts)?;
     if let Some(path) = &args.save {
         match check::save_counterexample(&cfg, &run, path)? {

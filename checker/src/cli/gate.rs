@@ -163,6 +163,7 @@ impl GateArgs {
 
 /// `raftcheck gate`: exit 0 only if every part passes.
 pub fn run(args: &GateArgs, command: String) -> anyhow::Result<ExitCode> {
+    super::check::stop_on_ctrl_c();
     let report = gate::run(&args.options(command)?)?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),

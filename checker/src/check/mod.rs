@@ -72,8 +72,10 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_INCOMPLETE: u8 = 3;
 
 mod bench;
+mod distributed;
 mod status;
 pub use bench::{bench, variants_bench};
+pub use distributed::{distributed_bench, run_distributed, DistributedReport};
 pub use status::Status;
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,6 +132,9 @@ pub struct CheckReport {
     /// What a run with `--disk` kept on disk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskReport>,
+    /// How a `--distributed` run was spread (its peak memory is process 0's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<DistributedReport>,
 }
 
 /// The disk a `--disk` run used.
@@ -203,6 +208,19 @@ pub fn run(cfg: &Config, opts: &CheckOptions) -> crate::error::Result<CheckRun> 
         result
     });
     let (outcome, behaviours, disk) = result?;
+    Ok(finish(cfg, opts, &model, outcome, behaviours, disk, None))
+}
+
+/// The report on an exploration's outcome, with its behaviours.
+fn finish(
+    cfg: &Config,
+    opts: &CheckOptions,
+    model: &RaftModel,
+    outcome: engine::Outcome,
+    behaviours: BTreeMap<&'static str, Behaviour>,
+    disk: Option<engine::DiskUse>,
+    distributed: Option<DistributedReport>,
+) -> CheckRun {
     let peak = progress::peak_rss_bytes();
     let secs = outcome.elapsed.as_secs_f64();
     let properties = model
@@ -249,8 +267,9 @@ pub fn run(cfg: &Config, opts: &CheckOptions) -> crate::error::Result<CheckRun> 
             written_bytes: d.written,
             peak_bytes: d.peak,
         }),
+        distributed,
     };
-    Ok(CheckRun { report, behaviours })
+    CheckRun { report, behaviours }
 }
 
 /// Explores the flat representation of the model (the same states, without
@@ -422,6 +441,13 @@ pub fn render_text(report: &CheckReport, command: &str) -> String {
         report.threads,
         if report.symmetry { "on" } else { "off" }
     ));
+    if let Some(d) = report.distributed {
+        out.push_str(&format!(
+            "distributed: {} process(es) x {} worker(s), states partitioned by fingerprint \
+             (timely dataflow)\n",
+            d.processes, d.workers
+        ));
+    }
     out.push_str(&format!(
         "{} {} unique states ({} at the boundary), {} transitions, max depth {}\n",
         if report.complete {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use raftcheck_engine::StopWhen;
 
 use super::bounds::{parse_threads, BoundsArgs};
+use super::distributed::{spawn_local, DistributedArgs, Plan};
 use super::memory::{parse_max_memory, MaxMemory, DEFAULT_MAX_MEMORY};
 use super::{command_line, Format};
 use crate::bounds::threads_or_all_cores;
@@ -66,9 +67,14 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub save: Option<std::path::PathBuf>,
     /// Benchmark: run the quick and ci profiles, each in a fresh process,
-    /// and print unique states/s and peak bytes per unique state.
+    /// and print unique states/s and peak bytes per unique state. With
+    /// --distributed: at --profile's bounds, the engine on W threads, one
+    /// process of W workers and W processes of one worker (W: --workers,
+    /// default 2), with their times; fails if their counts differ.
     #[arg(long)]
     pub bench: bool,
+    #[command(flatten)]
+    pub distributed: DistributedArgs,
 }
 
 /// The memory limit in bytes: as given, else the default for the bfs
@@ -90,6 +96,11 @@ fn memory_budget(args: &CheckArgs) -> Option<u64> {
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.bounds.config()?;
     let threads = threads_or_all_cores(args.threads);
+    if args.bench && args.distributed.distributed {
+        let workers = args.distributed.workers.unwrap_or(2);
+        print!("{}", check::distributed_bench(args.bounds.profile, workers)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.bench {
         let profiles = [raft_spec::Profile::Quick, raft_spec::Profile::Ci];
         print!("{}", check::bench(&profiles, threads)?);
@@ -109,7 +120,18 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         memory_budget: memory_budget(args),
         disk: args.disk.clone(),
     };
-    let run = check::run(&cfg, &opts)?;
+    let run = if args.distributed.distributed {
+        match args.distributed.plan()? {
+            Plan::Spawn { processes } => return spawn_local(processes),
+            Plan::Join(cluster) => match check::run_distributed(&cfg, &opts, &cluster)? {
+                Some(run) => run,
+                // Process 0 reports; the others have done their part.
+                None => return Ok(ExitCode::SUCCESS),
+            },
+        }
+    } else {
+        check::run(&cfg, &opts)?
+    };
     if let Some(path) = &args.save {
         match check::save_counterexample(&cfg, &run, path)? {
             Some(property) => eprintln!(

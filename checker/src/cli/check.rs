@@ -144,7 +144,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             ),
         }
     }
-    let command = command_line();
+    let command = std::env::var(super::distributed::COMMAND_ENV).unwrap_or_else(|_| command_line());
     match args.format {
         Format::Json => {
             let mut value = serde_json::to_value(&run.report)?;

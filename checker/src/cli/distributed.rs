@@ -48,6 +48,10 @@ pub struct DistributedArgs {
     pub connect_timeout: u64,
 }
 
+/// Set in the processes `--processes N` starts: the command as typed, for
+/// their report's "reproduce:" line.
+pub const COMMAND_ENV: &str = "RAFTCHECK_DISTRIBUTED_COMMAND";
+
 /// What `--distributed` asks of this process.
 pub enum Plan {
     /// Run this process's part of the computation.
@@ -107,6 +111,7 @@ pub fn spawn_local(processes: usize) -> anyhow::Result<ExitCode> {
             .args(&args)
             .args(["--process", &i.to_string(), "--hosts"])
             .arg(&hosts)
+            .env(COMMAND_ENV, super::command_line())
             .stdin(Stdio::null())
             .stdout(if i == 0 {
                 Stdio::inherit()

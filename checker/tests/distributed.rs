@@ -76,7 +76,11 @@ fn a_catalogued_bug_is_found_at_the_engines_depth_with_a_shortest_counterexample
     // Stopped after the same level: the same counts too.
     assert_eq!(figures(&spread.report), figures(&engine.report));
     assert_eq!(spread.report.stopped_in, engine.report.stopped_in);
-    let violated: Vec<_> = spread.report.violations().map(|p| (p.name, p.depth)).collect();
+    let violated: Vec<_> = spread
+        .report
+        .violations()
+        .map(|p| (p.name, p.depth))
+        .collect();
     assert_eq!(violated, [("election safety", Some(9))]);
     // The path, rebuilt from the owners' parent links, is a real behaviour
     // of the actor model ending in the violation.
@@ -145,19 +149,25 @@ fn a_bad_cluster_is_refused_with_exit_code_2_and_a_reason() {
     let hosts = dir.path().join("hosts");
     let hosts_arg = hosts.to_str().unwrap();
 
-    let (code, out, err) = raftcheck_check(&[&quick[..], &["--process", "2", "--hosts", hosts_arg]].concat());
+    let (code, out, err) =
+        raftcheck_check(&[&quick[..], &["--process", "2", "--hosts", hosts_arg]].concat());
     assert_eq!(code, Some(2));
     assert!(out.is_empty());
     assert!(err.contains("--process 2 is out of range"), "{err}");
 
-    let (code, _, err) = raftcheck_check(&[&quick[..], &["--process", "1", "--hosts", hosts_arg]].concat());
+    let (code, _, err) =
+        raftcheck_check(&[&quick[..], &["--process", "1", "--hosts", hosts_arg]].concat());
     assert_eq!(code, Some(2));
     assert!(err.contains("cannot read it"), "{err}");
 
     std::fs::write(&hosts, "127.0.0.1:2101\n").unwrap();
-    let (code, _, err) = raftcheck_check(&[&quick[..], &["--process", "1", "--hosts", hosts_arg]].concat());
+    let (code, _, err) =
+        raftcheck_check(&[&quick[..], &["--process", "1", "--hosts", hosts_arg]].concat());
     assert_eq!(code, Some(2));
-    assert!(err.contains("lists 1 address(es), but there are 2 processes"), "{err}");
+    assert!(
+        err.contains("lists 1 address(es), but there are 2 processes"),
+        "{err}"
+    );
 
     // A peer that never comes: process 1 gives up after the connect
     // timeout, naming it. (Port 1 is below 1024: nothing here listens on it.)
@@ -168,7 +178,14 @@ fn a_bad_cluster_is_refused_with_exit_code_2_and_a_reason() {
     let (code, out, err) = raftcheck_check(
         &[
             &quick[..],
-            &["--process", "1", "--hosts", hosts_arg, "--connect-timeout", "1"],
+            &[
+                "--process",
+                "1",
+                "--hosts",
+                hosts_arg,
+                "--connect-timeout",
+                "1",
+            ],
         ]
         .concat(),
     );

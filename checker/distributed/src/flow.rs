@@ -27,9 +27,7 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::ToStream;
-use timely::dataflow::operators::{
-    Capability, Concat, ConnectLoop, Feedback, OkErr, Probe,
-};
+use timely::dataflow::operators::{Capability, Concat, ConnectLoop, Feedback, OkErr, Probe};
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
@@ -41,6 +39,10 @@ pub(crate) type Depth = usize;
 type Candidate = (Fingerprint, Fingerprint, Vec<u8>);
 /// A state recorded within the boundary, to expand.
 type Queued = (Fingerprint, Box<[u8]>);
+
+/// A level arriving at Record: its capability, the states not yet
+/// recorded, and how many recorded states were queued.
+type Arriving = (Capability<Depth>, Vec<Vec<Candidate>>, u64);
 
 /// What one worker's share of a level came to, sent to every worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -107,7 +109,9 @@ where
     worker.dataflow::<Depth, _, _>(|scope| {
         let initial: Vec<Candidate> = if index == 0 {
             let roots = share.initial().into_iter();
-            roots.map(|(fp, b)| (fp, Share::<M>::NO_PARENT, b)).collect()
+            roots
+                .map(|(fp, b)| (fp, Share::<M>::NO_PARENT, b))
+                .collect()
         } else {
             Vec::new()
         };
@@ -120,8 +124,7 @@ where
                 Exchange::new(|c: &Candidate| c.0),
                 "Record",
                 move |_, _| {
-                    let mut levels: BTreeMap<Depth, (Capability<Depth>, Vec<Vec<Candidate>>, u64)> =
-                        BTreeMap::new();
+                    let mut levels: BTreeMap<Depth, Arriving> = BTreeMap::new();
                     move |(input, frontier), output| {
                         input.for_each_stamp(|cap, data| {
                             let Some(cap) = cap.retain_least(0) else {
@@ -185,9 +188,8 @@ where
                             let Some(cap) = cap.retain_least(0) else {
                                 return;
                             };
-                            let level = levels
-                                .entry(*cap.time())
-                                .or_insert_with(|| Level::new(cap));
+                            let level =
+                                levels.entry(*cap.time()).or_insert_with(|| Level::new(cap));
                             for batch in data {
                                 level.states.append(batch);
                             }
@@ -196,9 +198,8 @@ where
                             let Some(cap) = cap.retain_least(0) else {
                                 return;
                             };
-                            let level = levels
-                                .entry(*cap.time())
-                                .or_insert_with(|| Level::new(cap));
+                            let level =
+                                levels.entry(*cap.time()).or_insert_with(|| Level::new(cap));
                             for note in data.flat_map(|batch| batch.drain(..)) {
                                 level.found |= note.found;
                                 level.queued += note.queued;
@@ -209,8 +210,7 @@ where
                             return;
                         };
                         let depth = *entry.key();
-                        if states_frontier.less_equal(&depth) || notes_frontier.less_equal(&depth)
-                        {
+                        if states_frontier.less_equal(&depth) || notes_frontier.less_equal(&depth) {
                             return;
                         }
                         let level = entry.get_mut();

@@ -8,14 +8,12 @@ use std::hash::Hash;
 use std::rc::Rc;
 use std::time::Duration;
 
-use raftcheck_engine::{
-    Discovery, Fingerprint, Outcome, RuleCounts, Share, StepInPlace, Tally,
-};
+use raftcheck_engine::{Discovery, Fingerprint, Outcome, RuleCounts, Share, StepInPlace, Tally};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::core::Exchange as _;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::{Filter, Map, ToStream};
-use timely::dataflow::operators::core::Exchange as _;
 use timely::dataflow::operators::{Concat, ConnectLoop, Feedback, Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
@@ -155,10 +153,10 @@ where
     worker.dataflow::<usize, _, _>(|scope| {
         let (handle, cycle) = scope.feedback::<Vec<Fingerprint>>(1);
         let share = Rc::clone(share);
-        let answers = targets
-            .to_stream(scope)
-            .concat(cycle)
-            .unary(Exchange::new(|fp: &Fingerprint| *fp), "Parent", move |_, _| {
+        let answers = targets.to_stream(scope).concat(cycle).unary(
+            Exchange::new(|fp: &Fingerprint| *fp),
+            "Parent",
+            move |_, _| {
                 move |input, output| {
                     input.for_each_stamp(|cap, data| {
                         let mut session = output.session(&cap);
@@ -168,7 +166,8 @@ where
                         }
                     });
                 }
-            });
+            },
+        );
         answers
             .clone()
             .filter(|(_, parent)| *parent != Share::<M>::NO_PARENT)

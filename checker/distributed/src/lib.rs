@@ -219,16 +219,14 @@ fn allocators(cluster: &Cluster) -> Result<Builders, Error> {
     }
     let sockets = net::connect(cluster)?;
     let hooks = Hooks::default();
-    let local =
-        ProcessBuilder::new_typed_vector(cluster.workers, hooks.refill.clone(), hooks.spill.clone());
-    let (builders, guard) = initialize_networking_from_sockets(
-        local,
-        sockets,
-        cluster.process,
+    let local = ProcessBuilder::new_typed_vector(
         cluster.workers,
-        hooks,
-    )
-    .map_err(|e| Error::Timely(format!("cannot start networking: {e}")))?;
+        hooks.refill.clone(),
+        hooks.spill.clone(),
+    );
+    let (builders, guard) =
+        initialize_networking_from_sockets(local, sockets, cluster.process, cluster.workers, hooks)
+            .map_err(|e| Error::Timely(format!("cannot start networking: {e}")))?;
     Ok((
         builders.into_iter().map(AllocatorBuilder::Tcp).collect(),
         Box::new(guard),

@@ -91,7 +91,8 @@ impl Hello {
     fn read(s: &mut TcpStream) -> std::io::Result<Option<Hello>> {
         let mut bytes = [0u8; 40];
         s.read_exact(&mut bytes)?;
-        let word = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        let word =
+            |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
         Ok((word(0) == MAGIC).then(|| Hello {
             process: word(1),
             processes: word(2),
@@ -132,19 +133,17 @@ pub fn connect(cluster: &Cluster) -> Result<Vec<Option<TcpStream>>, Error> {
         address: own.clone(),
         error: e.to_string(),
     })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| Error::Listen {
-            address: own.clone(),
-            error: e.to_string(),
-        })?;
+    listener.set_nonblocking(true).map_err(|e| Error::Listen {
+        address: own.clone(),
+        error: e.to_string(),
+    })?;
     let mut streams: Vec<Option<TcpStream>> = (0..cluster.processes).map(|_| None).collect();
     // Dial the processes before this one while taking calls from those
     // after it: every process listens first, so nobody waits on a dial.
     loop {
-        for peer in 0..me {
-            if streams[peer].is_none() {
-                streams[peer] = dial(cluster, peer)?;
+        for (peer, stream) in streams.iter_mut().enumerate().take(me) {
+            if stream.is_none() {
+                *stream = dial(cluster, peer)?;
             }
         }
         while let Some((mut stream, _)) = accept(&listener) {
@@ -258,7 +257,10 @@ mod tests {
         std::fs::write(&path, "# cluster\n127.0.0.1:2101\n\n127.0.0.1:2102\n").unwrap();
         assert_eq!(read_hosts(&path, 2).unwrap()[1], "127.0.0.1:2102");
         let err = read_hosts(&path, 3).unwrap_err().to_string();
-        assert!(err.contains("lists 2 address(es), but there are 3"), "{err}");
+        assert!(
+            err.contains("lists 2 address(es), but there are 3"),
+            "{err}"
+        );
         std::fs::write(&path, "127.0.0.1:2101\nnonsense\n").unwrap();
         let err = read_hosts(&path, 2).unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");

@@ -98,7 +98,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let threads = threads_or_all_cores(args.threads);
     if args.bench && args.distributed.distributed {
         let workers = args.distributed.workers.unwrap_or(2);
-        print!("{}", check::distributed_bench(args.bounds.profile, workers)?);
+        print!(
+            "{}",
+            check::distributed_bench(args.bounds.profile, workers)?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if args.bench {

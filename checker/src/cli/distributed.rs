@@ -44,7 +44,12 @@ pub struct DistributedArgs {
     pub hosts: Option<PathBuf>,
     /// Seconds to wait for every process to connect before giving up,
     /// naming the ones missing.
-    #[arg(long, value_name = "SECS", default_value_t = 30, requires = "distributed")]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 30,
+        requires = "distributed"
+    )]
     pub connect_timeout: u64,
 }
 

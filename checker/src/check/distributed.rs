@@ -12,7 +12,7 @@ use raft_spec::{Config, RaftModel};
 use raftcheck_distributed::Cluster;
 use raftcheck_engine as engine;
 
-use super::{bench::check_json, finish, replay, CheckOptions, CheckRun, Strategy};
+use super::{bench::check_json, replay, report::finish, CheckOptions, CheckRun, Strategy};
 use crate::error::{Error, Result};
 use crate::markup::grouped;
 

@@ -43,6 +43,9 @@ pub enum Error {
         variant: String,
         reason: String,
     },
+    /// A distributed run that could not start (cluster, hosts, peers).
+    #[error(transparent)]
+    Distributed(#[from] raftcheck_distributed::Error),
     /// Options that do not go together.
     #[error("{0}")]
     Options(&'static str),

@@ -29,6 +29,7 @@ pub mod memory;
 mod path;
 pub mod progress;
 mod search;
+mod share;
 mod visited;
 
 use fingerprint::NO_PARENT;
@@ -37,6 +38,8 @@ pub use fingerprint::{fingerprint, Fingerprint};
 pub use coverage::{RuleCounts, MAX_RULES};
 pub use disk::{explore_on_disk, DiskOptions, DiskUse};
 pub use limits::{interrupt_flag, LevelCut, StopReason};
+pub use path::path_along;
+pub use share::{Recorded, Share, Tally};
 
 /// Maps a state to the representative of its symmetry class, or to `None`
 /// when it is its own representative (sparing a copy).

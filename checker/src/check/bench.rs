@@ -159,7 +159,7 @@ pub fn variants_bench(
 
 /// `raftcheck check ARGS --format json --quiet` in a fresh process (this
 /// program), its report parsed; `what` names the run in errors.
-fn check_json(args: &[&str], what: &str) -> crate::error::Result<serde_json::Value> {
+pub(super) fn check_json(args: &[&str], what: &str) -> crate::error::Result<serde_json::Value> {
     use crate::error::Error::Child;
     let exe = std::env::current_exe().map_err(|e| Child {
         what: "cannot find this program's own path".into(),

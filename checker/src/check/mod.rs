@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
-use stateright::{Checker, Expectation, Model};
+use stateright::{Checker, Model};
 
 use raft_spec::flat::{FlatModel, FlatState};
 use raft_spec::{Action, Config, RaftModel};
@@ -72,8 +72,11 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_INCOMPLETE: u8 = 3;
 
 mod bench;
+mod distributed;
+mod report;
 mod status;
 pub use bench::{bench, disk_bench, variants_bench};
+pub use distributed::{distributed_bench, run_distributed, DistributedReport};
 pub use status::Status;
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,6 +133,9 @@ pub struct CheckReport {
     /// What a run with `--disk` kept on disk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskReport>,
+    /// How a `--distributed` run was spread (its peak memory is process 0's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<DistributedReport>,
 }
 
 /// The disk a `--disk` run used.
@@ -203,54 +209,9 @@ pub fn run(cfg: &Config, opts: &CheckOptions) -> crate::error::Result<CheckRun> 
         result
     });
     let (outcome, behaviours, disk) = result?;
-    let peak = progress::peak_rss_bytes();
-    let secs = outcome.elapsed.as_secs_f64();
-    let properties = model
-        .properties()
-        .iter()
-        .map(|p| {
-            let found = outcome.discoveries.get(p.name);
-            let (kind, status) = match (p.expectation.clone(), found, outcome.complete) {
-                (Expectation::Always, Some(_), _) => ("always", Status::Violated),
-                (Expectation::Always, None, true) => ("always", Status::Holds),
-                (Expectation::Sometimes, Some(_), _) => ("sometimes", Status::Reached),
-                (Expectation::Sometimes, None, true) => ("sometimes", Status::NotReached),
-                (Expectation::Always, None, false) => ("always", Status::NoViolationSoFar),
-                (Expectation::Sometimes, None, false) => ("sometimes", Status::NotReachedSoFar),
-                (Expectation::Eventually, _, _) => ("eventually", Status::Unknown),
-            };
-            PropertyStatus {
-                name: p.name,
-                kind,
-                status,
-                depth: found.map(|d| d.depth),
-            }
-        })
-        .collect();
-    let report = CheckReport {
-        config: cfg.clone(),
-        strategy: opts.strategy,
-        threads: opts.threads,
-        symmetry: opts.symmetry && opts.strategy != Strategy::StaterightBfs,
-        complete: outcome.complete,
-        stopped_by: outcome.stopped_by,
-        stopped_in: outcome.stopped_in,
-        unique_states: outcome.unique,
-        boundary_states: outcome.boundary,
-        transitions: outcome.transitions,
-        max_depth: outcome.max_depth,
-        seconds: secs,
-        unique_states_per_second: outcome.unique as f64 / secs.max(1e-9),
-        peak_memory_bytes: peak,
-        bytes_per_unique_state: peak.map(|b| b as f64 / outcome.unique.max(1) as f64),
-        properties,
-        coverage: crate::coverage::from_counts(cfg, outcome.rules.as_ref()),
-        disk: disk.map(|d| DiskReport {
-            written_bytes: d.written,
-            peak_bytes: d.peak,
-        }),
-    };
-    Ok(CheckRun { report, behaviours })
+    Ok(report::finish(
+        cfg, opts, &model, outcome, behaviours, disk, None,
+    ))
 }
 
 /// Explores the flat representation of the model (the same states, without
@@ -422,6 +383,13 @@ pub fn render_text(report: &CheckReport, command: &str) -> String {
         report.threads,
         if report.symmetry { "on" } else { "off" }
     ));
+    if let Some(d) = report.distributed {
+        out.push_str(&format!(
+            "distributed: {} process(es) x {} worker(s), states partitioned by fingerprint \
+             (timely dataflow)\n",
+            d.processes, d.workers
+        ));
+    }
     out.push_str(&format!(
         "{} {} unique states ({} at the boundary), {} transitions, max depth {}\n",
         if report.complete {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use raftcheck_engine::StopWhen;
 
 use super::bounds::{parse_threads, BoundsArgs};
+use super::distributed::{spawn_local, DistributedArgs, Plan};
 use super::{command_line, Format};
 use crate::bounds::threads_or_all_cores;
 use crate::check::{self, CheckOptions, Strategy};
@@ -69,8 +70,13 @@ pub struct CheckArgs {
     /// and print unique states/s and peak bytes per unique state. With
     /// --disk: the profile (default ci) in memory, on disk, and on disk
     /// within 256M, with each speed as a ratio to the in-memory run.
+    /// With --distributed: at --profile's bounds, the engine on W threads, one
+    /// process of W workers and W processes of one worker (W: --workers,
+    /// default 2), with their times; fails if their counts differ.
     #[arg(long)]
     pub bench: bool,
+    #[command(flatten)]
+    pub distributed: DistributedArgs,
 }
 
 /// The memory limit in bytes: as given, else the default for the bfs
@@ -103,6 +109,14 @@ pub(crate) fn stop_on_ctrl_c() {
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.bounds.config()?;
     let threads = threads_or_all_cores(args.threads);
+    if args.bench && args.distributed.distributed {
+        let workers = args.distributed.workers.unwrap_or(2);
+        print!(
+            "{}",
+            check::distributed_bench(args.bounds.profile, workers)?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if let (true, Some(dir)) = (args.bench, &args.disk) {
         let profile = args.bounds.profile;
         let (table, same) = check::disk_bench(profile, threads, dir, "256M")?;
@@ -133,7 +147,18 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         disk: args.disk.clone(),
     };
     stop_on_ctrl_c();
-    let run = check::run(&cfg, &opts)?;
+    let run = if args.distributed.distributed {
+        match args.distributed.plan()? {
+            Plan::Spawn { processes } => return spawn_local(processes),
+            Plan::Join(cluster) => match check::run_distributed(&cfg, &opts, &cluster)? {
+                Some(run) => run,
+                // Process 0 reports; the others have done their part.
+                None => return Ok(ExitCode::SUCCESS),
+            },
+        }
+    } else {
+        check::run(&cfg, &opts)?
+    };
     if let Some(path) = &args.save {
         match check::save_counterexample(&cfg, &run, path)? {
             Some(property) => eprintln!(
@@ -146,7 +171,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             ),
         }
     }
-    let command = command_line();
+    let command = std::env::var(super::distributed::COMMAND_ENV).unwrap_or_else(|_| command_line());
     match args.format {
         Format::Json => {
             let mut value = serde_json::to_value(&run.report)?;

@@ -10,6 +10,7 @@ pub mod bugs;
 pub mod check;
 mod command;
 pub mod conform;
+pub mod distributed;
 pub mod explore;
 pub mod gate;
 pub mod show;

@@ -26,7 +26,9 @@ use std::time::Instant;
 use crate::fingerprint::NO_PARENT;
 use crate::search::{Batch, Search, Stored, Visit};
 use crate::visited::Visited;
-use crate::{Codec, Exploration, LevelCut, Options, Outcome, Parents, Progress, StepInPlace};
+use crate::{
+    Codec, Exploration, LevelCut, Options, Outcome, Parents, Progress, StepInPlace, StopReason,
+};
 use runs::{BlockReader, BlockWriter, Buffer, Cursor, Merge, Record};
 pub(crate) use visited::DiskVisited;
 
@@ -147,6 +149,7 @@ where
         depth += 1;
         progress.depth.store(depth, Ordering::Relaxed);
         let unique_before = counts.unique;
+        let discoveries_before = search.discoveries.lock().expect("discoveries lock").len();
         let states = frontier.states;
         let reader = Mutex::new(BlockReader::open(&frontier.path, 1 << 20)?);
         let expanded = AtomicU64::new(0);
@@ -190,6 +193,27 @@ where
             return Err(e);
         }
         let expanded = expanded.into_inner().min(states);
+        let cut_short = search.stopping.load(Ordering::Relaxed) && expanded < states;
+        let limited = matches!(
+            search.limits.reason(),
+            Some(StopReason::Timeout | StopReason::MemoryBudget | StopReason::Interrupted)
+        );
+        let discovered = search.discoveries.lock().expect("discoveries lock").len();
+        if cut_short && limited && discovered == discoveries_before {
+            // A limit stopped the level and it discovered nothing whose
+            // path needs its parents: stop now rather than after merging
+            // (minutes at large bounds). The report counts the states to
+            // the depth being expanded; the next level's found so far are
+            // dropped unmerged.
+            files.remove_runs();
+            stopped_in = Some(LevelCut {
+                depth: depth - 1,
+                states,
+                expanded,
+            });
+            depth -= 1;
+            break;
+        }
         let mut cursors: Vec<Cursor> = spilled
             .into_inner()
             .expect("spilled lock")
@@ -209,7 +233,7 @@ where
         if search.visited.len() >= room << crate::visited::SHARD_BITS {
             search.visited = Visited::default();
         }
-        if search.stopping.load(Ordering::Relaxed) && expanded < states {
+        if cut_short {
             stopped_in = Some(LevelCut {
                 depth: depth - 1,
                 states,
@@ -457,6 +481,10 @@ mod tests {
     /// the boundary.
     struct Graph {
         n: u32,
+        /// Initial states 1..=init.
+        init: u32,
+        /// How long a step takes.
+        step: std::time::Duration,
     }
 
     impl Model for Graph {
@@ -464,7 +492,7 @@ mod tests {
         type Action = u8;
 
         fn init_states(&self) -> Vec<u32> {
-            vec![1, 2]
+            (1..=self.init).collect()
         }
 
         fn actions(&self, _: &u32, actions: &mut Vec<u8>) {
@@ -472,6 +500,7 @@ mod tests {
         }
 
         fn next_state(&self, s: &u32, a: u8) -> Option<u32> {
+            std::thread::sleep(self.step);
             let s = u64::from(*s);
             let next = match a {
                 0 => s * 3 + 1,
@@ -524,7 +553,11 @@ mod tests {
 
     #[test]
     fn the_disk_search_finds_what_the_memory_search_finds() {
-        let model = Graph { n: 400_000 };
+        let model = Graph {
+            n: 400_000,
+            init: 2,
+            step: std::time::Duration::ZERO,
+        };
         let codec = codec();
         let dir = tempfile::tempdir().unwrap();
         for stop_when in [StopWhen::Exhausted, StopWhen::Discovered("not 123456")] {
@@ -570,10 +603,50 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
+    /// A timeout mid-level with nothing discovered in it stops without the
+    /// level's merge: the states counted are those to the depth being
+    /// expanded. Level 0 is 8 blocks of up to 256 states whose 3 steps take 1 ms
+    /// each, so each thread's first block takes 768 ms, and the 200 ms run
+    /// out before either can take a second one, however slow the machine.
+    #[test]
+    fn a_limit_stops_without_merging_the_level_it_cut() {
+        let model = Graph {
+            n: 400_000,
+            init: 2048,
+            step: std::time::Duration::from_millis(1),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            timeout: Some(std::time::Duration::from_millis(200)),
+            ..options(StopWhen::Exhausted)
+        };
+        let (disk, _) = explore_on_disk(
+            &model,
+            &opts,
+            &codec(),
+            &tight(dir.path()),
+            &Progress::default(),
+        )
+        .unwrap();
+        let o = &disk.outcome;
+        assert_eq!(o.stopped_by, Some(StopReason::Timeout));
+        assert!(!o.complete);
+        assert_eq!((o.unique, o.max_depth), (2048, 0));
+        let cut = o.stopped_in.expect("where it stopped");
+        // 21 of the 2,048 are beyond the boundary (multiples of 97).
+        assert_eq!((cut.depth, cut.states, cut.expanded), (0, 2027, 512));
+        // The initial states' own discovery stands.
+        assert_eq!(o.discoveries["reaches 5"].depth, 0);
+    }
+
     #[test]
     fn a_directory_that_cannot_be_made_is_an_error() {
         let file = tempfile::NamedTempFile::new().unwrap();
-        let model = Graph { n: 100 };
+        let model = Graph {
+            n: 100,
+            init: 2,
+            step: std::time::Duration::ZERO,
+        };
         let err = explore_on_disk(
             &model,
             &options(StopWhen::Exhausted),

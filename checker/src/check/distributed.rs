@@ -5,24 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use raft_spec::flat::{FlatModel, FlatState};
 use raft_spec::{Config, RaftModel};
 use raftcheck_distributed::Cluster;
 use raftcheck_engine as engine;
 
-use super::{bench::check_json, replay, report::finish, CheckOptions, CheckRun, Strategy};
+use super::{
+    bench::check_json, replay, report::finish, CheckOptions, CheckRun, DistributedReport, Strategy,
+};
 use crate::error::{Error, Result};
 use crate::markup::grouped;
-
-/// How a distributed run was spread.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct DistributedReport {
-    pub processes: usize,
-    /// Worker threads in each process.
-    pub workers: usize,
-}
 
 /// Runs this process's part of a distributed check: the report on process
 /// 0, `None` on the others.

@@ -76,7 +76,7 @@ mod distributed;
 mod report;
 mod status;
 pub use bench::{bench, disk_bench, variants_bench};
-pub use distributed::{distributed_bench, run_distributed, DistributedReport};
+pub use distributed::{distributed_bench, run_distributed};
 pub use status::Status;
 
 #[derive(Debug, Clone, Serialize)]
@@ -136,6 +136,14 @@ pub struct CheckReport {
     /// How a `--distributed` run was spread (its peak memory is process 0's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distributed: Option<DistributedReport>,
+}
+
+/// How a distributed run was spread.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DistributedReport {
+    pub processes: usize,
+    /// Worker threads in each process.
+    pub workers: usize,
 }
 
 /// The disk a `--disk` run used.
